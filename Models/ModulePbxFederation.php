@@ -1,0 +1,71 @@
+<?php
+/*
+ * ModulePbxFederation: federation of MikoPBX stations.
+ * Licensed under the GNU General Public License v3 or later.
+ */
+
+namespace Modules\ModulePbxFederation\Models;
+
+use MikoPBX\Modules\Models\ModulesModelsBase;
+
+/**
+ * Settings of this station (one row). docs/design.md "module.db" is the contract;
+ * python_worker/models.py mirrors these annotations column by column.
+ */
+class ModulePbxFederation extends ModulesModelsBase
+{
+    /**
+     * @Primary
+     * @Identity
+     * @Column(type="integer", nullable=false)
+     */
+    public $id;
+
+    /**
+     * Station name peers call us by: ^[A-Za-z][A-Za-z0-9_-]{0,31}$
+     *
+     * @Column(type="string", nullable=true)
+     */
+    public $station_name;
+
+    /**
+     * Free text shown to admins
+     *
+     * @Column(type="string", nullable=true)
+     */
+    public $display_name;
+
+    /**
+     * Comma-separated patterns; empty = derived from local SIP extensions
+     *
+     * @Column(type="string", nullable=true)
+     */
+    public $own_patterns;
+
+    /**
+     * 1/0: publish device state to peers unless a peer overrides it
+     *
+     * @Column(type="integer", default="1", nullable=true)
+     */
+    public $blf_default;
+
+    /**
+     * 1/0: allow transfers to peers unless a peer overrides it
+     *
+     * @Column(type="integer", default="1", nullable=true)
+     */
+    public $transfers_default;
+
+    /**
+     * 1/0: overlapping-numbers fix unless a peer overrides it
+     *
+     * @Column(type="integer", default="0", nullable=true)
+     */
+    public $overlap_fix_default;
+
+    public function initialize(): void
+    {
+        $this->setSource('m_ModulePbxFederation');
+        parent::initialize();
+    }
+}

@@ -1,0 +1,106 @@
+<?php
+/*
+ * ModulePbxFederation: federation of MikoPBX stations.
+ * Licensed under the GNU General Public License v3 or later.
+ */
+
+namespace Modules\ModulePbxFederation\Models;
+
+use MikoPBX\Modules\Models\ModulesModelsBase;
+
+/**
+ * Peer stations, each declared under its own station name. docs/design.md "module.db" is the
+ * contract; python_worker/models.py mirrors these annotations column by column.
+ */
+class ModulePbxFederationPeers extends ModulesModelsBase
+{
+    /**
+     * @Primary
+     * @Identity
+     * @Column(type="integer", nullable=false)
+     */
+    public $id;
+
+    /**
+     * The peer's own station name (unique, case-insensitive)
+     *
+     * @Column(type="string", nullable=true)
+     */
+    public $name;
+
+    /**
+     * IPv4/IPv6 literal or DNS name
+     *
+     * @Column(type="string", nullable=true)
+     */
+    public $host;
+
+    /**
+     * SIP port
+     *
+     * @Column(type="integer", default="5060", nullable=true)
+     */
+    public $port;
+
+    /**
+     * udp, tcp or tls
+     *
+     * @Column(type="string", default="udp", nullable=true)
+     */
+    public $transport;
+
+    /**
+     * Comma-separated patterns, e.g. 3XX,4XXX,5[0-4]X
+     *
+     * @Column(type="string", nullable=true)
+     */
+    public $patterns;
+
+    /**
+     * Shared trunk secret
+     *
+     * @Column(type="string", nullable=true)
+     */
+    public $secret;
+
+    /**
+     * 1/0
+     *
+     * @Column(type="integer", default="1", nullable=true)
+     */
+    public $enabled;
+
+    /**
+     * 1/0, NULL = station default
+     *
+     * @Column(type="integer", nullable=true)
+     */
+    public $blf;
+
+    /**
+     * 1/0, NULL = station default
+     *
+     * @Column(type="integer", nullable=true)
+     */
+    public $transfers;
+
+    /**
+     * 1/0, NULL = station default
+     *
+     * @Column(type="integer", nullable=true)
+     */
+    public $overlap_fix;
+
+    /**
+     * Free text
+     *
+     * @Column(type="string", nullable=true)
+     */
+    public $note;
+
+    public function initialize(): void
+    {
+        $this->setSource('m_ModulePbxFederationPeers');
+        parent::initialize();
+    }
+}
