@@ -1,0 +1,31 @@
+"""One render pass: read both databases, plan, render. The single entry the CLI and the worker use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from python_worker.config import ModuleConfig
+from python_worker.moduledb import read_config
+from python_worker.planner import Plan, build_plan
+from python_worker.render import build_records, render_hooks
+from python_worker.snapshot import StationSnapshot, read_snapshot
+
+
+@dataclass(frozen=True)
+class Outputs:
+    plan: Plan
+    hooks: dict[str, str]
+    records: dict[str, Any]
+
+
+def compute(snapshot: StationSnapshot, config: ModuleConfig) -> Outputs:
+    """Pure: plan and render from already-read data."""
+    plan = build_plan(snapshot, config)
+    return Outputs(plan=plan, hooks=render_hooks(plan), records=build_records(plan))
+
+
+def compute_from_files(mikopbx_db: Path, module_db: Path) -> Outputs:
+    """Read the station and module DBs (read-only) and compute."""
+    return compute(read_snapshot(mikopbx_db), read_config(module_db))

@@ -1,0 +1,44 @@
+"""The module's own tables in module.db; mirrors Models/*.php column by column."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Integer, MetaData, Table, Text
+
+metadata = MetaData()
+
+SETTINGS_TABLE = "m_ModulePbxFederation"
+PEERS_TABLE = "m_ModulePbxFederationPeers"
+
+settings_table = Table(
+    SETTINGS_TABLE,
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("station_name", Text),
+    Column("display_name", Text),
+    Column("own_patterns", Text),
+    Column("blf_default", Integer),
+    Column("transfers_default", Integer),
+    Column("overlap_fix_default", Integer),
+)
+
+peers_table = Table(
+    PEERS_TABLE,
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", Text),
+    Column("host", Text),
+    Column("port", Integer),
+    Column("transport", Text),
+    Column("patterns", Text),
+    Column("secret", Text),
+    Column("enabled", Integer),
+    Column("blf", Integer),
+    Column("transfers", Integer),
+    Column("overlap_fix", Integer),
+    Column("note", Text),
+)
+
+# Column name -> SQL type word, the form the PHP/Python agreement test compares.
+def table_columns(table: Table) -> dict[str, str]:
+    """Column names and their affinity (INTEGER or TEXT) in declaration order."""
+    return {c.name: ("INTEGER" if isinstance(c.type, Integer) else "TEXT") for c in table.columns}

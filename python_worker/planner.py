@@ -1,0 +1,293 @@
+"""Pure planning: from a station snapshot and the module config to the exact objects each peer needs."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from itertools import combinations
+
+from python_worker.config import (
+    ModuleConfig,
+    PeerConfig,
+    check_peer_fields,
+    default_station_name,
+    is_valid_name,
+)
+from python_worker.patterns import (
+    Pattern,
+    PatternError,
+    derive_patterns,
+    parse_pattern_list,
+    patterns_overlap,
+    patterns_regex,
+)
+from python_worker.problems import Problem, problem
+from python_worker.snapshot import StationSnapshot
+
+MAX_NUMBERS_PER_PEER = 10_000
+ROUTE_PRIORITY = 0  # constant, so adding or removing one peer never renumbers another peer's routes
+INCOMING_PRIORITY = 1
+
+
+@dataclass(frozen=True)
+class RoutePlan:
+    pattern: str
+    numberbeginswith: str
+    restnumbers: int
+
+
+@dataclass(frozen=True)
+class PeerPlan:
+    """Everything one peer needs on this station; every name here is derived, never stored."""
+
+    name: str
+    host: str
+    port: int
+    transport: str
+    secret: str
+    note: str
+    provider_id: str
+    patterns: tuple[str, ...]
+    asterisk_patterns: tuple[str, ...]
+    accept_regex: str
+    routes: tuple[RoutePlan, ...]
+    hint_numbers: tuple[str, ...]
+    is_blf: bool
+    is_transfers: bool
+    is_overlap_fix: bool
+
+    @property
+    def auth_in(self) -> str:
+        return f"{self.provider_id}-FED-IN"
+
+    @property
+    def auth_out(self) -> str:
+        return f"{self.provider_id}-FED-OUT"
+
+    @property
+    def outbound_publish(self) -> str:
+        return f"{self.provider_id}-FED-PUB"
+
+
+@dataclass(frozen=True)
+class Plan:
+    station_name: str
+    entity_id: str
+    language: str
+    own_patterns: tuple[str, ...]
+    own_regex: str
+    peers: tuple[PeerPlan, ...]
+    disabled_peers: tuple[str, ...]
+    problems: tuple[Problem, ...]
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.is_error)
+
+    def peer(self, name: str) -> PeerPlan | None:
+        return next((p for p in self.peers if p.name == name), None)
+
+
+def provider_id(peer_name: str) -> str:
+    """Stable provider uniqid for a peer: same name, same id, forever."""
+    digest = hashlib.sha256(f"ModulePbxFederation:{peer_name.lower()}".encode()).hexdigest()
+    return "SIP-TRUNK-" + digest[:10].upper()
+
+
+def entity_id(station_name: str) -> str:
+    """A locally administered MAC-shaped Asterisk entity ID, unique per station name."""
+    digest = hashlib.sha256(f"ModulePbxFederation:entity:{station_name.lower()}".encode()).digest()
+    return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
+
+
+def _own_patterns(config: ModuleConfig, snapshot: StationSnapshot) -> tuple[list[Pattern], list[Problem]]:
+    raw = config.settings.own_patterns.strip()
+    if raw:
+        try:
+            return parse_pattern_list(raw), []
+        except PatternError as exc:
+            return [], [problem("E_PATTERN_INVALID", None, "own_patterns", value=raw, reason=exc)]
+    derived = derive_patterns(list(snapshot.sip_extension_numbers))
+    if not derived:
+        return [], [problem("E_OWN_PATTERNS_EMPTY", None, "own_patterns")]
+    return derived, []
+
+
+def _switch(value: bool | None, default: bool) -> bool:
+    return default if value is None else value
+
+
+def build_plan(snapshot: StationSnapshot, config: ModuleConfig) -> Plan:
+    """Plan the federation for this station. Deterministic; problems are values, never exceptions."""
+    problems: list[Problem] = []
+    settings = config.settings
+    station = settings.station_name.strip() or default_station_name(snapshot.name)
+    if not is_valid_name(station):
+        problems.append(problem("E_NAME_INVALID", None, "station_name", value=station))
+    own, own_problems = _own_patterns(config, snapshot)
+    problems += own_problems
+
+    enabled = sorted((p for p in config.peers if p.enabled), key=lambda p: (p.name.lower(), p.name))
+    disabled = tuple(sorted(p.name for p in config.peers if not p.enabled))
+    excluded: set[str] = set()
+    parsed: dict[str, list[Pattern]] = {}
+
+    for peer in enabled:
+        field_problems = check_peer_fields(peer)
+        problems += field_problems
+        if any(p.is_error for p in field_problems):
+            excluded.add(peer.name)
+            continue
+        parsed[peer.name] = parse_pattern_list(peer.patterns)
+
+    _check_identity(enabled, station, snapshot, problems, excluded)
+    _check_patterns(enabled, own, parsed, problems, excluded)
+    _check_admin_records(enabled, snapshot, parsed, problems, excluded)
+
+    station_broken = any(p.is_error and p.peer is None for p in problems)
+    peers: list[PeerPlan] = []
+    if not station_broken:
+        for peer in enabled:
+            if peer.name in excluded:
+                continue
+            peers.append(_plan_peer(peer, parsed[peer.name], config))
+    return Plan(
+        station_name=station,
+        entity_id=entity_id(station),
+        language=snapshot.language,
+        own_patterns=tuple(p.text for p in own),
+        own_regex=patterns_regex(own),
+        peers=tuple(peers),
+        disabled_peers=disabled,
+        problems=tuple(sorted(set(problems), key=lambda p: (p.peer or "", p.code, p.field, p.params))),
+    )
+
+
+def _check_identity(
+    enabled: list[PeerConfig],
+    station: str,
+    snapshot: StationSnapshot,
+    problems: list[Problem],
+    excluded: set[str],
+) -> None:
+    by_name: dict[str, list[PeerConfig]] = {}
+    by_address: dict[tuple[str, int], list[PeerConfig]] = {}
+    for peer in enabled:
+        by_name.setdefault(peer.name.lower(), []).append(peer)
+        by_address.setdefault((peer.host.lower(), peer.port), []).append(peer)
+        own_address = peer.host.lower() in snapshot.own_addresses and peer.port == snapshot.sip_port
+        if peer.name.lower() == station.lower() or own_address:
+            problems.append(problem("E_SELF_PEER", peer.name, "name" if not own_address else "host",
+                                    value=peer.name))
+            excluded.add(peer.name)
+    for same in by_name.values():
+        if len(same) > 1:
+            for peer in same:
+                problems.append(problem("E_DUPLICATE_PEER_NAME", peer.name, "name", value=peer.name))
+                excluded.add(peer.name)
+    for (host, port), same in by_address.items():
+        if len(same) > 1:
+            for peer in same:
+                other = ", ".join(sorted(p.name for p in same if p is not peer))
+                problems.append(problem("E_DUPLICATE_HOST_PORT", peer.name, "host",
+                                        value=f"{host}:{port}", other=other))
+                excluded.add(peer.name)
+
+
+def _check_patterns(
+    enabled: list[PeerConfig],
+    own: list[Pattern],
+    parsed: dict[str, list[Pattern]],
+    problems: list[Problem],
+    excluded: set[str],
+) -> None:
+    own_text = ",".join(p.text for p in own)
+    for name, patterns in parsed.items():
+        total = sum(p.size() for p in patterns)
+        if total > MAX_NUMBERS_PER_PEER:
+            problems.append(problem("E_PATTERN_TOO_BROAD", name, "patterns",
+                                    value=",".join(p.text for p in patterns),
+                                    count=total, limit=MAX_NUMBERS_PER_PEER))
+            excluded.add(name)
+        for pat in patterns:
+            if any(patterns_overlap(pat, mine) for mine in own):
+                problems.append(problem("E_PATTERN_OVERLAP_LOCAL", name, "patterns", value=pat.text,
+                                        other=own_text))
+                excluded.add(name)
+    names = [p.name for p in enabled if p.name in parsed]
+    for a, b in combinations(names, 2):
+        for pa in parsed[a]:
+            for pb in parsed[b]:
+                if patterns_overlap(pa, pb):
+                    problems.append(problem("E_PATTERN_OVERLAP_PEER", a, "patterns",
+                                            value=pa.text, other=pb.text, other_peer=b))
+                    problems.append(problem("E_PATTERN_OVERLAP_PEER", b, "patterns",
+                                            value=pb.text, other=pa.text, other_peer=a))
+                    excluded.update((a, b))
+
+
+def _check_admin_records(
+    enabled: list[PeerConfig],
+    snapshot: StationSnapshot,
+    parsed: dict[str, list[Pattern]],
+    problems: list[Problem],
+    excluded: set[str],
+) -> None:
+    admin_providers = [p for p in snapshot.providers if not p.is_owned and not p.disabled]
+    admin_routes = [r for r in snapshot.outgoing_routes if not r.is_owned]
+    local_numbers = [e.number for e in snapshot.extensions if e.number.isdigit()]
+    for peer in enabled:
+        if peer.name not in parsed:
+            continue
+        for prov in admin_providers:
+            if prov.host.lower() == peer.host.lower() and prov.port == peer.port:
+                # Core would give both providers one shared incoming context (facts §3).
+                problems.append(problem("E_PROVIDER_HOST_CONFLICT", peer.name, "host",
+                                        value=f"{peer.host}:{peer.port}", other=prov.description or prov.uniqid))
+                excluded.add(peer.name)
+        for pat in parsed[peer.name]:
+            for number in local_numbers:
+                if pat.matches(number):
+                    problems.append(problem("W_LOCAL_EXTENSION_IN_PEER_PATTERN", peer.name, "patterns",
+                                            value=number, other=pat.text))
+            if pat.size() > MAX_NUMBERS_PER_PEER:
+                continue
+            for route in admin_routes:
+                if _route_matches_any(route.numberbeginswith, route.restnumbers, pat):
+                    problems.append(problem("W_ADMIN_ROUTE_OVERLAP", peer.name, "patterns",
+                                            value=pat.text, other=route.rulename))
+
+
+def _route_matches_any(numberbeginswith: str, restnumbers: int, pat: Pattern) -> bool:
+    try:
+        rx = re.compile(f"^{numberbeginswith}[0-9]{{{restnumbers}}}$")
+    except re.error:
+        return False
+    return any(rx.match(n) for n in pat.expand())
+
+
+def _plan_peer(peer: PeerConfig, patterns: list[Pattern], config: ModuleConfig) -> PeerPlan:
+    s = config.settings
+    is_blf = _switch(peer.blf, s.blf_default)
+    routes = tuple(RoutePlan(p.text, *p.route_parts()) for p in patterns)
+    hints: tuple[str, ...] = ()
+    if is_blf:
+        hints = tuple(sorted({n for p in patterns for n in p.expand()}, key=lambda n: (len(n), n)))
+    return PeerPlan(
+        name=peer.name,
+        host=peer.host,
+        port=peer.port,
+        transport=peer.transport,
+        secret=peer.secret,
+        note=peer.note,
+        provider_id=provider_id(peer.name),
+        patterns=tuple(p.text for p in patterns),
+        asterisk_patterns=tuple(p.asterisk() for p in patterns),
+        accept_regex=patterns_regex(patterns),
+        routes=routes,
+        hint_numbers=hints,
+        is_blf=is_blf,
+        is_transfers=_switch(peer.transfers, s.transfers_default),
+        is_overlap_fix=_switch(peer.overlap_fix, s.overlap_fix_default),
+    )

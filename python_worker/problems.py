@@ -1,0 +1,132 @@
+"""Planning problems: values with stable codes, a field, and messages in the admin's languages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+# code -> (Russian, English) templates; placeholders are filled from Problem.params.
+MESSAGES: dict[str, tuple[str, str]] = {
+    "E_NAME_INVALID": (
+        "Имя «{value}» недопустимо: нужна латинская буква, затем буквы, цифры, «-» или «_», до 32 символов.",
+        "Name '{value}' is invalid: a Latin letter, then letters, digits, '-' or '_', up to 32 characters.",
+    ),
+    "E_SELF_PEER": (
+        "Станция «{value}» — это эта же станция; себя нельзя добавить соседом.",
+        "Station '{value}' is this very station; it cannot be its own peer.",
+    ),
+    "E_DUPLICATE_PEER_NAME": (
+        "Соседняя станция «{value}» объявлена дважды.",
+        "Peer station '{value}' is declared twice.",
+    ),
+    "E_DUPLICATE_HOST_PORT": (
+        "Адрес {value} уже указан у станции «{other}».",
+        "Address {value} is already used by peer '{other}'.",
+    ),
+    "E_HOST_INVALID": (
+        "Адрес «{value}» недопустим: нужен IP-адрес или DNS-имя.",
+        "Host '{value}' is invalid: give an IP address or a DNS name.",
+    ),
+    "E_PORT_INVALID": (
+        "Порт «{value}» недопустим: нужно число от 1 до 65535.",
+        "Port '{value}' is invalid: give a number from 1 to 65535.",
+    ),
+    "E_TRANSPORT_INVALID": (
+        "Транспорт «{value}» недопустим: udp, tcp или tls.",
+        "Transport '{value}' is invalid: udp, tcp or tls.",
+    ),
+    "E_PATTERN_INVALID": (
+        "Шаблон номеров «{value}» не разобран: {reason}.",
+        "Extension pattern '{value}' cannot be parsed: {reason}.",
+    ),
+    "E_PATTERN_TOO_BROAD": (
+        "Шаблоны «{value}» покрывают {count} номеров, допустимо не более {limit}.",
+        "Patterns '{value}' cover {count} numbers; at most {limit} are allowed.",
+    ),
+    "E_PATTERN_OVERLAP_LOCAL": (
+        "Шаблон «{value}» пересекается с номерами этой станции ({other}).",
+        "Pattern '{value}' overlaps this station's own numbers ({other}).",
+    ),
+    "E_PATTERN_OVERLAP_PEER": (
+        "Шаблон «{value}» пересекается с шаблоном «{other}» станции «{other_peer}».",
+        "Pattern '{value}' overlaps pattern '{other}' of peer '{other_peer}'.",
+    ),
+    "E_SECRET_MISSING": (
+        "Не задан общий пароль транка.",
+        "The shared trunk secret is missing.",
+    ),
+    "E_SECRET_INVALID": (
+        "Пароль транка содержит недопустимые символы (пробелы, ; # [ ] \" \\ или управляющие).",
+        "The trunk secret contains characters that are not allowed (spaces, ; # [ ] \" \\ or control).",
+    ),
+    "E_OWN_PATTERNS_EMPTY": (
+        "Не заданы номера этой станции, и их нельзя вывести из внутренних номеров.",
+        "This station's own patterns are not set and cannot be derived from its extensions.",
+    ),
+    "E_PROVIDER_HOST_CONFLICT": (
+        "Провайдер «{other}», созданный вручную, уже работает с адресом {value}.",
+        "Provider '{other}', made by hand, already uses address {value}.",
+    ),
+    "W_SECRET_WEAK": (
+        "Пароль транка короче {limit} символов; лучше сгенерировать новый.",
+        "The trunk secret is shorter than {limit} characters; generate a stronger one.",
+    ),
+    "W_LOCAL_EXTENSION_IN_PEER_PATTERN": (
+        "Внутренний номер {value} этой станции попадает в шаблон «{other}»: он перекроет номер соседа.",
+        "Local extension {value} falls within peer pattern '{other}' and hides the peer's number.",
+    ),
+    "W_ADMIN_ROUTE_OVERLAP": (
+        "Исходящий маршрут «{other}», созданный вручную, тоже подходит для номеров «{value}».",
+        "Outgoing route '{other}', made by hand, also matches numbers of '{value}'.",
+    ),
+    "W_PEER_DISABLED": (
+        "Станция «{value}» отключена и не настраивается.",
+        "Peer '{value}' is disabled and not configured.",
+    ),
+}
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One planning problem. `peer` is None for station-wide problems."""
+
+    code: str
+    peer: str | None
+    field: str
+    params: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def severity(self) -> Severity:
+        return Severity.ERROR if self.code.startswith("E_") else Severity.WARNING
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def message(self, lang: str = "en") -> str:
+        ru, en = MESSAGES[self.code]
+        template = ru if lang.startswith("ru") else en
+        return template.format(**dict(self.params))
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "peer": self.peer,
+            "field": self.field,
+            "params": dict(self.params),
+            "message": {"ru": self.message("ru"), "en": self.message("en")},
+        }
+
+
+def problem(code: str, peer: str | None, field: str, **params: object) -> Problem:
+    """Build a Problem; params are stringified and sorted so problems compare and hash stably."""
+    if code not in MESSAGES:
+        raise KeyError(code)
+    return Problem(code, peer, field, tuple(sorted((k, str(v)) for k, v in params.items())))

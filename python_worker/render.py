@@ -1,0 +1,148 @@
+"""Renders a plan into hook texts (hooks.json) and MikoPBX records (records.json) with Jinja2."""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import re
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from python_worker import MODULE_ID, OWNER_MARK
+from python_worker.config import is_ip_literal
+from python_worker.planner import INCOMING_PRIORITY, ROUTE_PRIORITY, PeerPlan, Plan
+
+HOOK_TEMPLATES = {
+    "generatePeersPj": "peers_pj.j2",
+    "extensionGenContexts": "contexts.j2",
+    "extensionGenInternalTransfer": "transfer.j2",
+    "extensionGenHints": "hints.j2",
+}
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_IDENT_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+_PATTERN_RE = re.compile(r"^_?[0-9XZN\[\]-]+$")
+_REGEX_RE = re.compile(r"^[0-9\[\]|-]+$")
+
+
+class RenderError(ValueError):
+    """A value reached a template that the planner should never have let through (a fault)."""
+
+
+def escape_conf(value: object) -> str:
+    """Make any text safe as an Asterisk config value: no line breaks, no control chars, `;` escaped."""
+    text = _CONTROL_RE.sub(" ", str(value))
+    return text.replace("\\", "\\\\").replace(";", r"\;")
+
+
+def _checked(rx: re.Pattern[str], what: str) -> Any:
+    def check(value: object) -> str:
+        text = str(value)
+        if not rx.match(text):
+            raise RenderError(f"unsafe {what} reached a template: {text!r}")
+        return text
+
+    return check
+
+
+def uri_host(host: str) -> str:
+    """Host part of a SIP URI: IPv6 literals in brackets."""
+    try:
+        if isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address):
+            return f"[{host}]"
+    except ValueError:
+        pass
+    return escape_conf(host)
+
+
+def make_environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("python_worker", "templates"),
+        undefined=StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["conf"] = escape_conf
+    env.filters["ident"] = _checked(_IDENT_RE, "identifier")
+    env.filters["pattern"] = _checked(_PATTERN_RE, "pattern")
+    env.filters["regex"] = _checked(_REGEX_RE, "regex")
+    env.filters["uri_host"] = uri_host
+    return env
+
+
+_ENV = make_environment()
+
+
+def render_hooks(plan: Plan) -> dict[str, str]:
+    """Text for each ConfigClass hook; '' where the plan needs nothing."""
+    return {hook: _ENV.get_template(tpl).render(plan=plan, module=MODULE_ID) for hook, tpl in HOOK_TEMPLATES.items()}
+
+
+def manual_attributes(peer: PeerPlan) -> str:
+    """The provider's manual attributes INI text (what Core appends to its pjsip sections)."""
+    return _ENV.get_template("manualattributes.j2").render(peer=peer)
+
+
+def _mark(peer: PeerPlan, what: str = "") -> str:
+    return f"{OWNER_MARK} peer {peer.name}{(' ' + what) if what else ''}"
+
+
+def build_records(plan: Plan) -> dict[str, Any]:
+    """The MikoPBX rows the plan needs, in Core's column names (no ids), sorted by peer then pattern."""
+    providers: list[dict[str, Any]] = []
+    outgoing: list[dict[str, Any]] = []
+    incoming: list[dict[str, Any]] = []
+    filters: list[dict[str, Any]] = []
+    for peer in plan.peers:
+        uid = peer.provider_id
+        providers.append({
+            "peer": peer.name,
+            "m_Providers": {"uniqid": uid, "type": "SIP", "sipuid": uid, "iaxuid": "", "note": _mark(peer)},
+            "m_Sip": {
+                "uniqid": uid, "disabled": "0", "extension": "", "type": "friend",
+                "registration_type": "none", "host": peer.host, "port": peer.port,
+                "username": plan.station_name, "secret": peer.secret, "transport": peer.transport,
+                "outbound_proxy": "", "fromuser": "", "fromdomain": "", "nat": "force_rport,comedia",
+                "dtmfmode": "auto", "qualifyfreq": 30, "qualify": "1", "networkfilterid": None,
+                "manualattributes": base64.b64encode(manual_attributes(peer).encode()).decode(),
+                "disablefromuser": "1", "noregister": "1",
+                "description": f"Federation: {peer.name}", "enableRecording": 1, "weakSecret": 0,
+            },
+            "m_SipHosts": [{"provider_id": uid, "address": peer.host}],
+        })
+        for route in peer.routes:
+            outgoing.append({
+                "peer": peer.name, "rulename": f"Federation: {peer.name} {route.pattern}",
+                "providerid": uid, "priority": str(ROUTE_PRIORITY),
+                "numberbeginswith": route.numberbeginswith, "restnumbers": str(route.restnumbers),
+                "trimfrombegin": "0", "prepend": "", "note": _mark(peer, f"pattern {route.pattern}"),
+            })
+        incoming.append({
+            "peer": peer.name, "rulename": f"Federation: {peer.name}", "number": "", "extension": "did2user",
+            "provider": uid, "priority": INCOMING_PRIORITY, "timeout": 120, "action": "extension",
+            "note": _mark(peer), "audio_message_id": "",
+        })
+        if is_ip_literal(peer.host):
+            prefix = 32 if ipaddress.ip_address(peer.host).version == 4 else 128
+            filters.append({
+                "peer": peer.name, "permit": f"{peer.host}/{prefix}",
+                "deny": "0.0.0.0/0" if prefix == 32 else "::/0",
+                "newer_block_ip": "1", "local_network": "0", "description": _mark(peer),
+            })
+    return {
+        "format": 1,
+        "module": MODULE_ID,
+        "station": {"name": plan.station_name, "entity_id": plan.entity_id, "own_patterns": list(plan.own_patterns)},
+        "providers": providers,
+        "outgoing_routes": outgoing,
+        "incoming_routes": incoming,
+        "network_filters": filters,
+    }
+
+
+def to_json(data: object) -> str:
+    """Canonical JSON text: sorted keys, UTF-8, trailing newline, so equal data gives equal bytes."""
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
