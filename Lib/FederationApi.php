@@ -1,0 +1,164 @@
+<?php
+/*
+ * ModulePbxFederation: federation of MikoPBX stations.
+ * Licensed under the GNU General Public License v3 or later.
+ */
+
+namespace Modules\ModulePbxFederation\Lib;
+
+/**
+ * The module's REST actions (/pbxcore/api/modules/ModulePbxFederation/<action>), each answered as
+ * ['result' => bool, 'data' => array, 'messages' => ['error' => [...], 'warning' => [...]]].
+ */
+class FederationApi
+{
+    public const ACTIONS = ['status', 'validate', 'apply', 'check', 'preview'];
+
+    /** @var WorkerClient */
+    private $worker;
+
+    /** @var Texts */
+    private $texts;
+
+    /** @var string */
+    private $language;
+
+    public function __construct(WorkerClient $worker, Texts $texts, string $language = 'en')
+    {
+        $this->worker = $worker;
+        $this->texts = $texts;
+        $this->language = $language === 'ru' ? 'ru' : 'en';
+    }
+
+    /**
+     * @param array<string, mixed> $request Core's request: action, data (GET/POST fields), ...
+     * @return array{result: bool, data: array, messages: array}
+     */
+    public function handle(array $request): array
+    {
+        $action = strtolower((string)($request['action'] ?? ''));
+        $data = is_array($request['data'] ?? null) ? $request['data'] : [];
+        switch ($action) {
+            case 'status':
+                return $this->fromWorker($this->worker->status());
+            case 'validate':
+                $peer = self::peerFrom($data);
+                if ($peer === null) {
+                    return self::answer(false, [], ['error' => [$this->texts->get('module_pbx_federation_PeerDataMissing')]]);
+                }
+                return $this->validation($this->worker->validatePeer($peer));
+            case 'apply':
+                return $this->apply();
+            case 'check':
+                $name = trim((string)($data['name'] ?? ''));
+                if ($name === '') {
+                    return self::answer(false, [], ['error' => [$this->texts->get('module_pbx_federation_PeerNameMissing')]]);
+                }
+                return $this->fromWorker($this->worker->checkPeer($name));
+            case 'preview':
+                return $this->fromWorker($this->worker->preview());
+            default:
+                return self::answer(false, [], ['error' => ["unknown action '$action' in ModulePbxFederation"]]);
+        }
+    }
+
+    /**
+     * @param array<string, mixed> $data
+     * @return array<string, mixed>|null
+     */
+    public static function peerFrom(array $data): ?array
+    {
+        $peer = $data['peer'] ?? null;
+        if (is_string($peer)) {
+            $peer = json_decode($peer, true);
+        }
+        return is_array($peer) ? $peer : null;
+    }
+
+    /**
+     * Splits the worker's problems into translated errors (E_*) and warnings (W_*).
+     *
+     * @param array<string, mixed> $reply {"ok": bool, "problems": [{"code","field","message":{"ru","en"}}]}
+     * @return array{result: bool, data: array, messages: array}
+     */
+    public function validation(array $reply): array
+    {
+        if (isset($reply['error'])) {
+            return $this->fromWorker($reply);
+        }
+        $messages = ['error' => [], 'warning' => []];
+        $problems = [];
+        foreach ((array)($reply['problems'] ?? []) as $problem) {
+            if (!is_array($problem)) {
+                continue;
+            }
+            $problem['text'] = $this->problemText($problem);
+            $problems[] = $problem;
+            $kind = strpos((string)($problem['code'] ?? ''), 'W_') === 0 ? 'warning' : 'error';
+            $field = (string)($problem['field'] ?? '');
+            $messages[$kind][] = ($field !== '' ? $field . ': ' : '') . $problem['text'];
+        }
+        $ok = ($reply['ok'] ?? false) === true && $messages['error'] === [];
+        return self::answer($ok, ['ok' => $ok, 'problems' => $problems], array_filter($messages));
+    }
+
+    /** Translated text of one problem: our Messages first, then the worker's own wording. */
+    public function problemText(array $problem): string
+    {
+        $code = (string)($problem['code'] ?? '');
+        $params = is_array($problem['params'] ?? null) ? $problem['params'] : [];
+        $key = 'module_pbx_federation_' . $code;
+        $text = $code !== '' ? $this->texts->get($key, $params) : $key;
+        if ($text !== $key) {
+            return $text;
+        }
+        $message = $problem['message'] ?? '';
+        if (is_array($message)) {
+            return (string)($message[$this->language] ?? $message['en'] ?? $code);
+        }
+        return $message !== '' ? (string)$message : $code;
+    }
+
+    /** @return array{result: bool, data: array, messages: array} */
+    private function apply(): array
+    {
+        if (!$this->worker->isRunning()) {
+            // A fresh worker reconciles as it starts.
+            $started = $this->worker->start();
+            return self::answer($started, ['started' => $started], $started ? [] : [
+                'error' => [$this->texts->get('module_pbx_federation_WorkerNotRunning')],
+            ]);
+        }
+        $result = $this->worker->reconcileNow();
+        if (!$result->isOk()) {
+            return self::answer(false, ['exitCode' => $result->exitCode], [
+                'error' => [$this->texts->get('module_pbx_federation_WorkerFailed', ['details' => substr(trim($result->stderr), -300)])],
+            ]);
+        }
+        return self::answer(true, ['reconciled' => true], []);
+    }
+
+    /**
+     * @param array<string, mixed> $reply
+     * @return array{result: bool, data: array, messages: array}
+     */
+    private function fromWorker(array $reply): array
+    {
+        if (isset($reply['error'])) {
+            $key = $reply['error'] === 'venv_missing' ? 'WorkerNotInstalled'
+                : ($reply['error'] === 'timeout' ? 'WorkerTimeout' : 'WorkerFailed');
+            $details = (string)($reply['stderr'] ?? $reply['error']);
+            return self::answer(false, $reply, [
+                'error' => [$this->texts->get('module_pbx_federation_' . $key, ['details' => $details])],
+            ]);
+        }
+        $ok = !isset($reply['ok']) || $reply['ok'] === true;
+        return self::answer($ok, $reply, []);
+    }
+
+    /** @return array{result: bool, data: array, messages: array} */
+    private static function answer(bool $result, array $data, array $messages): array
+    {
+        return ['result' => $result, 'data' => $data, 'messages' => $messages];
+    }
+}

@@ -1,0 +1,51 @@
+<?php
+/*
+ * ModulePbxFederation: federation of MikoPBX stations.
+ * Licensed under the GNU General Public License v3 or later.
+ */
+
+namespace Modules\ModulePbxFederation\Lib;
+
+/**
+ * CLI entry the worker runs after it changed mikopbx.db behind Core's back:
+ *   php -f <moduleDir>/Lib/ReloadCore.php [pjsip] [dialplan] [firewall]
+ * With no argument all three are reloaded. Exit code 0 when every reload was queued or done.
+ */
+final class ReloadCore
+{
+    /**
+     * @param string[] $argv
+     */
+    public static function main(array $argv): int
+    {
+        $targets = array_slice($argv, 1);
+        if ($targets === []) {
+            $targets = array_keys(CoreReloader::ACTIONS);
+        }
+        foreach ($targets as $target) {
+            if (!isset(CoreReloader::ACTIONS[$target])) {
+                fwrite(STDERR, "usage: php -f ReloadCore.php [pjsip] [dialplan] [firewall]\n");
+                return 2;
+            }
+        }
+        $done = (new CoreReloader(new ModuleLog()))->reload($targets);
+        echo implode("\n", $done), "\n";
+        foreach ($done as $line) {
+            if (strpos($line, 'unavailable:') === 0) {
+                return 1;
+            }
+        }
+        return 0;
+    }
+}
+
+if (PHP_SAPI === 'cli' && isset($argv[0]) && realpath($argv[0]) === realpath(__FILE__)) {
+    // Globals.php (on Core's include_path) boots Core's DI and autoloaders, ours included.
+    if ((@include_once 'Globals.php') === false) {
+        fwrite(STDERR, "Globals.php not found: this runs on a MikoPBX station only\n");
+        exit(3);
+    }
+    require_once __DIR__ . '/ModuleLog.php';
+    require_once __DIR__ . '/CoreReloader.php';
+    exit(ReloadCore::main($argv));
+}
