@@ -1,0 +1,112 @@
+<?php
+/*
+ * ModulePbxFederation: federation of MikoPBX stations.
+ * Licensed under the GNU General Public License v3 or later.
+ */
+
+namespace Modules\ModulePbxFederation\Setup;
+
+use MikoPBX\Modules\Setup\PbxExtensionSetupBase;
+use Modules\ModulePbxFederation\Lib\ModuleLog;
+use Modules\ModulePbxFederation\Lib\PythonEnvironment;
+use Modules\ModulePbxFederation\Lib\ShellCommandRunner;
+use Modules\ModulePbxFederation\Lib\Texts;
+use Modules\ModulePbxFederation\Lib\WorkerClient;
+use Modules\ModulePbxFederation\Lib\WorkerPaths;
+
+/**
+ * Installer: Core's steps plus the python3 check and the worker's virtualenv, built offline from
+ * the wheels in the zip. Uninstall keeps db/ (settings and worker state) when asked, as Core does.
+ */
+class PbxExtensionSetup extends PbxExtensionSetupBase
+{
+    /** @var PythonEnvironment|null */
+    private $python;
+
+    /** @var WorkerClient|null */
+    private $worker;
+
+    /** @var Texts|null */
+    private $texts;
+
+    /** Lets tests hand in fakes instead of the real edges. */
+    public function useCollaborators(PythonEnvironment $python, WorkerClient $worker, Texts $texts): void
+    {
+        $this->python = $python;
+        $this->worker = $worker;
+        $this->texts = $texts;
+    }
+
+    private function paths(): WorkerPaths
+    {
+        return new WorkerPaths($this->moduleDir);
+    }
+
+    private function python(): PythonEnvironment
+    {
+        if ($this->python === null) {
+            $this->python = new PythonEnvironment($this->paths(), new ShellCommandRunner());
+        }
+        return $this->python;
+    }
+
+    private function worker(): WorkerClient
+    {
+        if ($this->worker === null) {
+            $this->worker = new WorkerClient($this->paths(), new ShellCommandRunner(), new ModuleLog());
+        }
+        return $this->worker;
+    }
+
+    private function texts(): Texts
+    {
+        if ($this->texts === null) {
+            $this->texts = Texts::fromDi();
+        }
+        return $this->texts;
+    }
+
+    private function reportPythonProblems(): void
+    {
+        foreach ($this->python()->problems() as [$key, $params]) {
+            $this->messages[] = $this->texts()->get($key, $params);
+        }
+    }
+
+    /** Core's version check, then python3 >= 3.10 with venv and the shipped wheels; no side effects. */
+    public function checkCompatibility(): bool
+    {
+        if (!parent::checkCompatibility()) {
+            return false;
+        }
+        if (!$this->python()->check()) {
+            $this->reportPythonProblems();
+            return false;
+        }
+        return true;
+    }
+
+    /** Core's file steps, then the worker's virtualenv (pip --no-index from <module>/wheels). */
+    public function installFiles(): bool
+    {
+        if (!parent::installFiles()) {
+            return false;
+        }
+        $stateDir = $this->paths()->stateDir();
+        if (!is_dir($stateDir)) {
+            @mkdir($stateDir, 0755, true);
+        }
+        if (!$this->python()->ensure()) {
+            $this->reportPythonProblems();
+            return false;
+        }
+        return true;
+    }
+
+    /** The worker must not outlive its files; Core's own step then keeps or drops db/. */
+    public function unInstallFiles(bool $keepSettings = false): bool
+    {
+        $this->worker()->stop();
+        return parent::unInstallFiles($keepSettings);
+    }
+}
