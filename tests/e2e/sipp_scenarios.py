@@ -1,0 +1,204 @@
+"""SIPp scenarios that behave like MikoPBX phones: digest auth, REGISTER, calls, BLF SUBSCRIBE."""
+
+from __future__ import annotations
+
+_SDP = """v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0 8 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+a=sendrecv
+"""
+
+
+def _xml(name: str, body: str) -> str:
+    return (f'<?xml version="1.0" encoding="ISO-8859-1" ?>\n<!DOCTYPE scenario SYSTEM "sipp.dtd">\n'
+            f'<scenario name="{name}">\n{body}\n</scenario>\n')
+
+
+def _send(msg: str, retrans: bool = True) -> str:
+    attr = ' retrans="500"' if retrans else ""
+    return f"<send{attr}><![CDATA[\n{msg.strip()}\n\n]]></send>\n"
+
+
+def register(user: str, expires: int = 300) -> str:
+    """REGISTER, answer the 401 with digest credentials (-au/-ap), expect 200."""
+    def req(cseq: int, auth: str) -> str:
+        return f"""
+REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:{user}@[remote_ip]>;tag=[pid]reg[call_number]
+To: <sip:{user}@[remote_ip]>
+Call-ID: [call_id]
+CSeq: {cseq} REGISTER
+Contact: <sip:{user}@[local_ip]:[local_port]>
+Max-Forwards: 70
+Expires: {expires}
+User-Agent: SIPp phone {user}
+{auth}Content-Length: 0
+"""
+    body = _send(req(1, ""))
+    body += '<recv response="401" auth="true"/>\n'
+    body += _send(req(2, "[authentication]\n"))
+    body += '<recv response="200"/>\n'
+    return _xml(f"register {user}", body)
+
+
+def call(user: str, hold_ms: int = 2000, expect: str = "200") -> str:
+    """Phone `user` calls [service] through its station with digest auth, waits for `expect`.
+
+    With expect="200": ACK, hold, BYE.  Otherwise (e.g. "404", "480", "486", "603") the final error
+    response is ACKed and the scenario ends successfully.
+    """
+    def invite(cseq: int, auth: str) -> str:
+        return f"""
+INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:{user}@[remote_ip]>;tag=[pid]call[call_number]
+To: <sip:[service]@[remote_ip]>
+Call-ID: [call_id]
+CSeq: {cseq} INVITE
+Contact: <sip:{user}@[local_ip]:[local_port]>
+Max-Forwards: 70
+User-Agent: SIPp phone {user}
+Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, NOTIFY, REFER
+{auth}Content-Type: application/sdp
+Content-Length: [len]
+
+{_SDP}"""
+
+    def ack(cseq: int, last_via: bool) -> str:
+        via = "[last_Via:]" if last_via else "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]"
+        return f"""
+ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+{via}
+From: <sip:{user}@[remote_ip]>;tag=[pid]call[call_number]
+To: <sip:[service]@[remote_ip]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: {cseq} ACK
+Contact: <sip:{user}@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+"""
+    body = _send(invite(1, ""))
+    body += '<recv response="100" optional="true"/>\n'
+    body += '<recv response="401" auth="true"/>\n'
+    body += _send(ack(1, True), retrans=False)
+    body += _send(invite(2, "[authentication]\n"))
+    body += '<label id="prov"/>\n'
+    body += '<recv response="100" optional="true" next="prov"/>\n'
+    body += '<recv response="180" optional="true" next="prov"/>\n'
+    body += '<recv response="183" optional="true" next="prov"/>\n'
+    if expect == "200":
+        body += '<recv response="200" rrs="true"/>\n'
+        body += _send(ack(2, False).replace("ACK sip:[service]@[remote_ip]:[remote_port]", "ACK [next_url]")
+                      .replace("Max-Forwards: 70", "[routes]\nMax-Forwards: 70"), retrans=False)
+        body += f'<pause milliseconds="{hold_ms}"/>\n'
+        body += _send(f"""
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
+From: <sip:{user}@[remote_ip]>;tag=[pid]call[call_number]
+To: <sip:[service]@[remote_ip]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 3 BYE
+Contact: <sip:{user}@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+""")
+        body += '<recv response="200" crlf="true"/>\n'
+    else:
+        body += f'<recv response="{expect}"/>\n'
+        body += _send(ack(2, True), retrans=False)
+    return _xml(f"call from {user}", body)
+
+
+def answer(user: str, ring_ms: int = 300) -> str:
+    """UAS phone: ring, answer, wait for the BYE (from the far end) and confirm it."""
+    body = """<recv request="INVITE" crlf="true"/>
+<send><![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]ans[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:USER@[local_ip]:[local_port]>
+Content-Length: 0
+
+]]></send>
+<pause milliseconds="RING_MS"/>
+<send retrans="500"><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]ans[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+[last_Record-Route:]
+Contact: <sip:USER@[local_ip]:[local_port]>
+Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, NOTIFY, REFER
+Content-Type: application/sdp
+Content-Length: [len]
+
+SDP]]></send>
+<recv request="ACK" crlf="true"/>
+<recv request="BYE"/>
+<send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+"""
+    body = body.replace("USER", user).replace("RING_MS", str(ring_ms)).replace("SDP", _SDP)
+    return _xml(f"answer as {user}", body)
+
+
+def blf_subscribe(user: str, expires: int = 120, idle_ms: int = 30000) -> str:
+    """BLF key: SUBSCRIBE Event: dialog (digest auth), then answer every NOTIFY with 200 until no
+    NOTIFY arrives for idle_ms (then the scenario ends).  Bodies end up in the message log."""
+    def sub(cseq: int, auth: str) -> str:
+        return f"""
+SUBSCRIBE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:{user}@[remote_ip]>;tag=[pid]blf[call_number]
+To: <sip:[service]@[remote_ip]>
+Call-ID: [call_id]
+CSeq: {cseq} SUBSCRIBE
+Contact: <sip:{user}@[local_ip]:[local_port]>
+Max-Forwards: 70
+Event: dialog
+Accept: application/dialog-info+xml
+Expires: {expires}
+User-Agent: SIPp phone {user}
+{auth}Content-Length: 0
+"""
+    body = _send(sub(1, ""))
+    body += '<recv response="401" auth="true"/>\n'
+    body += _send(sub(2, "[authentication]\n"))
+    body += '<recv response="200" rrs="true"/>\n'
+    body += '<label id="loop"/>\n'
+    body += f'<recv request="NOTIFY" timeout="{idle_ms}" ontimeout="done"/>\n'
+    body += """<send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+<nop next="loop"/>
+<label id="done"/>
+"""
+    return _xml(f"blf {user}", body)
