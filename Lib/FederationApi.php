@@ -102,21 +102,27 @@ class FederationApi
         return self::answer($ok, ['ok' => $ok, 'problems' => $problems], array_filter($messages));
     }
 
-    /** Translated text of one problem: our Messages first, then the worker's own wording. */
+    /**
+     * Text of one problem in the admin's language: the worker's own wording first (it names the
+     * values involved), else our Messages entry for the code, else the bare code.
+     */
     public function problemText(array $problem): string
     {
+        $message = $problem['message'] ?? null;
+        if (is_array($message) && isset($message[$this->language]) && $message[$this->language] !== '') {
+            return (string)$message[$this->language];
+        }
+        if (is_string($message) && $message !== '') {
+            return $message;
+        }
         $code = (string)($problem['code'] ?? '');
+        if ($code === '') {
+            return '';
+        }
         $params = is_array($problem['params'] ?? null) ? $problem['params'] : [];
         $key = 'module_pbx_federation_' . $code;
-        $text = $code !== '' ? $this->texts->get($key, $params) : $key;
-        if ($text !== $key) {
-            return $text;
-        }
-        $message = $problem['message'] ?? '';
-        if (is_array($message)) {
-            return (string)($message[$this->language] ?? $message['en'] ?? $code);
-        }
-        return $message !== '' ? (string)$message : $code;
+        $text = $this->texts->get($key, $params);
+        return $text === $key ? $code : $text;
     }
 
     /** @return array{result: bool, data: array, messages: array} */
