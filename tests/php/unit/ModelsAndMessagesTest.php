@@ -1,0 +1,115 @@
+<?php
+
+namespace PbxFederationTests;
+
+use MikoPBX\Core\Workers\WorkerModelsEvents;
+use Modules\ModulePbxFederation\Lib\ReloadCore;
+use Modules\ModulePbxFederation\Models\ModulePbxFederation;
+use Modules\ModulePbxFederation\Models\ModulePbxFederationPeers;
+use PHPUnit\Framework\TestCase;
+
+/** The models carry exactly docs/design.md's columns; translations are complete; ReloadCore queues Core's actions. */
+final class ModelsAndMessagesTest extends TestCase
+{
+    private const PROBLEM_CODES = [
+        'E_NAME_INVALID', 'E_SELF_PEER', 'E_DUPLICATE_PEER_NAME', 'E_DUPLICATE_HOST_PORT', 'E_HOST_INVALID',
+        'E_PORT_INVALID', 'E_TRANSPORT_INVALID', 'E_PATTERN_INVALID', 'E_PATTERN_TOO_BROAD',
+        'E_PATTERN_OVERLAP_LOCAL', 'E_PATTERN_OVERLAP_PEER', 'E_SECRET_MISSING', 'E_SECRET_INVALID',
+        'E_OWN_PATTERNS_EMPTY', 'E_PROVIDER_HOST_CONFLICT', 'W_SECRET_WEAK',
+        'W_LOCAL_EXTENSION_IN_PEER_PATTERN', 'W_ADMIN_ROUTE_OVERLAP', 'W_PEER_UNREACHABLE',
+    ];
+
+    /** @return array<string, string> column => annotation type, in declaration order */
+    private static function columns(string $class): array
+    {
+        $columns = [];
+        foreach ((new \ReflectionClass($class))->getProperties(\ReflectionProperty::IS_PUBLIC) as $property) {
+            $doc = (string)$property->getDocComment();
+            self::assertSame(1, preg_match('/@Column\(type="(\w+)"/', $doc, $m), $property->getName());
+            $columns[$property->getName()] = $m[1];
+        }
+        return $columns;
+    }
+
+    public function testSettingsModelColumns(): void
+    {
+        self::assertSame([
+            'id' => 'integer', 'station_name' => 'string', 'display_name' => 'string', 'own_patterns' => 'string',
+            'blf_default' => 'integer', 'transfers_default' => 'integer', 'overlap_fix_default' => 'integer',
+        ], self::columns(ModulePbxFederation::class));
+        $model = new ModulePbxFederation();
+        $model->initialize();
+        self::assertSame('m_ModulePbxFederation', $model->getSource());
+    }
+
+    public function testPeersModelColumns(): void
+    {
+        self::assertSame([
+            'id' => 'integer', 'name' => 'string', 'host' => 'string', 'port' => 'integer', 'transport' => 'string',
+            'patterns' => 'string', 'secret' => 'string', 'enabled' => 'integer', 'blf' => 'integer',
+            'transfers' => 'integer', 'overlap_fix' => 'integer', 'note' => 'string',
+        ], self::columns(ModulePbxFederationPeers::class));
+        $model = new ModulePbxFederationPeers();
+        $model->initialize();
+        self::assertSame('m_ModulePbxFederationPeers', $model->getSource());
+    }
+
+    public function testRussianAndEnglishHaveTheSameKeysAndEveryProblemCode(): void
+    {
+        $root = dirname(__DIR__, 3);
+        $ru = include $root . '/Messages/ru.php';
+        $en = include $root . '/Messages/en.php';
+        self::assertSame(array_keys($ru), array_keys($en));
+        foreach (['mo_ModulePbxFederation', 'BreadcrumbModulePbxFederation', 'SubHeaderModulePbxFederation'] as $key) {
+            self::assertArrayHasKey($key, $ru);
+        }
+        foreach (self::PROBLEM_CODES as $code) {
+            self::assertArrayHasKey('module_pbx_federation_' . $code, $ru);
+        }
+        foreach ($ru as $key => $text) {
+            self::assertNotSame('', trim($text), $key);
+        }
+    }
+
+    public function testEveryKeyUsedInTheModuleIsTranslated(): void
+    {
+        $root = dirname(__DIR__, 3);
+        $en = include $root . '/Messages/en.php';
+        $sources = '';
+        foreach (['Lib', 'Setup', 'App'] as $dir) {
+            $files = new \RecursiveIteratorIterator(new \RecursiveDirectoryIterator($root . '/' . $dir, \FilesystemIterator::SKIP_DOTS));
+            foreach ($files as $file) {
+                $sources .= file_get_contents($file->getPathname());
+            }
+        }
+        preg_match_all("/module_pbx_federation_([A-Z][A-Za-z]+)\\b/", $sources, $m);
+        foreach (array_unique($m[0]) as $key) {
+            self::assertArrayHasKey($key, $en, $key);
+        }
+        preg_match_all("/fail\\('([A-Za-z]+)'/", $sources, $m);
+        foreach (array_unique($m[1]) as $key) {
+            self::assertArrayHasKey('module_pbx_federation_' . $key, $en, $key);
+        }
+    }
+
+    public function testReloadCoreQueuesCoresOwnActions(): void
+    {
+        WorkerModelsEvents::$invoked = [];
+        ob_start();
+        $code = ReloadCore::main(['ReloadCore.php', 'pjsip', 'dialplan']);
+        $out = ob_get_clean();
+        self::assertSame(0, $code);
+        self::assertSame("queued:pjsip\nqueued:dialplan\n", $out);
+        self::assertSame([
+            'MikoPBX\\Core\\Workers\\Libs\\WorkerModelsEvents\\Actions\\ReloadPJSIPAction',
+            'MikoPBX\\Core\\Workers\\Libs\\WorkerModelsEvents\\Actions\\ReloadDialplanAction',
+        ], WorkerModelsEvents::$invoked);
+    }
+
+    public function testReloadCoreRejectsUnknownTargets(): void
+    {
+        WorkerModelsEvents::$invoked = [];
+        self::assertSame(2, ReloadCore::main(['ReloadCore.php', 'asterisk-restart']));
+        self::assertSame([], WorkerModelsEvents::$invoked);
+    }
+}
