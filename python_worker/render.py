@@ -76,9 +76,18 @@ def make_environment() -> Environment:
 _ENV = make_environment()
 
 
+def _tidy(text: str) -> str:
+    """One newline at the end, none when empty: Core wraps each hook's text in its own markers."""
+    text = text.rstrip()
+    return text + "\n" if text else ""
+
+
 def render_hooks(plan: Plan) -> dict[str, str]:
     """Text for each ConfigClass hook; '' where the plan needs nothing."""
-    return {hook: _ENV.get_template(tpl).render(plan=plan, module=MODULE_ID) for hook, tpl in HOOK_TEMPLATES.items()}
+    return {
+        hook: _tidy(_ENV.get_template(tpl).render(plan=plan, module=MODULE_ID))
+        for hook, tpl in HOOK_TEMPLATES.items()
+    }
 
 
 def manual_attributes(peer: PeerPlan) -> str:
