@@ -49,9 +49,12 @@ def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fed]:
             h.start(st)
             h.rx(st, "pjsip set logger on")
         fed = Fed(h, stations["moscow"], stations["spb"])
-        # Both trunks qualified (OPTIONS with digest auth) before any test runs.
+        # Both trunks qualified (OPTIONS with digest auth) before any test runs.  The first station
+        # found its peer down at boot, so ask for a qualify now instead of waiting qualifyfreq.
+        for st, peer in ((fed.moscow, hm.SPB), (fed.spb, hm.MOSCOW)):
+            h.rx(st, f"pjsip qualify {trunk_id(peer)}")
         for st in stations.values():
-            ok = hs.wait_until(lambda st=st: "Avail" in h.rx(st, "pjsip show contacts"), 15.0, 0.25)
+            ok = hs.wait_until(lambda st=st: "Avail" in h.rx(st, "pjsip show contacts"), 10.0, 0.25)
             assert ok, h.rx(st, "pjsip show contacts")
         yield fed
     finally:
@@ -65,14 +68,20 @@ def register(fed: Fed, number: str) -> None:
     assert res.ok, res.errors + res.messages[-2000:]
 
 
-def call(fed: Fed, caller: str, callee: str, hold_ms: int = 1500) -> tuple[hs.SippResult, hs.SippResult]:
+def start_call(fed: Fed, caller: str, callee: str, hold_ms: int = 1500) -> tuple[hs.SippRun, hs.SippRun]:
     register(fed, callee)
     uas = fed.h.start_sipp(f"uas{callee}", sc.answer(callee), local_ip=PHONE_IP[callee],
                            remote=fed.station_of(callee).address, timeout=20)
     st = fed.station_of(caller)
-    uac = fed.h.sipp(f"call{caller}", sc.call(caller, hold_ms=hold_ms), local_ip=PHONE_IP[caller],
-                     remote=st.address, service=callee, auth=(caller, hm.phone_secret(caller)), timeout=15)
-    return uac, uas.wait()
+    uac = fed.h.start_sipp(f"call{caller}", sc.call(caller, hold_ms=hold_ms), local_ip=PHONE_IP[caller],
+                           remote=st.address, service=callee, auth=(caller, hm.phone_secret(caller)),
+                           timeout=15)
+    return uac, uas
+
+
+def call(fed: Fed, caller: str, callee: str, hold_ms: int = 1500) -> tuple[hs.SippResult, hs.SippResult]:
+    uac, uas = start_call(fed, caller, callee, hold_ms)
+    return uac.wait(), uas.wait()
 
 
 def trunk_id(peer: hm.StationSpec) -> str:
@@ -118,6 +127,7 @@ def test_trunk_digest_auth_for_invite_options_publish(fed: Fed) -> None:
         for method in ("INVITE", "OPTIONS", "PUBLISH"):
             got = hs.auth_exchange(msgs, method, peer.address, "rx")
             report[(st.name, method)] = got
+    print("trunk auth report:", report)
     invite_rx_spb = report[("spb", "INVITE")]
     assert invite_rx_spb["401"] >= 1 and invite_rx_spb["with_auth"] >= 1 and invite_rx_spb["2xx"] >= 1
     for (name, method), got in report.items():
@@ -156,9 +166,14 @@ def test_blf_remote_extension_busy_then_idle(fed: Fed) -> None:
     try:
         assert hs.wait_until(lambda: len(_notify_states(blf.messages())) >= 1, 10.0, 0.1), blf.messages()
         initial = _notify_states(blf.messages())
-        uac, uas = call(fed, "302", "301", hold_ms=2500)
-        assert uac.ok and uas.ok
+        uac_run, uas_run = start_call(fed, "302", "301", hold_ms=2500)
+        busy = hs.wait_until(
+            lambda: re.search(r"State:(InUse|Busy|Ringing)", h.rx(fed.moscow, "core show hint 301")) is not None,
+            8.0, 0.1)
         hint_during = h.rx(fed.moscow, "core show hint 301")
+        uac, uas = uac_run.wait(), uas_run.wait()
+        assert uac.ok and uas.ok
+        assert busy, hint_during
 
         def back_to_idle() -> bool:
             st = _notify_states(blf.messages())
@@ -168,8 +183,36 @@ def test_blf_remote_extension_busy_then_idle(fed: Fed) -> None:
     finally:
         res = blf.stop()
     states = _notify_states(res.messages)
+    print("BLF NOTIFY states:", states, "hint during call:", hint_during.strip())
     assert initial[0] in ("terminated", "idle"), initial
     assert "confirmed" in states, states
     assert states[-1] in ("terminated", "idle"), states
-    assert "301" in hint_during
+    assert re.search(r"PJSIP/301\s+State:(InUse|Busy)", hint_during), hint_during
     assert re.search(r"PJSIP/301\s+State:Idle", h.rx(fed.moscow, "core show hint 301"))
+
+
+def test_reload_applies_changed_outbound_publish(fed: Fed) -> None:
+    """A changed outbound-publish takes effect on reload (run last: it changes moscow's config).
+
+    A wrong server_uri user part makes spb answer 404 ("no inbound-publication"); restoring it
+    brings 200 back.  Both happen on the reload itself, which re-sends the current states."""
+    h, m = fed.h, fed.moscow
+    good = m.hooks["generatePeersPj"]
+
+    def publish_codes() -> list[int]:
+        return [x.status for x in hs.sip_messages(h.log(m))
+                if not x.is_request and x.direction == "rx" and x.method == "PUBLISH"]
+
+    try:
+        m.hooks["generatePeersPj"] = good.replace("server_uri = sip:moscow@", "server_uri = sip:nobody@")
+        h.rerender(m)
+        n = len(publish_codes())
+        h.pjsip_reload(m)
+        assert hs.wait_until(lambda: 404 in publish_codes()[n:], 5.0, 0.1), publish_codes()[n:]
+    finally:
+        m.hooks["generatePeersPj"] = good
+        h.rerender(m)
+        n = len(publish_codes())
+        h.core_reload(m)
+    assert hs.wait_until(lambda: 200 in publish_codes()[n:], 5.0, 0.1), publish_codes()[n:]
+    assert 404 not in publish_codes()[n:]
