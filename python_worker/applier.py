@@ -1,0 +1,385 @@
+"""Module-owned records in mikopbx.db: find them, diff them against records.json, write the difference.
+
+Only rows that carry the module's mark are ever changed: m_Providers/m_OutgoingRoutingTable/
+m_IncomingRoutingTable notes and m_NetworkFilters descriptions beginning `ModulePbxFederation:`; m_Sip and
+m_SipHosts rows of a provider uniqid the module owns (planned, last applied, or marked in m_Providers; the
+uniqid is a hash of the module's name and the peer's name, so no admin-made provider can carry it).
+One SQLite write transaction (BEGIN IMMEDIATE) per apply, retried with backoff while the DB is busy.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
+
+from python_worker import MODULE_ID, OWNER_MARK
+from python_worker.snapshot import sqlite_engine
+
+PROVIDERS, SIP, SIP_HOSTS = "m_Providers", "m_Sip", "m_SipHosts"
+OUTGOING, INCOMING, FILTERS = "m_OutgoingRoutingTable", "m_IncomingRoutingTable", "m_NetworkFilters"
+TABLE_ORDER = (PROVIDERS, SIP, SIP_HOSTS, OUTGOING, INCOMING, FILTERS)
+DEFAULT_RULE_PRIORITY = 9999  # Core's default incoming rule: never touched
+
+# Priorities are the admin's to reorder (MikoPBX's route list renumbers them on drag and drop), so a
+# changed priority of our route is not drift: it is written when the route is created and kept afterwards.
+KEPT_ON_UPDATE: Mapping[str, frozenset[str]] = {
+    OUTGOING: frozenset({"priority"}),
+    INCOMING: frozenset({"priority"}),
+}
+_PEER_IN_NOTE = re.compile(re.escape(OWNER_MARK) + r" peer (\S+)")
+_MARK_SQL = "substr({col}, 1, :mark_len) = :mark"
+
+
+class DatabaseBusy(RuntimeError):
+    """mikopbx.db stayed locked by another writer for longer than the apply may wait."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One record the plan wants (or a record last applied), keyed by its stable identity."""
+
+    table: str
+    key: tuple[str, ...]
+    peer: str
+    values: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Change:
+    op: str  # create | update | delete
+    table: str
+    key: tuple[str, ...]
+    peer: str
+    columns: tuple[str, ...] = ()  # changed columns (update only)
+    drift: str = ""  # "" | edited | deleted: the row differed from what we last applied
+    record_id: int = 0  # the row to delete
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"op": self.op, "table": self.table, "key": list(self.key), "peer": self.peer}
+        if self.columns:
+            out["columns"] = list(self.columns)
+        if self.drift:
+            out["drift"] = self.drift
+        if self.record_id:
+            out["record_id"] = self.record_id
+        return out
+
+
+@dataclass(frozen=True)
+class Issue:
+    """A conflict with the admin's own records: reported, never resolved by touching them."""
+
+    code: str
+    peer: str
+    table: str
+    record_id: int
+    detail: str
+
+    def message(self, lang: str = "en") -> str:
+        ru, en = ISSUE_MESSAGES[self.code]
+        return (ru if lang.startswith("ru") else en).format(detail=self.detail, peer=self.peer)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "code": self.code, "severity": "warning", "peer": self.peer, "table": self.table,
+            "record_id": self.record_id, "params": {"detail": self.detail},
+            "message": {"ru": self.message("ru"), "en": self.message("en")},
+        }
+
+
+ISSUE_MESSAGES: dict[str, tuple[str, str]] = {
+    "W_ADMIN_FILTER_SAME_ADDRESS": (
+        "Сетевой фильтр «{detail}», созданный вручную, уже описывает адрес станции «{peer}»; модуль его не трогает.",
+        "Network filter '{detail}', made by hand, already covers the address of peer '{peer}'; left as it is.",
+    ),
+    "W_ADMIN_ROUTE_ON_MODULE_TRUNK": (
+        "Маршрут «{detail}», созданный вручную, ведёт в транк станции «{peer}», которым управляет модуль.",
+        "Route '{detail}', made by hand, uses the trunk of peer '{peer}', which the module manages.",
+    ),
+}
+
+
+@dataclass
+class Diff:
+    changes: list[Change] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+
+    @property
+    def drift(self) -> list[Change]:
+        return [c for c in self.changes if c.drift]
+
+    def tables(self) -> set[str]:
+        return {c.table for c in self.changes}
+
+
+def _n(value: object) -> str | None:
+    """Compare values the way SQLite affinity stores them: 5060 and '5060' are equal."""
+    return None if value is None else str(value)
+
+
+def flatten(records: Mapping[str, Any] | None) -> list[Row]:
+    """records.json -> one Row per MikoPBX record, with its identity key."""
+    if not records:
+        return []
+    rows: list[Row] = []
+    for prov in records.get("providers", []):
+        peer = str(prov["peer"])
+        uid = str(prov["m_Providers"]["uniqid"])
+        rows.append(Row(PROVIDERS, (uid,), peer, prov["m_Providers"]))
+        rows.append(Row(SIP, (uid,), peer, prov["m_Sip"]))
+        for host in prov.get("m_SipHosts", []):
+            rows.append(Row(SIP_HOSTS, (str(host["provider_id"]), str(host["address"])), peer, host))
+    for table, section, key_col in (
+        (OUTGOING, "outgoing_routes", "note"),
+        (INCOMING, "incoming_routes", "note"),
+        (FILTERS, "network_filters", "description"),
+    ):
+        for rec in records.get(section, []):
+            values = {k: v for k, v in rec.items() if k != "peer"}
+            rows.append(Row(table, (str(rec[key_col]),), str(rec["peer"]), values))
+    return rows
+
+
+def provider_ids(rows: Iterable[Row]) -> set[str]:
+    return {r.key[0] for r in rows if r.table == PROVIDERS}
+
+
+def _key_of(table: str, row: Mapping[str, Any]) -> tuple[str, ...]:
+    if table in (PROVIDERS, SIP):
+        return (str(row["uniqid"]),)
+    if table == SIP_HOSTS:
+        return (str(row["provider_id"]), str(row["address"]))
+    if table == FILTERS:
+        return (str(row["description"]),)
+    return (str(row["note"]),)
+
+
+@dataclass(frozen=True)
+class DbRow:
+    id: int
+    values: Mapping[str, Any]
+
+
+def table_columns(conn: Connection, table: str) -> list[str]:
+    return [str(r[1]) for r in conn.exec_driver_sql(f'PRAGMA table_info("{table}")').all()]
+
+
+def read_owned(conn: Connection, known_ids: set[str]) -> dict[tuple[str, tuple[str, ...]], list[DbRow]]:
+    """Every module-owned row in the station DB, grouped by (table, key); duplicates kept for removal."""
+    mark = {"mark": OWNER_MARK, "mark_len": len(OWNER_MARK)}
+    marked = conn.execute(
+        text(f"SELECT uniqid FROM {PROVIDERS} WHERE " + _MARK_SQL.format(col="note")), mark).scalars().all()
+    ids = sorted(known_ids | {str(u) for u in marked if u})
+    in_ids: Any = bindparam("ids", expanding=True)
+    by_ids = {
+        PROVIDERS: text(f"SELECT * FROM {PROVIDERS} WHERE uniqid IN :ids OR "
+                        + _MARK_SQL.format(col="note")).bindparams(in_ids),
+        SIP: text(f"SELECT * FROM {SIP} WHERE uniqid IN :ids").bindparams(in_ids),
+        SIP_HOSTS: text(f"SELECT * FROM {SIP_HOSTS} WHERE provider_id IN :ids").bindparams(in_ids),
+    }
+    by_mark = {
+        OUTGOING: text(f"SELECT * FROM {OUTGOING} WHERE " + _MARK_SQL.format(col="note")),
+        INCOMING: text(f"SELECT * FROM {INCOMING} WHERE priority IS NOT {DEFAULT_RULE_PRIORITY} AND "
+                       + _MARK_SQL.format(col="note")),
+        FILTERS: text(f"SELECT * FROM {FILTERS} WHERE " + _MARK_SQL.format(col="description")),
+    }
+    out: dict[tuple[str, tuple[str, ...]], list[DbRow]] = {}
+    for table, query in (*by_ids.items(), *by_mark.items()):
+        params: dict[str, Any] = dict(mark)
+        if table in by_ids:
+            params["ids"] = ids or [""]
+        for m in conn.execute(query, params).mappings().all():
+            values = dict(m)
+            out.setdefault((table, _key_of(table, values)), []).append(DbRow(int(values.pop("id")), values))
+    for rows in out.values():
+        rows.sort(key=lambda r: r.id)
+    return out
+
+
+def _peer_for(table: str, key: tuple[str, ...], values: Mapping[str, Any], by_uid: Mapping[str, str]) -> str:
+    if table in (PROVIDERS, SIP, SIP_HOSTS) and key[0] in by_uid:
+        return by_uid[key[0]]
+    for col in ("note", "description"):
+        m = _PEER_IN_NOTE.match(str(values.get(col) or ""))
+        if m:
+            return m.group(1)
+    return ""
+
+
+def compute_diff(conn: Connection, desired: Sequence[Row], previous: Sequence[Row]) -> Diff:
+    """What must change so the DB holds exactly `desired` among the module's rows (`previous` = last applied)."""
+    known = provider_ids(desired) | provider_ids(previous)
+    owned = read_owned(conn, known)
+    prev_by_key = {(r.table, r.key): r for r in previous}
+    by_uid = {r.key[0]: r.peer for r in (*previous, *desired) if r.table == PROVIDERS}
+    columns = {t: set(table_columns(conn, t)) for t in TABLE_ORDER}
+    diff = Diff()
+    wanted: set[tuple[str, tuple[str, ...]]] = set()
+    skip_filters = _admin_filter_conflicts(conn, desired, diff)
+    for row in desired:
+        ident = (row.table, row.key)
+        if row.table == FILTERS and row.key in skip_filters:
+            continue
+        wanted.add(ident)
+        have = owned.get(ident, [])
+        prev = prev_by_key.get(ident)
+        if not have:
+            diff.changes.append(Change("create", row.table, row.key, row.peer, drift="deleted" if prev else ""))
+            continue
+        cols = [c for c in row.values if c in columns[row.table] and c not in KEPT_ON_UPDATE.get(row.table, ())]
+        changed = tuple(c for c in cols if _n(have[0].values.get(c)) != _n(row.values[c]))
+        if changed:
+            edited = prev is not None and any(_n(have[0].values.get(c)) != _n(prev.values.get(c)) for c in changed)
+            diff.changes.append(Change("update", row.table, row.key, row.peer, changed, "edited" if edited else ""))
+        for extra in have[1:]:
+            diff.changes.append(Change("delete", row.table, row.key, row.peer, record_id=extra.id))
+    for (table, key), have in sorted(owned.items()):
+        if (table, key) not in wanted:
+            for r in have:
+                peer = _peer_for(table, key, r.values, by_uid)
+                diff.changes.append(Change("delete", table, key, peer, record_id=r.id))
+    _admin_routes_on_our_trunks(conn, desired, diff)
+    order = {t: i for i, t in enumerate(TABLE_ORDER)}
+    diff.changes.sort(key=lambda c: (c.op != "delete", order[c.table], c.peer, c.key))
+    return diff
+
+
+def _admin_filter_conflicts(conn: Connection, desired: Sequence[Row], diff: Diff) -> set[tuple[str, ...]]:
+    """Admin filters with the same permit as a planned one: reported, and ours is not added beside them."""
+    skip: set[tuple[str, ...]] = set()
+    rows = conn.execute(text(f"SELECT id, permit, description FROM {FILTERS}")).all()
+    for row in desired:
+        if row.table != FILTERS:
+            continue
+        for fid, permit, desc in rows:
+            if str(permit or "") == str(row.values.get("permit")) and not str(desc or "").startswith(OWNER_MARK):
+                diff.issues.append(Issue("W_ADMIN_FILTER_SAME_ADDRESS", row.peer, FILTERS, int(fid), str(desc or "")))
+                skip.add(row.key)
+    return skip
+
+
+def _admin_routes_on_our_trunks(conn: Connection, desired: Sequence[Row], diff: Diff) -> None:
+    uids = {r.key[0]: r.peer for r in desired if r.table == PROVIDERS}
+    if not uids:
+        return
+    rows = conn.execute(text(f"SELECT id, rulename, providerid, note FROM {OUTGOING}")).all()
+    for rid, name, pid, note in rows:
+        if str(pid or "") in uids and not str(note or "").startswith(OWNER_MARK):
+            diff.issues.append(Issue("W_ADMIN_ROUTE_ON_MODULE_TRUNK", uids[str(pid)], OUTGOING, int(rid),
+                                     str(name or "")))
+
+
+def execute_diff(conn: Connection, diff: Diff, desired: Sequence[Row]) -> None:
+    """Write `diff` inside the caller's transaction; only columns the table really has are written."""
+    by_key = {(r.table, r.key): r for r in desired}
+    known = provider_ids(desired)
+    owned: dict[tuple[str, tuple[str, ...]], list[DbRow]] | None = None
+    columns = {t: set(table_columns(conn, t)) for t in TABLE_ORDER}
+    for change in diff.changes:
+        if change.op == "delete":
+            conn.execute(text(f'DELETE FROM "{change.table}" WHERE id = :id'), {"id": change.record_id})
+            continue
+        row = by_key[(change.table, change.key)]
+        values = {c: v for c, v in row.values.items() if c in columns[change.table]}
+        if change.op == "create":
+            cols = ", ".join(f'"{c}"' for c in values)
+            marks = ", ".join(f":{c}" for c in values)
+            conn.execute(text(f'INSERT INTO "{change.table}" ({cols}) VALUES ({marks})'), values)
+        else:
+            if owned is None:
+                owned = read_owned(conn, known)
+            target = owned[(change.table, change.key)][0].id
+            sets = ", ".join(f'"{c}" = :{c}' for c in change.columns)
+            conn.execute(text(f'UPDATE "{change.table}" SET {sets} WHERE id = :_id'),
+                         {**{c: values[c] for c in change.columns}, "_id": target})
+
+
+def writer_engine(path: Path, busy_ms: int) -> Engine:
+    """Engine whose transactions start with BEGIN IMMEDIATE (take the write lock up front, or fail busy)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"config database not found: {path}")
+    engine = sqlite_engine(path, read_only=False)
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        dbapi_conn.isolation_level = None  # the driver must not issue its own BEGIN
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def is_busy(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", exc)
+    return isinstance(orig, sqlite3.OperationalError) and any(
+        w in str(orig).lower() for w in ("locked", "busy"))
+
+
+def read_diff(mikopbx_db: Path, desired: Sequence[Row], previous: Sequence[Row]) -> Diff:
+    """The diff from a read-only view (no write lock: used to skip no-op applies and for --dry-run)."""
+    engine = sqlite_engine(mikopbx_db, read_only=True)
+    try:
+        with engine.connect() as conn:
+            return compute_diff(conn, desired, previous)
+    finally:
+        engine.dispose()
+
+
+def apply_records(
+    mikopbx_db: Path,
+    desired: Sequence[Row],
+    previous: Sequence[Row],
+    *,
+    busy_timeout: float,
+    before_commit: Any = None,
+) -> Diff:
+    """Make the module's rows equal `desired` in one transaction; retried with backoff while busy.
+
+    `before_commit(diff)` runs inside the transaction once the diff is known and the write lock held
+    (the reconciler writes its intent journal there). Raises DatabaseBusy after `busy_timeout` seconds;
+    the transaction is then rolled back, so nothing is ever half-applied.
+    """
+    deadline = time.monotonic() + busy_timeout
+    delay = 0.05
+    last: BaseException | None = None
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise DatabaseBusy(f"{mikopbx_db} stayed locked for {busy_timeout:.1f}s: {last}")
+        engine = writer_engine(mikopbx_db, busy_ms=max(1, int(min(remaining, 1.0) * 1000)))
+        try:
+            with engine.begin() as conn:
+                diff = compute_diff(conn, desired, previous)
+                if diff.changes:
+                    if before_commit is not None:
+                        before_commit(diff)
+                    execute_diff(conn, diff, desired)
+            return diff
+        except OperationalError as exc:
+            if not is_busy(exc):
+                raise
+            last = exc
+        finally:
+            engine.dispose()
+        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, 0.5)
+
+
+def empty_records(station: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """records.json with nothing in it (the module disabled)."""
+    return {"format": 1, "module": MODULE_ID, "station": dict(station or {}), "providers": [],
+            "outgoing_routes": [], "incoming_routes": [], "network_filters": []}
