@@ -168,19 +168,26 @@ def cmd_peers_validate(args: argparse.Namespace) -> int:
     data = json.loads(args.peer_json)
     init_db(args.module_db)
     config = read_config(args.module_db)
-    try:
-        peer = PeerConfig(
-            name=str(data.get("name", "")).strip(), host=str(data.get("host", "")).strip(),
-            port=int(data.get("port") or 5060), transport=str(data.get("transport") or "udp").lower(),
-            patterns=str(data.get("patterns", "")), secret=str(data.get("secret", "")),
-            enabled=True, blf=_opt(data.get("blf")), transfers=_opt(data.get("transfers")),
-            overlap_fix=_opt(data.get("overlap_fix")), note=str(data.get("note", "")),
-        )
-    except (TypeError, ValueError):
-        peer = PeerConfig(name=str(data.get("name", "")), host=str(data.get("host", "")), port=0)
+    peer = PeerConfig(
+        name=str(data.get("name", "")).strip(), host=str(data.get("host", "")).strip(),
+        port=_port(data.get("port")), transport=str(data.get("transport") or "udp").lower(),
+        patterns=str(data.get("patterns", "")), secret=str(data.get("secret", "")),
+        enabled=True, blf=_opt(data.get("blf")), transfers=_opt(data.get("transfers")),
+        overlap_fix=_opt(data.get("overlap_fix")), note=str(data.get("note", "")),
+    )
     errors, warnings = check_proposed(args.mikopbx_db, config, peer)
     sys.stdout.write(to_json({"ok": not errors, "problems": [p.to_json() for p in errors + warnings]}))
     return 0 if not errors else 1
+
+
+def _port(value: object) -> int:
+    """The form's port field; anything that is not a whole number becomes 0, which validation refuses."""
+    if value is None or value == "":
+        return 5060
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return 0
 
 
 def _opt(value: object) -> bool | None:

@@ -1,0 +1,134 @@
+"""The command line: peers and settings management with form-grade validation, plan/render, demo."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from python_worker.cli import main
+from python_worker.moduledb import read_config
+from python_worker.stationdb import Phone, StationSpec, build_station_db
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "Sup3rSecretTrunkPass"
+
+
+@pytest.fixture
+def dbs(tmp_path: Path) -> tuple[Path, Path]:
+    mikopbx = build_station_db(tmp_path / "mikopbx.db", StationSpec(
+        name="АТС Москва", lan_ip="127.0.0.2", phones=[Phone("201", "Иван"), Phone("202", "Мария")]))
+    module = tmp_path / "module.db"
+    assert main(["init", "--module-db", str(module)]) == 0
+    return mikopbx, module
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "python_worker", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+def db_args(dbs: tuple[Path, Path]) -> list[str]:
+    return ["--mikopbx-db", str(dbs[0]), "--module-db", str(dbs[1])]
+
+
+def add_spb(dbs: tuple[Path, Path], *extra: str) -> int:
+    return main(["peers", "add", *db_args(dbs), "--name", "spb", "--host", "127.0.0.3", "--patterns", "3XX",
+                 "--secret", SECRET, *extra])
+
+
+def test_add_set_list_remove(dbs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    assert add_spb(dbs, "--no-blf", "--note", "Питер") == 0
+    peer = read_config(dbs[1]).peers[0]
+    assert (peer.name, peer.host, peer.port, peer.transport, peer.patterns, peer.blf, peer.transfers, peer.note) == (
+        "spb", "127.0.0.3", 5060, "udp", "3XX", False, None, "Питер")
+    assert main(["peers", "set", *db_args(dbs), "--name", "spb", "--port", "5070", "--overlap-fix"]) == 0
+    peer = read_config(dbs[1]).peers[0]
+    assert (peer.port, peer.overlap_fix, peer.blf, peer.secret) == (5070, True, False, SECRET)
+    capsys.readouterr()
+    assert main(["peers", "list", "--module-db", str(dbs[1]), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed[0]["name"] == "spb" and SECRET not in json.dumps(listed)
+    assert main(["peers", "remove", "--module-db", str(dbs[1]), "spb"]) == 0
+    assert read_config(dbs[1]).peers == ()
+
+
+def test_refused_values_exit_nonzero_with_reason_and_change_nothing(dbs: tuple[Path, Path]) -> None:
+    assert add_spb(dbs) == 0
+    before = dbs[1].read_bytes()
+    proc = run("peers", "add", *db_args(dbs), "--name", "kzn", "--host", "127.0.0.4", "--patterns", "3[0-4]X",
+               "--secret", SECRET)
+    assert proc.returncode == 2
+    assert "E_PATTERN_OVERLAP_PEER [kzn.patterns]: Pattern '3[0-4]X' overlaps pattern '3XX' of peer 'spb'." \
+        in proc.stderr
+    proc = run("peers", "add", *db_args(dbs), "--lang", "ru", "--name", "kzn", "--host", "127.0.0.4",
+               "--patterns", "25X", "--secret", SECRET)
+    assert proc.returncode == 2
+    assert "Шаблон «25X» пересекается с номерами этой станции (2XX)." in proc.stderr
+    proc = run("peers", "set", *db_args(dbs), "--name", "spb", "--secret", "bad secret")
+    assert proc.returncode == 2 and "E_SECRET_INVALID [spb.secret]" in proc.stderr
+    proc = run("peers", "add", *db_args(dbs), "--name", "spb", "--host", "127.0.0.9", "--patterns", "9XX",
+               "--secret", SECRET)
+    assert proc.returncode == 2 and "already exists" in proc.stderr
+    assert dbs[1].read_bytes() == before
+
+
+def test_validate_prints_json_for_the_form(dbs: tuple[Path, Path]) -> None:
+    proc = run("peers", "validate", *db_args(dbs), json.dumps({"name": "spb", "host": "127.0.0.3", "port": "x",
+                                                                "patterns": "3XX", "secret": SECRET}))
+    data = json.loads(proc.stdout)
+    assert proc.returncode == 1 and data["ok"] is False
+    assert [(p["code"], p["field"]) for p in data["problems"]] == [("E_PORT_INVALID", "port")]
+    assert data["problems"][0]["message"]["ru"].startswith("Порт")
+    proc = run("peers", "validate", *db_args(dbs), json.dumps({"name": "spb", "host": "127.0.0.3",
+                                                                "patterns": "3XX", "secret": SECRET}))
+    assert proc.returncode == 0 and json.loads(proc.stdout) == {"ok": True, "problems": []}
+
+
+def test_settings(dbs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["settings", "set", *db_args(dbs), "--station-name", "moscow", "--own-patterns", "2XX",
+                 "--no-blf-default"]) == 0
+    assert main(["settings", "set", *db_args(dbs), "--station-name", "9 bad"]) == 2
+    assert main(["settings", "set", *db_args(dbs), "--own-patterns", "2X."]) == 2
+    capsys.readouterr()
+    assert main(["settings", "show", "--module-db", str(dbs[1])]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["station_name"], shown["own_patterns"], shown["blf_default"]) == ("moscow", "2XX", False)
+
+
+def test_plan_and_render(dbs: tuple[Path, Path], tmp_path: Path) -> None:
+    assert add_spb(dbs) == 0
+    proc = run("plan", *db_args(dbs), "--json")
+    assert proc.returncode == 0
+    plan = json.loads(proc.stdout)["plan"]
+    assert [p["provider_id"] for p in plan["peers"]] == ["SIP-TRUNK-B4FBFB7E21"]
+    proc = run("plan", *db_args(dbs), "--lang", "ru")
+    assert "сосед spb по адресу 127.0.0.3:5060/udp" in proc.stdout
+    proc = run("render", *db_args(dbs), "--out", str(tmp_path / "state"))
+    assert proc.returncode == 0
+    hooks = json.loads((tmp_path / "state" / "hooks.json").read_text(encoding="utf-8"))
+    assert set(hooks) == {"generatePeersPj", "extensionGenContexts", "extensionGenInternalTransfer",
+                          "extensionGenHints"}
+
+
+def test_missing_database_is_reported(tmp_path: Path) -> None:
+    proc = run("plan", "--mikopbx-db", str(tmp_path / "none.db"), "--module-db", str(tmp_path / "m.db"))
+    assert proc.returncode == 2 and "not found" in proc.stderr
+
+
+def test_demo_command(tmp_path: Path) -> None:
+    proc = run("demo", "--out", str(tmp_path / "demo"), "--three")
+    assert proc.returncode == 0, proc.stderr
+    assert "Station moscow" in proc.stdout and "peer novosibirsk at 127.0.0.4:5060/udp" in proc.stdout
+    for name in ("moscow", "spb", "novosibirsk"):
+        assert (tmp_path / "demo" / name / "state" / "hooks.json").is_file()
+
+
+@pytest.mark.parametrize("cmd", [[], ["plan"], ["render"], ["peers", "add"], ["peers", "remove"], ["settings", "set"],
+                                 ["demo"], ["init"]])
+def test_help_everywhere(cmd: list[str]) -> None:
+    proc = run(*cmd, "--help")
+    assert proc.returncode == 0 and "usage:" in proc.stdout

@@ -1,0 +1,55 @@
+"""Golden files: the two- and three-station demos rendered byte for byte, and linted."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from python_worker.cli_support import write_outputs
+from python_worker.demo import build_demo
+from python_worker.engine import compute_from_files
+from tests.unit.lint import lint, wrap_dialplan
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+
+
+@pytest.mark.parametrize("variant", ["two", "three"])
+def test_demo_matches_golden_files(variant: str, tmp_path: Path) -> None:
+    built = build_demo(tmp_path / "demo", three=variant == "three")
+    assert [st.name for st, _, _ in built] == ["moscow", "spb", "novosibirsk"][: 2 if variant == "two" else 3]
+    for st, mikopbx, module in built:
+        out = tmp_path / "out" / st.name
+        write_outputs(compute_from_files(mikopbx, module), out)
+        for name in ("hooks.json", "records.json"):
+            golden = GOLDEN / variant / st.name / name
+            actual = (out / name).read_bytes()
+            if os.environ.get("UPDATE_GOLDEN") == "1":
+                golden.parent.mkdir(parents=True, exist_ok=True)
+                golden.write_bytes(actual)
+            assert actual == golden.read_bytes(), f"{golden} differs (UPDATE_GOLDEN=1 rewrites it)"
+
+
+@pytest.mark.parametrize("variant", ["two", "three"])
+def test_golden_dialplans_pass_asterisklint(variant: str, tmp_path: Path) -> None:
+    stations = sorted((GOLDEN / variant).iterdir())
+    assert stations
+    for station in stations:
+        hooks = json.loads((station / "hooks.json").read_text(encoding="utf-8"))
+        assert lint(wrap_dialplan(hooks), tmp_path) == {}, station.name
+
+
+def test_three_station_mesh_is_complete() -> None:
+    """Every station publishes to and accepts from every other one (state is never relayed)."""
+    names = ["moscow", "novosibirsk", "spb"]
+    for me in names:
+        hooks = json.loads((GOLDEN / "three" / me / "hooks.json").read_text(encoding="utf-8"))
+        pj = hooks["generatePeersPj"]
+        for other in names:
+            if other == me:
+                continue
+            assert f"[{other}]\ntype = inbound-publication\n" in pj
+            assert f"server_uri = sip:{me}@" in pj
+        assert pj.count("type = outbound-publish") == 2
