@@ -125,7 +125,7 @@ class PythonEnvironment
         if (trim((string)file_get_contents($marker)) !== $this->wheelsFingerprint()) {
             return false;
         }
-        return $this->runner->run([$this->paths->venvPython(), '-c', self::IMPORT_CHECK], 60)->isOk();
+        return $this->runner->run([$this->paths->venvPython(), '-I', '-c', self::IMPORT_CHECK], 60)->isOk();
     }
 
     /** Checks, then (re)builds the venv unless it is already ready. Idempotent. */
@@ -156,7 +156,7 @@ class PythonEnvironment
             $this->removeDir($venv);
             return $this->fail('WheelsInstallFailed', ['details' => self::tail($installed)]);
         }
-        $imports = $this->runner->run([$this->paths->venvPython(), '-c', self::IMPORT_CHECK], 60);
+        $imports = $this->runner->run([$this->paths->venvPython(), '-I', '-c', self::IMPORT_CHECK], 60);
         if (!$imports->isOk()) {
             $this->removeDir($venv);
             return $this->fail('WheelsInstallFailed', ['details' => self::tail($imports)]);
