@@ -7,6 +7,7 @@ started by this module and stopped by its own PID; every wait is bounded in coun
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -281,10 +282,8 @@ class Harness:
         if st.proc is None:
             return
         if st.proc.poll() is None:
-            try:
+            with contextlib.suppress(HarnessError, subprocess.TimeoutExpired):
                 self.rx(st, "core stop now", timeout=5)
-            except (HarnessError, subprocess.TimeoutExpired):
-                pass
             try:
                 st.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:

@@ -37,6 +37,9 @@ KNOWN_HOOKS = frozenset(
 
 ALL_EXTEN = "_[0-9*#+a-zA-Z]!"
 ALL_NUMBER_EXTEN = "_[0-9*#+a-zA-Z][0-9*#+a-zA-Z]!"
+# "Gosub into <this context>-custom when it exists", the hook point Core leaves in most contexts.
+CUSTOM_GOSUB = ('same => n,GosubIf($["${DIALPLAN_EXISTS(${CONTEXT}-custom,${EXTEN},1)}" == "1"]'
+                "?${CONTEXT}-custom,${EXTEN},1)")
 CODECS = ("alaw", "ulaw")
 LANGUAGE = "ru-ru"
 TONE_ZONE = "ru"
@@ -202,7 +205,7 @@ def parse_manual_attributes(raw: str) -> dict[str, dict[str, str]]:
             continue
         key, _, value = row.partition("=")
         key, value = key.strip(), value.strip()
-        if not key or (not value and value != "0"):
+        if not key or not value:
             continue
         section = sections.setdefault(current, {})
         if key == "set_var" and current == "endpoint":
@@ -409,7 +412,7 @@ def _render_provider(p: Mapping[str, Any], hosts: list[str], context: str) -> st
 
     if reg == "outbound":
         lines = [f"[{uniqid}-REG-AUTH]", "type = auth", f"username = {username}",
-                 f"password = {_s(p.get('secret'))}"] + _manual_lines(manual, "registration-auth")
+                 f"password = {_s(p.get('secret'))}", *_manual_lines(manual, "registration-auth")]
         parts.append("\n".join(lines) + "\n")
         lines = [f"[{uniqid}-REG](registration-base)",
                  f"outbound_auth = {uniqid}-REG-AUTH",
@@ -417,11 +420,11 @@ def _render_provider(p: Mapping[str, Any], hosts: list[str], context: str) -> st
                  f"client_uri = sip:{username}@{host}:{port}",
                  f"contact_user = {username}",
                  f"transport = transport-{transport}",
-                 f"endpoint = {uniqid}"] + _manual_lines(manual, "registration")
+                 f"endpoint = {uniqid}", *_manual_lines(manual, "registration")]
         parts.append("\n".join(lines) + "\n")
     if reg != "none":
         lines = [f"[{uniqid}-AUTH]", "type = auth", f"username = {username}",
-                 f"password = {_s(p.get('secret'))}"] + _manual_lines(manual, "endpoint-auth")
+                 f"password = {_s(p.get('secret'))}", *_manual_lines(manual, "endpoint-auth")]
         parts.append("\n".join(lines) + "\n")
 
     # AOR
@@ -662,7 +665,7 @@ def _internal_contexts(data: StationData, hooks: Mapping[str, str]) -> str:
         'same => n,ExecIf($["${CALLERID(num)}x" == "x"]?Set(CALLERID(num)=${FROM_PEER}))\n\t',
         "same => n,Set(CHANNEL(hangup_handler_wipe)=hangup_handler,s,1)\n\t",
         "same => n,Gosub(${ISTRANSFER}dial,${EXTEN},1)\n\t",
-        'same => n,GosubIf($["${DIALPLAN_EXISTS(${CONTEXT}-custom,${EXTEN},1)}" == "1"]?${CONTEXT}-custom,${EXTEN},1)\n\t',
+        CUSTOM_GOSUB + "\n\t",
         *[
             f'same => n,GosubIf($["${{DIALPLAN_EXISTS({n},${{EXTEN}},1)}}" == "1"]?{n},${{EXTEN}},1) \n\t'
             for n in ("applications", "internal", "outgoing")
@@ -698,7 +701,7 @@ def _internal_contexts(data: StationData, hooks: Mapping[str, str]) -> str:
         'same => n,ExecIf($["${IS_BUSY}" == "1"]?Set(DIALSTATUS=BUSY)) \n\t',
         'same => n,GotoIf($["${IS_BUSY}" == "1"]?fw_start) \n\t',
         "same => n,Set(ringlength=600) \n\t",
-        'same => n,GosubIf($["${DIALPLAN_EXISTS(${CONTEXT}-custom,${EXTEN},1)}" == "1"]?${CONTEXT}-custom,${EXTEN},1) \n\t',
+        CUSTOM_GOSUB + " \n\t",
         "same => n,Gosub(set-dial-contacts,${EXTEN},1) \n\t",
         'same => n,ExecIf($["${TRANSFER_OPTIONS}x" == "x" || "${ISTRANSFER}x" != "x"]?Set(TRANSFER_OPTIONS=Tt)) \n\t',
         'same => n,ExecIf($["${DST_CONTACT}x" != "x"]?Dial(${DST_CONTACT},${ringlength},${TRANSFER_OPTIONS}'
@@ -722,10 +725,10 @@ def _other_contexts() -> str:
         "same => n,Gosub(hangup_chan,${EXTEN},1)\n\tsame => n,return\n\n",
         "[add-trim-prefix-clid]\n",
         f"exten => {ALL_NUMBER_EXTEN},1,NoOp(--- Incoming call from ${{CALLERID(num)}} ---)\n\t",
-        'same => n,GosubIf($["${DIALPLAN_EXISTS(${CONTEXT}-custom,${EXTEN},1)}" == "1"]?${CONTEXT}-custom,${EXTEN},1)\n\t',
+        CUSTOM_GOSUB + "\n\t",
         "same => n,return\n\n",
         "exten => _X!,1,NoOp(--- Incoming call from ${CALLERID(num)} ---)\n\t",
-        'same => n,GosubIf($["${DIALPLAN_EXISTS(${CONTEXT}-custom,${EXTEN},1)}" == "1"]?${CONTEXT}-custom,${EXTEN},1)\n\t',
+        CUSTOM_GOSUB + "\n\t",
         "same => n,return\n\n",
     ])
 
@@ -762,7 +765,7 @@ def _outgoing(data: StationData) -> str:
         "same => n,Goto(${CONTEXT},${EXTEN:1},1); \n\n",
         f"exten => {ALL_NUMBER_EXTEN},1,Ringing() \n\t",
         "same => n,Set(src_number=${EXTEN})\n\t",
-        'same => n,GosubIf($["${DIALPLAN_EXISTS(${CONTEXT}-custom,${EXTEN},1)}" == "1"]?${CONTEXT}-custom,${EXTEN},1)\n\t',
+        CUSTOM_GOSUB + "\n\t",
     ]
     bodies: list[str] = []
     for route in data.out_routes:
@@ -792,13 +795,15 @@ def _outgoing(data: StationData) -> str:
             f"same => n,Set(_PROVIDER_ID={provider})\n\t",
             f"same => n,Set(DIAL_COMMAND=PJSIP/${{number}}@{provider})\n\t",
             "same => n,Set(DIAL_TIMOUT=600)\n\t",
-            'same => n,GosubIf($["${DIALPLAN_EXISTS(all-outgoing-custom,${EXTEN},1)}" == "1"]?all-outgoing-custom,${EXTEN},1)\n\t',
+            'same => n,GosubIf($["${DIALPLAN_EXISTS(all-outgoing-custom,${EXTEN},1)}" == "1"]'
+            "?all-outgoing-custom,${EXTEN},1)\n\t",
             f'same => n,GosubIf($["${{DIALPLAN_EXISTS({provider}-outgoing-custom,${{EXTEN}},1)}}" == "1"]'
             f"?{provider}-outgoing-custom,${{EXTEN}},1)\n\t",
             'same => n,ExecIf($["${NEED_RETURN}" == "1"]?return)\n\t',
             "same => n,Gosub(${ISTRANSFER}dial,${EXTEN},1)\n\t",
             "same => n,Set(DIAL_OUT_ANSWER_OPTIONS=U(${ISTRANSFER}dial_answer))\n\t",
-            "same => n,Dial(${DIAL_COMMAND},${DIAL_TIMOUT},${DOPTIONS}TK${DIAL_OUT_ANSWER_OPTIONS}b(dial_create_chan,s,1))\n\t",
+            "same => n,Dial(${DIAL_COMMAND},${DIAL_TIMOUT},"
+            "${DOPTIONS}TK${DIAL_OUT_ANSWER_OPTIONS}b(dial_create_chan,s,1))\n\t",
             'same => n,ExecIf($["${ISTRANSFER}x" != "x"]?Gosub(transfer_dial_hangup,${EXTEN},1))\n\t',
             'same => n,ExecIf($["${DIALSTATUS}" = "ANSWER"]?Hangup())\n\t',
             'same => n,ExecIf($["${DIALSTATUS}" = "BUSY"]?Busy(2))\n\t',

@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -54,11 +55,14 @@ def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fed]:
         for st, peer in ((fed.moscow, hm.SPB), (fed.spb, hm.MOSCOW)):
             h.rx(st, f"pjsip qualify {trunk_id(peer)}")
         for st in stations.values():
-            ok = hs.wait_until(lambda st=st: "Avail" in h.rx(st, "pjsip show contacts"), 10.0, 0.25)
-            assert ok, h.rx(st, "pjsip show contacts")
+            assert hs.wait_until(partial(_trunk_available, h, st), 10.0, 0.25), h.rx(st, "pjsip show contacts")
         yield fed
     finally:
         h.close()
+
+
+def _trunk_available(h: hs.Harness, st: hs.Station) -> bool:
+    return "Avail" in h.rx(st, "pjsip show contacts")
 
 
 def register(fed: Fed, number: str) -> None:
@@ -103,7 +107,7 @@ def test_cross_station_call_answered_outside_working_hours(fed: Fed, caller: str
     assert re.search(r"Executing \[" + callee + "@" + re.escape(incoming)
                      + r":\d+\] GosubIf\([^)]*\"0\?check-out-work-time", log), "working-hours check not skipped"
     assert f"Executing [{callee}@{incoming}-custom:1]" in log
-    assert f"Executing [did2user@internal:1]" in log
+    assert "Executing [did2user@internal:1]" in log
 
 
 def test_out_of_hours_flag_really_hangs_up_without_ignore_time(fed: Fed) -> None:
