@@ -1,0 +1,33 @@
+<?php
+
+namespace PbxFederationTests;
+
+use Modules\ModulePbxFederation\Lib\PeerInput;
+use PHPUnit\Framework\TestCase;
+
+/** The peer form's POST becomes exactly the row the worker validates and the model stores. */
+final class PeerInputTest extends TestCase
+{
+    public function testFormValuesBecomeARow(): void
+    {
+        self::assertSame([
+            'name' => 'spb', 'host' => '10.0.0.2', 'port' => 5070, 'transport' => 'tcp',
+            'patterns' => '3XX,4XXX', 'secret' => ' s e c ', 'enabled' => 1,
+            'blf' => null, 'transfers' => 1, 'overlap_fix' => 0, 'note' => 'Питер', 'id' => 7,
+        ], PeerInput::fromPost([
+            'id' => '7', 'name' => ' spb ', 'host' => '10.0.0.2', 'port' => '5070', 'transport' => 'TCP',
+            'patterns' => ' 3XX , ,4XXX ', 'secret' => ' s e c ', 'enabled' => 'on',
+            'blf' => '', 'transfers' => '1', 'overlap_fix' => '0', 'note' => 'Питер',
+        ]));
+    }
+
+    public function testMissingValuesGetDefaultsAndBadPortIsLeftForTheWorkerToRefuse(): void
+    {
+        $peer = PeerInput::fromPost(['port' => 'abc']);
+        self::assertSame('abc', $peer['port']);
+        self::assertSame(0, $peer['enabled']);
+        self::assertNull($peer['blf']);
+        self::assertArrayNotHasKey('id', $peer);
+        self::assertSame(5060, PeerInput::fromPost([])['port']);
+    }
+}
