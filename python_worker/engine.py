@@ -20,12 +20,14 @@ class Outputs:
     records: dict[str, Any]
 
 
-def compute(snapshot: StationSnapshot, config: ModuleConfig) -> Outputs:
-    """Pure: plan and render from already-read data."""
-    plan = build_plan(snapshot, config)
+def compute(
+    snapshot: StationSnapshot, config: ModuleConfig, unreachable: frozenset[str] = frozenset()
+) -> Outputs:
+    """Pure: plan and render from already-read data (`unreachable`: peers whose trunk is down)."""
+    plan = build_plan(snapshot, config, unreachable)
     return Outputs(plan=plan, hooks=render_hooks(plan), records=build_records(plan))
 
 
-def compute_from_files(mikopbx_db: Path, module_db: Path) -> Outputs:
+def compute_from_files(mikopbx_db: Path, module_db: Path, unreachable: frozenset[str] = frozenset()) -> Outputs:
     """Read the station and module DBs (read-only) and compute."""
-    return compute(read_snapshot(mikopbx_db), read_config(module_db))
+    return compute(read_snapshot(mikopbx_db), read_config(module_db), unreachable)

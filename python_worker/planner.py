@@ -56,6 +56,12 @@ class PeerPlan:
     is_blf: bool
     is_transfers: bool
     is_overlap_fix: bool
+    is_reachable: bool = True
+
+    @property
+    def unavailable_device(self) -> str:
+        """A device that does not exist, so a hint on it reads Unavailable while the trunk is down."""
+        return f"{self.provider_id}-FED-DOWN"
 
     @property
     def auth_in(self) -> str:
@@ -118,8 +124,15 @@ def _switch(value: bool | None, default: bool) -> bool:
     return default if value is None else value
 
 
-def build_plan(snapshot: StationSnapshot, config: ModuleConfig) -> Plan:
-    """Plan the federation for this station. Deterministic; problems are values, never exceptions."""
+def build_plan(
+    snapshot: StationSnapshot, config: ModuleConfig, unreachable: frozenset[str] = frozenset()
+) -> Plan:
+    """Plan the federation for this station. Deterministic; problems are values, never exceptions.
+
+    `unreachable` names peers whose trunk is known to be down: their hints then point at a device that
+    does not exist, so remote lamps read Unavailable instead of keeping the last state they heard
+    (device state is never expired by Asterisk).
+    """
     problems: list[Problem] = []
     settings = config.settings
     station = settings.station_name.strip() or default_station_name(snapshot.name)
@@ -151,7 +164,7 @@ def build_plan(snapshot: StationSnapshot, config: ModuleConfig) -> Plan:
         for peer in enabled:
             if peer.name in excluded:
                 continue
-            peers.append(_plan_peer(peer, parsed[peer.name], config))
+            peers.append(_plan_peer(peer, parsed[peer.name], config, peer.name not in unreachable))
     return Plan(
         station_name=station,
         entity_id=entity_id(station),
@@ -267,7 +280,7 @@ def _route_matches_any(numberbeginswith: str, restnumbers: int, pat: Pattern) ->
     return any(rx.match(n) for n in pat.expand())
 
 
-def _plan_peer(peer: PeerConfig, patterns: list[Pattern], config: ModuleConfig) -> PeerPlan:
+def _plan_peer(peer: PeerConfig, patterns: list[Pattern], config: ModuleConfig, is_reachable: bool) -> PeerPlan:
     s = config.settings
     is_blf = _switch(peer.blf, s.blf_default)
     routes = tuple(RoutePlan(p.text, *p.route_parts()) for p in patterns)
@@ -290,4 +303,5 @@ def _plan_peer(peer: PeerConfig, patterns: list[Pattern], config: ModuleConfig) 
         is_blf=is_blf,
         is_transfers=_switch(peer.transfers, s.transfers_default),
         is_overlap_fix=_switch(peer.overlap_fix, s.overlap_fix_default),
+        is_reachable=is_reachable,
     )

@@ -114,3 +114,15 @@ def test_lint_wrapper_catches_errors(tmp_path: Path) -> None:
     bad = {"extensionGenInternalTransfer": "exten => _3XX,1,Goto(outgoing,${EXTEN},1\n",
            "extensionGenHints": "", "extensionGenContexts": "[x]\nexten => s,1,return\n"}
     assert lint(wrap_dialplan(bad), tmp_path) != {}
+
+
+def test_unreachable_peer_hints_read_unavailable(moscow: StationSnapshot) -> None:
+    peers = (PeerConfig("spb", "127.0.0.3", patterns="30X", secret=SECRET),
+             PeerConfig("kzn", "127.0.0.4", patterns="40X", secret=SECRET))
+    up = render_hooks(build_plan(moscow, cfg(*peers)))
+    down = render_hooks(build_plan(moscow, cfg(*peers), frozenset({"spb"})))
+    assert "exten => 300,hint,PJSIP/SIP-TRUNK-B4FBFB7E21-FED-DOWN\n" in down["extensionGenHints"]
+    assert "exten => 400,hint,PJSIP/400\n" in down["extensionGenHints"]
+    assert "exten => 300,hint,PJSIP/300\n" in up["extensionGenHints"]
+    assert {k: v for k, v in up.items() if k != "extensionGenHints"} == {
+        k: v for k, v in down.items() if k != "extensionGenHints"}
