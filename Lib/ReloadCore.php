@@ -15,8 +15,9 @@ final class ReloadCore
 {
     /**
      * @param string[] $argv
+     * @param resource|null $stderr where usage goes (tests pass a memory stream)
      */
-    public static function main(array $argv): int
+    public static function main(array $argv, $stderr = null): int
     {
         $targets = array_slice($argv, 1);
         if ($targets === []) {
@@ -24,7 +25,7 @@ final class ReloadCore
         }
         foreach ($targets as $target) {
             if (!isset(CoreReloader::ACTIONS[$target])) {
-                fwrite(STDERR, "usage: php -f ReloadCore.php [pjsip] [dialplan] [firewall]\n");
+                fwrite($stderr ?? STDERR, "usage: php -f ReloadCore.php [pjsip] [dialplan] [firewall]\n");
                 return 2;
             }
         }

@@ -109,7 +109,10 @@ final class ModelsAndMessagesTest extends TestCase
     public function testReloadCoreRejectsUnknownTargets(): void
     {
         WorkerModelsEvents::$invoked = [];
-        self::assertSame(2, ReloadCore::main(['ReloadCore.php', 'asterisk-restart']));
+        $stderr = fopen('php://memory', 'w+');
+        self::assertSame(2, ReloadCore::main(['ReloadCore.php', 'asterisk-restart'], $stderr));
+        rewind($stderr);
+        self::assertStringStartsWith('usage:', (string)stream_get_contents($stderr));
         self::assertSame([], WorkerModelsEvents::$invoked);
     }
 }
