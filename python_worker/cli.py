@@ -318,7 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands() -> list[Callable[[Any], None]]:
     """Commands that live in other modules (worker, apply, sync); each module adds its own parsers."""
-    registers: list[Callable[[Any], None]] = []
+    from python_worker import applycli
+
+    registers: list[Callable[[Any], None]] = [applycli.register]
     return registers
 
 

@@ -32,6 +32,7 @@ from python_worker.applier import (
     read_diff,
 )
 from python_worker.engine import Outputs, compute_from_files
+from python_worker.logsetup import remember_secrets
 from python_worker.planner import Plan
 from python_worker.problems import Problem
 from python_worker.reloader import TARGETS, Reloader, ReloadResult, reload_targets
@@ -89,6 +90,10 @@ class ApplyReport:
     digest: str = ""
     plan: Plan | None = None
     module_enabled: bool = True
+
+    @property
+    def drift(self) -> list[Change]:
+        return [c for c in self.changes if c.drift]
 
     @property
     def ok(self) -> bool:
@@ -186,6 +191,7 @@ def recover(paths: Paths, reloader: Reloader, opts: ApplyOptions) -> str:
         remove_file(paths.state(JOURNAL_FILE))
         return ""
     old, new = journal["old"], journal["new"]
+    remember_secrets(old["records"], new["records"])
     targets = tuple(journal.get("targets") or TARGETS)
     new_rows, old_rows = flatten(new["records"]), flatten(old["records"])
     if journal.get("phase") == "apply" and not read_diff(paths.mikopbx_db, new_rows, old_rows).changes:
@@ -237,7 +243,7 @@ def reconcile(
         report = ApplyReport("busy", message=str(exc))
     except FileNotFoundError as exc:
         report = ApplyReport("error", message=str(exc))
-    if not dry_run:
+    if not dry_run and (report.result != "unchanged" or not paths.state(STATUS_FILE).exists()):
         write_json_if_changed(paths.state(STATUS_FILE), {"last_apply": report.to_json()})
     (log.info if report.ok else log.error)("%s", report.summary())
     return report
@@ -259,6 +265,7 @@ def _reconcile_locked(paths: Paths, reloader: Reloader, opts: ApplyOptions, dry_
             report.result = "refused"
             report.message = "station settings have errors; the last good configuration stays"
             return report
+    remember_secrets(old_records, new_records)
     report.digest = digest_of(new_hooks, new_records)
     new_rows, old_rows = flatten(new_records), flatten(old_records)
     preview = read_diff(paths.mikopbx_db, new_rows, old_rows)

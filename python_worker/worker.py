@@ -1,0 +1,381 @@
+"""The long-running worker: watches both databases, debounces, reconciles, and answers the control endpoint.
+
+Threads only signal: the watchdog callback and the control thread set `wake`; one loop does every reconcile.
+Idle, every thread is blocked (the loop on an Event with the resync timeout, the control thread in zmq poll).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import zmq
+from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from python_worker.applier import DatabaseBusy
+from python_worker.control import bind_private
+from python_worker.planner import Plan
+from python_worker.reconciler import ApplyOptions, ApplyReport, Paths, reconcile
+from python_worker.reloader import Reloader, query_reachability
+from python_worker.snapshot import sqlite_engine
+from python_worker.statefiles import CONTROL_SOCKET, RECORDS_FILE, WORKER_LOCK, read_json
+
+log = logging.getLogger("pbxfed")
+_WATCHED_EVENTS = frozenset({"modified", "created", "deleted", "moved", "closed"})
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    debounce: float = 0.2  # quiet period after the last change before reconciling
+    max_delay: float = 2.0  # reconcile at the latest this long after the first change of a burst
+    resync: float = 300.0  # safety net: full reconcile this often even without events
+    status_cmd: str | None = None  # e.g. asterisk -rx 'pjsip show contacts'
+    reconcile_wait: float = 5.0  # how long a control `reconcile` waits for the result
+
+
+class _Wake(FileSystemEventHandler):
+    """watchdog callback: sets the event when one of the watched file names changes; nothing else."""
+
+    def __init__(self, names: set[str], wake: threading.Event) -> None:
+        self.names = names
+        self.wake = wake
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type not in _WATCHED_EVENTS:
+            return
+        for p in (event.src_path, getattr(event, "dest_path", "")):
+            if p and os.path.basename(os.fsdecode(p)) in self.names:
+                self.wake.set()
+                return
+
+
+class _VersionProbe:
+    """Cheap "did anyone commit?" check: PRAGMA data_version on connections held open for the worker's life.
+
+    Holding a connection also keeps SQLite from deleting the -wal file each time our own short-lived
+    connections close, which would otherwise fire file events forever.
+    """
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.paths = paths
+        self._open: dict[Path, tuple[Engine, Connection, int]] = {}
+
+    def _conn(self, path: Path) -> tuple[Connection, int] | None:
+        try:
+            ino = path.stat().st_ino
+        except FileNotFoundError:
+            return None
+        held = self._open.get(path)
+        if held is not None and held[2] != ino:  # file replaced (e.g. a restored backup)
+            self._close(path)
+            held = None
+        if held is None:
+            engine = sqlite_engine(path, read_only=True)
+            held = (engine, engine.connect(), ino)
+            self._open[path] = held
+        return held[1], ino
+
+    def _close(self, path: Path) -> None:
+        engine, conn, _ = self._open.pop(path)
+        with contextlib.suppress(Exception):
+            conn.close()
+        engine.dispose()
+
+    def snapshot(self) -> tuple[object, ...]:
+        out: list[object] = []
+        for path in self.paths:
+            try:
+                got = self._conn(path)
+                if got is None:
+                    out.append(None)
+                    continue
+                conn, ino = got
+                version = conn.exec_driver_sql("PRAGMA data_version").scalar()
+                conn.rollback()
+                out.append((ino, version))
+            except Exception:  # a probe failure must only cost a reconcile, never the worker
+                out.append(object())
+        return tuple(out)
+
+    def close(self) -> None:
+        for path in list(self._open):
+            self._close(path)
+
+
+def plan_summary(plan: Plan | None) -> dict[str, Any]:
+    if plan is None:
+        return {"station": None, "peers": []}
+    return {
+        "station": plan.station_name, "entity_id": plan.entity_id, "own_patterns": list(plan.own_patterns),
+        "disabled_peers": list(plan.disabled_peers),
+        "peers": [{"name": p.name, "provider_id": p.provider_id, "host": p.host, "port": p.port,
+                   "transport": p.transport, "patterns": list(p.patterns), "blf": p.is_blf,
+                   "transfers": p.is_transfers, "overlap_fix": p.is_overlap_fix,
+                   "routes": [r.pattern for r in p.routes], "hints": len(p.hint_numbers)} for p in plan.peers],
+        "problems": [pr.to_json() for pr in plan.problems],
+    }
+
+
+class Worker:
+    def __init__(self, paths: Paths, reloader: Reloader, apply_opts: ApplyOptions, opts: WorkerOptions) -> None:
+        self.paths = paths
+        self.reloader = reloader
+        self.apply_opts = apply_opts
+        self.opts = opts
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self._done = threading.Condition()
+        self._generation = 0
+        self._forced_up_to = 0  # control requests waiting for a reconcile number > this
+        self._requested = 0
+        self.last: ApplyReport | None = None
+        self.last_check = 0.0
+        self.started = time.time()
+        self.hold_digest = ""
+        self._probe = _VersionProbe([paths.mikopbx_db, paths.module_db])
+        self._seen: tuple[object, ...] = ()
+        self._zctx = zmq.Context()
+        self._stop_addr = f"inproc://pbxfed-stop-{id(self)}"
+
+    # ---- control requests (control thread) ----
+    def request_reconcile(self, wait: float) -> ApplyReport | None:
+        with self._done:
+            self._requested += 1
+            ticket = self._requested
+        self.wake.set()
+        deadline = time.monotonic() + wait
+        with self._done:
+            while self._generation < ticket and not self.stopping.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._done.wait(left)
+            return self.last
+
+    def status(self, peer: str | None = None) -> dict[str, Any]:
+        last = self.last
+        plan = last.plan if last else None
+        applied = read_json(self.paths.state(RECORDS_FILE)) or {}
+        applied_ids = {p["m_Providers"]["uniqid"] for p in applied.get("providers", [])}
+        reach = query_reachability(self.opts.status_cmd)
+        names: dict[str, dict[str, Any]] = {}
+        if plan is not None:
+            for p in plan.peers:
+                names[p.name] = {"name": p.name, "provider_id": p.provider_id, "host": p.host, "port": p.port,
+                                 "transport": p.transport, "patterns": list(p.patterns), "planned": True,
+                                 "applied": p.provider_id in applied_ids}
+            for n in plan.disabled_peers:
+                names.setdefault(n, {"name": n, "planned": False, "applied": False, "disabled": True})
+            for pr in plan.problems:
+                if pr.peer:
+                    names.setdefault(pr.peer, {"name": pr.peer, "planned": False, "applied": False})
+        peers = []
+        for name, info in sorted(names.items()):
+            info["problems"] = [pr.to_json() for pr in (plan.problems if plan else ()) if pr.peer == name]
+            info["problems"] += [i.to_json() for i in (last.issues if last else []) if i.peer == name]
+            info["drift"] = [c.to_json() for c in (last.changes if last else []) if c.drift and c.peer == name]
+            pid = info.get("provider_id")
+            info["reachability"] = (reach or {}).get(str(pid), "unknown") if pid else "unknown"
+            peers.append(info)
+        if peer is not None:
+            peers = [p for p in peers if p["name"].lower() == peer.lower()]
+        return {
+            "running": True, "pid": os.getpid(), "started": round(self.started, 3),
+            "module_enabled": last.module_enabled if last else None,
+            "station": plan_summary(plan).get("station"),
+            "last_apply": None if last is None else {
+                k: v for k, v in last.to_json().items() if k not in ("problems",)},
+            "last_check": round(self.last_check, 3),
+            "held_configuration": self.hold_digest or None,
+            "reachability_source": "asterisk" if reach is not None else "unknown",
+            "problems": [pr.to_json() for pr in (plan.problems if plan else ()) if pr.peer is None],
+            "peers": peers,
+        }
+
+    def handle(self, req: dict[str, Any]) -> dict[str, Any]:
+        cmd = req.get("cmd")
+        if cmd == "status":
+            return {"ok": True, **self.status()}
+        if cmd == "plan":
+            last = self.last
+            return {"ok": True, "plan": plan_summary(last.plan if last else None)}
+        if cmd == "reconcile":
+            report = self.request_reconcile(self.opts.reconcile_wait)
+            if report is None:
+                return {"ok": True, "result": "pending", "message": "reconcile queued; still running"}
+            return {"ok": report.ok, **report.to_json()}
+        if cmd == "check-peer":
+            name = str(req.get("name") or "")
+            st = self.status(peer=name)
+            if not st["peers"]:
+                return {"ok": False, "error": f"no peer named '{name}'"}
+            return {"ok": True, "peer": st["peers"][0], "reachability_source": st["reachability_source"]}
+        if cmd == "stop":
+            self.stop()
+            return {"ok": True, "stopping": True}
+        return {"ok": False, "error": f"unknown command {cmd!r}"}
+
+    def _serve(self, sock: Any) -> None:
+        stop = self._zctx.socket(zmq.PAIR)
+        stop.connect(self._stop_addr)
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        poller.register(stop, zmq.POLLIN)
+        try:
+            while True:
+                ready = dict(poller.poll())  # blocks: no timeout, no busy polling
+                if stop in ready:
+                    break
+                if sock not in ready:
+                    continue
+                raw = sock.recv()
+                try:
+                    req = json.loads(raw.decode())
+                    answer = self.handle(req if isinstance(req, dict) else {})
+                except Exception as exc:  # a bad request must not kill the endpoint
+                    log.exception("control request failed")
+                    answer = {"ok": False, "error": str(exc)}
+                sock.send(json.dumps(answer, ensure_ascii=False).encode())
+        finally:
+            stop.close(linger=0)
+            sock.close(linger=0)
+
+    # ---- the loop (main thread) ----
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+        with self._done:
+            self._done.notify_all()
+
+    def _debounce(self) -> None:
+        """Wait until no change arrived for `debounce` seconds (bounded by `max_delay`)."""
+        end = time.monotonic() + self.opts.max_delay
+        while not self.stopping.is_set():
+            self.wake.clear()
+            left = end - time.monotonic()
+            if left <= 0 or not self.wake.wait(min(self.opts.debounce, left)):
+                return
+
+    def reconcile_once(self, *, forced: bool) -> ApplyReport | None:
+        seen = self._probe.snapshot()
+        if not forced and seen == self._seen:
+            self.last_check = time.time()
+            return None  # events from our own reads or unrelated files: nothing committed
+        self._seen = seen
+        try:
+            report = reconcile(self.paths, self.reloader, opts=self.apply_opts,
+                               hold_digest="" if forced else self.hold_digest)
+        except Exception as exc:  # keep the last good state and keep going
+            log.exception("reconcile failed")
+            report = ApplyReport("error", message=f"{type(exc).__name__}: {exc}")
+        if report.result == "rolled-back":
+            self.hold_digest = report.digest
+        elif report.result in ("applied", "unchanged"):
+            self.hold_digest = ""
+        self.last = report if report.result != "held" or self.last is None else self.last
+        self.last_check = time.time()
+        return report
+
+    def run(self) -> int:
+        with self._instance_lock() as ok:
+            if not ok:
+                log.error("another worker already runs for %s", self.paths.state_dir)
+                return 3
+            return self._run()
+
+    @contextlib.contextmanager
+    def _instance_lock(self) -> Iterator[bool]:
+        path = self.paths.state(WORKER_LOCK)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            deadline = time.monotonic() + 2.0
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        yield False
+                        return
+                    time.sleep(0.05)
+            yield True
+        finally:
+            os.close(fd)
+
+    def _run(self) -> int:
+        stop_sock = self._zctx.socket(zmq.PAIR)
+        stop_sock.bind(self._stop_addr)
+        sock = self._zctx.socket(zmq.REP)
+        bind_private(sock, self.paths.state_dir)
+        server = threading.Thread(target=self._serve, args=(sock,), name="control", daemon=True)
+        server.start()
+        observer = Observer()
+        names: set[str] = set()
+        for db in (self.paths.mikopbx_db, self.paths.module_db):
+            names.update({db.name, f"{db.name}-wal", f"{db.name}-journal"})
+        handler = _Wake(names, self.wake)
+        for directory in sorted({str(self.paths.mikopbx_db.resolve().parent),
+                                 str(self.paths.module_db.resolve().parent)}):
+            observer.schedule(handler, directory, recursive=False)
+        observer.start()
+        self._install_signals()
+        log.info("worker started (pid %d), watching %s and %s", os.getpid(), self.paths.mikopbx_db,
+                 self.paths.module_db)
+        try:
+            self._loop()
+        finally:
+            observer.stop()
+            stop_sock.send(b"stop")
+            server.join(timeout=5)
+            observer.join(timeout=5)
+            stop_sock.close(linger=0)
+            self._probe.close()
+            with contextlib.suppress(FileNotFoundError):
+                self.paths.state(CONTROL_SOCKET).unlink()
+            self._zctx.term()
+            log.info("worker stopped")
+        return 0
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda _s, _f: self.stop())
+
+    def _loop(self) -> None:
+        next_resync = 0.0  # the first pass is a full reconcile (it also repairs an interrupted apply)
+        while not self.stopping.is_set():
+            timeout = max(0.0, next_resync - time.monotonic())
+            fired = self.wake.wait(timeout)
+            if self.stopping.is_set():
+                break
+            if fired:
+                self._debounce()
+                if self.stopping.is_set():
+                    break
+            with self._done:
+                pending = self._requested
+            forced = not fired or pending > self._generation
+            if not fired:
+                next_resync = time.monotonic() + self.opts.resync
+            try:
+                self.reconcile_once(forced=forced)
+            except DatabaseBusy:  # reconcile() already reports busy; belt and braces
+                log.error("database busy")
+            with self._done:
+                self._generation = max(self._generation, pending)
+                self._done.notify_all()
