@@ -188,7 +188,12 @@ class PbxFederationConf extends ConfigClass
         $tasks[] = '*/1 * * * * ' . escapeshellarg($script) . " > /dev/null 2> /dev/null\n";
     }
 
-    /** @return array<string, array<string, mixed>> */
+    /**
+     * The directory-sync port (pairing issue): closed for every network by default; it is to be opened
+     * only for paired peers' addresses.
+     *
+     * @return array<string, array<string, mixed>>
+     */
     public function getDefaultFirewallRules(): array
     {
         return [
@@ -196,7 +201,7 @@ class PbxFederationConf extends ConfigClass
                 'rules' => [
                     ['portfrom' => self::SYNC_PORT, 'portto' => self::SYNC_PORT, 'protocol' => 'tcp', 'name' => 'PbxFederationSyncPort'],
                 ],
-                'action' => 'allow',
+                'action' => 'block',
                 'shortName' => 'PBX federation',
             ],
         ];

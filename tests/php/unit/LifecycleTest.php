@@ -153,12 +153,12 @@ final class LifecycleTest extends TestCase
         );
     }
 
-    public function testFirewallRuleOpensTheSyncPort(): void
+    public function testFirewallRuleDeclaresTheSyncPortClosedByDefault(): void
     {
         self::assertSame(
             ['ModulePbxFederation' => [
                 'rules' => [['portfrom' => 7787, 'portto' => 7787, 'protocol' => 'tcp', 'name' => 'PbxFederationSyncPort']],
-                'action' => 'allow',
+                'action' => 'block',
                 'shortName' => 'PBX federation',
             ]],
             $this->conf()->getDefaultFirewallRules()
