@@ -141,7 +141,8 @@ class Worker:
         self._generation = 0
         self._forced_up_to = 0  # control requests waiting for a reconcile number > this
         self._requested = 0
-        self.last: ApplyReport | None = None
+        self.last: ApplyReport | None = None  # the latest reconcile (plan, problems, issues)
+        self.last_apply: ApplyReport | None = None  # the latest one that changed something or failed
         self.last_check = 0.0
         self.started = time.time()
         self.hold_digest = ""
@@ -166,7 +167,7 @@ class Worker:
             return self.last
 
     def status(self, peer: str | None = None) -> dict[str, Any]:
-        last = self.last
+        last, applied_report = self.last, self.last_apply
         plan = last.plan if last else None
         applied = read_json(self.paths.state(RECORDS_FILE)) or {}
         applied_ids = {p["m_Providers"]["uniqid"] for p in applied.get("providers", [])}
@@ -186,7 +187,8 @@ class Worker:
         for name, info in sorted(names.items()):
             info["problems"] = [pr.to_json() for pr in (plan.problems if plan else ()) if pr.peer == name]
             info["problems"] += [i.to_json() for i in (last.issues if last else []) if i.peer == name]
-            info["drift"] = [c.to_json() for c in (last.changes if last else []) if c.drift and c.peer == name]
+            info["drift"] = [c.to_json() for c in (applied_report.changes if applied_report else [])
+                             if c.drift and c.peer == name]
             pid = info.get("provider_id")
             info["reachability"] = (reach or {}).get(str(pid), "unknown") if pid else "unknown"
             peers.append(info)
@@ -196,9 +198,10 @@ class Worker:
             "running": True, "pid": os.getpid(), "started": round(self.started, 3),
             "module_enabled": last.module_enabled if last else None,
             "station": plan_summary(plan).get("station"),
-            "last_apply": None if last is None else {
-                k: v for k, v in last.to_json().items() if k not in ("problems",)},
+            "last_apply": None if applied_report is None else {
+                k: v for k, v in applied_report.to_json().items() if k not in ("problems",)},
             "last_check": round(self.last_check, 3),
+            "last_check_result": last.result if last else None,
             "held_configuration": self.hold_digest or None,
             "reachability_source": "asterisk" if reach is not None else "unknown",
             "problems": [pr.to_json() for pr in (plan.problems if plan else ()) if pr.peer is None],
@@ -286,6 +289,8 @@ class Worker:
         elif report.result in ("applied", "unchanged"):
             self.hold_digest = ""
         self.last = report if report.result != "held" or self.last is None else self.last
+        if report.result != "unchanged" or self.last_apply is None:
+            self.last_apply = report
         self.last_check = time.time()
         return report
 
