@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, event, text
+from sqlalchemy import Engine, bindparam, create_engine, event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
@@ -307,7 +307,8 @@ def writer_engine(path: Path, busy_ms: int) -> Engine:
     """Engine whose transactions start with BEGIN IMMEDIATE (take the write lock up front, or fail busy)."""
     if not path.is_file():
         raise FileNotFoundError(f"config database not found: {path}")
-    engine = sqlite_engine(path, read_only=False)
+    # hide_parameters: an error message must never quote a trunk secret from an INSERT.
+    engine = create_engine(f"sqlite:///{path.resolve()}", hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from python_worker.control import WorkerUnavailable, is_worker_running, request
 from python_worker.logsetup import setup_logging
 from python_worker.reconciler import ApplyOptions, ApplyReport, Paths, reconcile
-from python_worker.reloader import TARGETS, Reloader, make_reloader
+from python_worker.reloader import PHP_CORE, TARGETS, Reloader, make_reloader
 from python_worker.render import to_json
 
 DEFAULT_MIKOPBX_DB = Path("/cf/conf/mikopbx.db")
@@ -43,9 +44,17 @@ def _reloader(args: argparse.Namespace) -> Reloader:
     module_dir = args.module_dir
     if module_dir is None and getattr(args, "module_db", None) is not None:
         module_dir = args.module_db.resolve().parent.parent
-    return make_reloader(
-        args.reload_cmd, no_reload=args.no_reload, module_dir=module_dir, timeout=args.reload_timeout,
-        per_target={t: getattr(args, f"reload_{t}_cmd") for t in TARGETS})
+    per_target = {t: getattr(args, f"reload_{t}_cmd") for t in TARGETS}
+    reload_cmd = args.reload_cmd
+    if not reload_cmd and not args.no_reload and not any(per_target.values()):
+        # Neither given: on a station (Lib/ReloadCore.php beside the module DB) ask Core, else say so.
+        if module_dir is not None and (module_dir / "Lib" / "ReloadCore.php").is_file():
+            reload_cmd = PHP_CORE
+        else:
+            logging.getLogger("pbxfed").warning("no --reload-cmd given and no Lib/ReloadCore.php found: "
+                                                "records and fragments change, nothing is reloaded")
+    return make_reloader(reload_cmd, no_reload=args.no_reload, module_dir=module_dir,
+                         timeout=args.reload_timeout, per_target=per_target)
 
 
 def _paths(args: argparse.Namespace) -> Paths:

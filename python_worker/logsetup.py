@@ -31,9 +31,15 @@ class SecretFilter(logging.Filter):
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self._secrets:
-            record.msg = self.mask(record.getMessage())
-            record.args = None
+        if not self._secrets:
+            return True
+        text = record.getMessage()
+        if record.exc_info:  # tracebacks can quote SQL parameters: mask them too
+            text += "\n" + logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+            record.exc_text = None
+        record.msg = self.mask(text)
+        record.args = None
         return True
 
 

@@ -170,3 +170,36 @@ def test_write_if_changed_is_atomic_and_skips_equal_content(tmp_path: Path) -> N
     assert write_if_changed(target, "two") and target.stat().st_ino != ino  # replaced by rename
     assert read_json(target) is None and target.read_text() == "two"
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_without_reload_options_a_station_reloads_through_core(tmp_path: Path) -> None:
+    import argparse
+
+    from python_worker.applycli import _reloader
+
+    (tmp_path / "Lib").mkdir()
+    (tmp_path / "Lib" / "ReloadCore.php").write_text("<?php\n")
+    args = argparse.Namespace(module_dir=None, module_db=tmp_path / "db" / "module.db", reload_cmd=None,
+                              no_reload=False, reload_timeout=5.0, reload_pjsip_cmd=None,
+                              reload_dialplan_cmd=None, reload_firewall_cmd=None)
+    reloader = _reloader(args)
+    assert isinstance(reloader, CommandReloader)
+    assert reloader.plan_commands(["pjsip"])[0][1:] == ["-f", str(tmp_path / "Lib" / "ReloadCore.php"), "--", "pjsip"]
+
+
+def test_secrets_are_masked_in_messages_and_tracebacks() -> None:
+    import logging
+
+    from python_worker.logsetup import MASK, SecretFilter
+
+    flt = SecretFilter()
+    flt.add([SECRET_SPB])
+    try:
+        raise ValueError(f"INSERT failed [parameters: ('{SECRET_SPB}',)]")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord("pbxfed", logging.ERROR, __file__, 1, "secret %s", (SECRET_SPB,), sys.exc_info())
+    assert flt.filter(record)
+    text = logging.Formatter().format(record)
+    assert SECRET_SPB not in text and MASK in text and "ValueError" in text
