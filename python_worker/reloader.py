@@ -171,7 +171,7 @@ def parse_contacts(output: str) -> dict[str, str]:
     return status
 
 
-def query_reachability(status_cmd: str | None, timeout: float = 5.0) -> dict[str, str] | None:
+def query_reachability(status_cmd: str | None, timeout: float = 2.0) -> dict[str, str] | None:
     """Trunk reachability from Asterisk via --status-cmd; None when not configured or not answering."""
     if not status_cmd:
         return None
