@@ -125,7 +125,8 @@ def build_worker_wheel(dest: Path) -> Path:
         *[f"Requires-Dist: {req}" for req in meta["dependencies"]],  # type: ignore[union-attr]
     ]
     files.append((f"{info_dir}/METADATA", ("\n".join(metadata) + "\n").encode()))
-    wheel_info = "Wheel-Version: 1.0\nGenerator: ModulePbxFederation build_zip.py\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    wheel_info = ("Wheel-Version: 1.0\nGenerator: ModulePbxFederation build_zip.py\n"
+                  "Root-Is-Purelib: true\nTag: py3-none-any\n")
     files.append((f"{info_dir}/WHEEL", wheel_info.encode()))
     files.append((f"{info_dir}/top_level.txt", b"python_worker\n"))
     record = []

@@ -114,13 +114,17 @@ def test_unpacks_and_installs_offline_into_a_custom_modules_tree(tmp_path: Path)
     assert os.access(module_dir / "bin" / "safe.sh", os.X_OK)
 
     # The module's own installer code (Lib/PythonEnvironment.php), for real, without network.
+    root = json.dumps(str(module_dir))
+    python3 = json.dumps(shutil.which("python3") or "/usr/bin/python3")
     driver = f"""
         spl_autoload_register(function ($c) {{
             $p = 'Modules\\\\ModulePbxFederation\\\\';
-            if (strpos($c, $p) === 0) require {json.dumps(str(module_dir))} . '/' . str_replace('\\\\', '/', substr($c, strlen($p))) . '.php';
+            if (strpos($c, $p) === 0)
+                require {root} . '/' . str_replace('\\\\', '/', substr($c, strlen($p))) . '.php';
         }});
-        $paths = new Modules\\ModulePbxFederation\\Lib\\WorkerPaths({json.dumps(str(module_dir))});
-        $env = new Modules\\ModulePbxFederation\\Lib\\PythonEnvironment($paths, new Modules\\ModulePbxFederation\\Lib\\ShellCommandRunner(), [{json.dumps(shutil.which("python3") or "/usr/bin/python3")}]);
+        $paths = new Modules\\ModulePbxFederation\\Lib\\WorkerPaths({root});
+        $env = new Modules\\ModulePbxFederation\\Lib\\PythonEnvironment(
+            $paths, new Modules\\ModulePbxFederation\\Lib\\ShellCommandRunner(), [{python3}]);
         $ok = $env->ensure();
         echo json_encode(['ok' => $ok, 'problems' => $env->problems(), 'ready' => $ok && $env->isReady()]);
     """
@@ -132,7 +136,8 @@ def test_unpacks_and_installs_offline_into_a_custom_modules_tree(tmp_path: Path)
 
     python = module_dir / "venv" / "bin" / "python"
     probe = subprocess.run(
-        [str(python), "-I", "-c", "import python_worker, sqlalchemy, jinja2, watchdog, zmq; print(python_worker.__file__)"],
+        [str(python), "-I", "-c",
+         "import python_worker, sqlalchemy, jinja2, watchdog, zmq; print(python_worker.__file__)"],
         capture_output=True, text=True, cwd=tmp_path, check=False,
     )
     assert probe.returncode == 0, probe.stderr
