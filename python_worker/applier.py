@@ -26,7 +26,8 @@ from python_worker.snapshot import sqlite_engine
 
 PROVIDERS, SIP, SIP_HOSTS = "m_Providers", "m_Sip", "m_SipHosts"
 OUTGOING, INCOMING, FILTERS = "m_OutgoingRoutingTable", "m_IncomingRoutingTable", "m_NetworkFilters"
-TABLE_ORDER = (PROVIDERS, SIP, SIP_HOSTS, OUTGOING, INCOMING, FILTERS)
+CUSTOM_FILES = "m_CustomFiles"
+TABLE_ORDER = (PROVIDERS, SIP, SIP_HOSTS, OUTGOING, INCOMING, FILTERS, CUSTOM_FILES)
 DEFAULT_RULE_PRIORITY = 9999  # Core's default incoming rule: never touched
 
 # Priorities are the admin's to reorder (MikoPBX's route list renumbers them on drag and drop), so a
@@ -55,13 +56,13 @@ class Row:
 
 @dataclass(frozen=True)
 class Change:
-    op: str  # create | update | delete
+    op: str  # create | update | delete | adopt (take over Core's empty placeholder row: record_id)
     table: str
     key: tuple[str, ...]
     peer: str
     columns: tuple[str, ...] = ()  # changed columns (update only)
     drift: str = ""  # "" | edited | deleted: the row differed from what we last applied
-    record_id: int = 0  # the row to delete
+    record_id: int = 0  # the row to delete (or to adopt)
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {"op": self.op, "table": self.table, "key": list(self.key), "peer": self.peer}
@@ -105,6 +106,12 @@ ISSUE_MESSAGES: dict[str, tuple[str, str]] = {
         "Маршрут «{detail}», созданный вручную, ведёт в транк станции «{peer}», которым управляет модуль.",
         "Route '{detail}', made by hand, uses the trunk of peer '{peer}', which the module manages.",
     ),
+    "W_ADMIN_CUSTOM_FILE": (
+        "Файл {detail} уже изменён вручную (Системный файл); Entity ID станции не записан — добавьте в него "
+        "строку из records.json.",
+        "File {detail} is already customised by hand (system file); the station's entity ID was not written: "
+        "add the line from records.json yourself.",
+    ),
 }
 
 
@@ -146,6 +153,8 @@ def flatten(records: Mapping[str, Any] | None) -> list[Row]:
         for rec in records.get(section, []):
             values = {k: v for k, v in rec.items() if k != "peer"}
             rows.append(Row(table, (str(rec[key_col]),), str(rec["peer"]), values))
+    for rec in records.get("custom_files", []):
+        rows.append(Row(CUSTOM_FILES, (str(rec["filepath"]),), "", dict(rec)))
     return rows
 
 
@@ -160,6 +169,8 @@ def _key_of(table: str, row: Mapping[str, Any]) -> tuple[str, ...]:
         return (str(row["provider_id"]), str(row["address"]))
     if table == FILTERS:
         return (str(row["description"]),)
+    if table == CUSTOM_FILES:
+        return (str(row["filepath"]),)
     return (str(row["note"]),)
 
 
@@ -191,6 +202,7 @@ def read_owned(conn: Connection, known_ids: set[str]) -> dict[tuple[str, tuple[s
         INCOMING: text(f"SELECT * FROM {INCOMING} WHERE priority IS NOT {DEFAULT_RULE_PRIORITY} AND "
                        + _MARK_SQL.format(col="note")),
         FILTERS: text(f"SELECT * FROM {FILTERS} WHERE " + _MARK_SQL.format(col="description")),
+        CUSTOM_FILES: text(f"SELECT * FROM {CUSTOM_FILES} WHERE " + _MARK_SQL.format(col="description")),
     }
     out: dict[tuple[str, tuple[str, ...]], list[DbRow]] = {}
     for table, query in (*by_ids.items(), *by_mark.items()):
@@ -233,6 +245,9 @@ def compute_diff(conn: Connection, desired: Sequence[Row], previous: Sequence[Ro
         have = owned.get(ident, [])
         prev = prev_by_key.get(ident)
         if not have:
+            if row.table == CUSTOM_FILES:
+                _adopt_custom_file(conn, row, diff, prev is not None)
+                continue
             diff.changes.append(Change("create", row.table, row.key, row.peer, drift="deleted" if prev else ""))
             continue
         cols = [c for c in row.values if c in columns[row.table] and c not in KEPT_ON_UPDATE.get(row.table, ())]
@@ -251,6 +266,26 @@ def compute_diff(conn: Connection, desired: Sequence[Row], previous: Sequence[Ro
     order = {t: i for i, t in enumerate(TABLE_ORDER)}
     diff.changes.sort(key=lambda c: (c.op != "delete", order[c.table], c.peer, c.key))
     return diff
+
+
+def _adopt_custom_file(conn: Connection, row: Row, diff: Diff, was_applied: bool) -> None:
+    """Core keeps one m_CustomFiles row per config file (mode 'none', empty content, until the admin edits it).
+
+    Such a placeholder is taken over; a row the admin customised is reported and left alone. Our row is
+    deleted on removal: Core recreates the placeholder the next time it writes the file.
+    """
+    rows = conn.execute(text(f"SELECT id, mode, content FROM {CUSTOM_FILES} WHERE filepath = :p ORDER BY id"),
+                        {"p": row.key[0]}).all()
+    drift = "deleted" if was_applied else ""
+    if not rows:
+        diff.changes.append(Change("create", row.table, row.key, row.peer, drift=drift))
+        return
+    rid, mode, content = rows[0]
+    # Core's placeholders hold no content: NULL, '' or the text 'NULL' (seen in a real migrated DB).
+    if str(mode or "none") == "none" and str(content or "").strip() in ("", "NULL"):
+        diff.changes.append(Change("adopt", row.table, row.key, row.peer, drift=drift, record_id=int(rid)))
+    else:
+        diff.issues.append(Issue("W_ADMIN_CUSTOM_FILE", row.peer, CUSTOM_FILES, int(rid), row.key[0]))
 
 
 def _admin_filter_conflicts(conn: Connection, desired: Sequence[Row], diff: Diff) -> set[tuple[str, ...]]:
@@ -290,7 +325,11 @@ def execute_diff(conn: Connection, diff: Diff, desired: Sequence[Row]) -> None:
             continue
         row = by_key[(change.table, change.key)]
         values = {c: v for c, v in row.values.items() if c in columns[change.table]}
-        if change.op == "create":
+        if change.op == "adopt":
+            sets = ", ".join(f'"{c}" = :{c}' for c in values)
+            conn.execute(text(f'UPDATE "{change.table}" SET {sets} WHERE id = :_id'),
+                         {**values, "_id": change.record_id})
+        elif change.op == "create":
             cols = ", ".join(f'"{c}"' for c in values)
             marks = ", ".join(f":{c}" for c in values)
             conn.execute(text(f'INSERT INTO "{change.table}" ({cols}) VALUES ({marks})'), values)
@@ -383,4 +422,4 @@ def apply_records(
 def empty_records(station: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """records.json with nothing in it (the module disabled)."""
     return {"format": 1, "module": MODULE_ID, "station": dict(station or {}), "providers": [],
-            "outgoing_routes": [], "incoming_routes": [], "network_filters": []}
+            "outgoing_routes": [], "incoming_routes": [], "network_filters": [], "custom_files": []}

@@ -102,7 +102,7 @@ class ApplyReport:
     def counts(self) -> dict[str, int]:
         out = {"create": 0, "update": 0, "delete": 0}
         for c in self.changes:
-            out[c.op] += 1
+            out["create" if c.op == "adopt" else c.op] += 1  # adopting Core's placeholder creates our record
         return out
 
     def to_json(self) -> dict[str, object]:
@@ -114,7 +114,7 @@ class ApplyReport:
             "message": self.message,
             "module_enabled": self.module_enabled,
             "counts": self.counts(),
-            "create": [c.to_json() for c in self.changes if c.op == "create"],
+            "create": [c.to_json() for c in self.changes if c.op in ("create", "adopt")],
             "update": [c.to_json() for c in self.changes if c.op == "update"],
             "delete": [c.to_json() for c in self.changes if c.op == "delete"],
             "drift": [c.to_json() for c in self.changes if c.drift],
@@ -216,10 +216,10 @@ def recover(paths: Paths, reloader: Reloader, opts: ApplyOptions) -> str:
     return direction
 
 
-def _desired(paths: Paths, disable: bool) -> tuple[Outputs | None, bool]:
+def _desired(paths: Paths, disable: bool, unreachable: frozenset[str] = frozenset()) -> tuple[Outputs | None, bool]:
     if disable or not module_enabled(paths.mikopbx_db):
         return None, False
-    return compute_from_files(paths.mikopbx_db, paths.module_db), True
+    return compute_from_files(paths.mikopbx_db, paths.module_db, unreachable), True
 
 
 def reconcile(
@@ -230,13 +230,16 @@ def reconcile(
     dry_run: bool = False,
     disable: bool = False,
     hold_digest: str = "",
+    unreachable: frozenset[str] = frozenset(),
 ) -> ApplyReport:
-    """One full reconcile under the state dir's lock. Never raises for busy DBs or failed reloads."""
+    """One full reconcile under the state dir's lock. Never raises for busy DBs or failed reloads.
+
+    `unreachable`: peers whose trunk is known to be down (the worker's reachability poll)."""
     opts = opts or ApplyOptions()
     paths.state_dir.mkdir(parents=True, exist_ok=True)
     try:
         with file_lock(paths.state(APPLY_LOCK), opts.lock_timeout):
-            report = _reconcile_locked(paths, reloader, opts, dry_run, disable, hold_digest)
+            report = _reconcile_locked(paths, reloader, opts, dry_run, disable, hold_digest, unreachable)
     except LockTimeout as exc:
         report = ApplyReport("busy", message=f"another apply is running: {exc}")
     except DatabaseBusy as exc:
@@ -250,10 +253,10 @@ def reconcile(
 
 
 def _reconcile_locked(paths: Paths, reloader: Reloader, opts: ApplyOptions, dry_run: bool, disable: bool,
-                      hold_digest: str) -> ApplyReport:
+                      hold_digest: str, unreachable: frozenset[str] = frozenset()) -> ApplyReport:
     recovered = "" if dry_run else recover(paths, reloader, opts)
     old_hooks, old_records = _last_good(paths)
-    outputs, enabled = _desired(paths, disable)
+    outputs, enabled = _desired(paths, disable, unreachable)
     report = ApplyReport("unchanged", recovered=recovered, module_enabled=enabled)
     if outputs is None:
         new_hooks: dict[str, str] = dict(EMPTY_HOOKS)

@@ -23,6 +23,8 @@ HOOK_TEMPLATES = {
 # A dead peer is noticed within this many seconds (+3 s qualify timeout); Asterisk then refuses to dial
 # its unavailable contact at once instead of retransmitting an INVITE for 32 s.
 QUALIFY_SECONDS = 10
+# Core writes asterisk.conf ending with its [options] section and appends an 'append'-mode custom file to it.
+ASTERISK_CONF = "/etc/asterisk/asterisk.conf"
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _IDENT_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 _PATTERN_RE = re.compile(r"^_?[0-9XZN\[\]-]+$")
@@ -144,6 +146,15 @@ def build_records(plan: Plan) -> dict[str, Any]:
                 "deny": "0.0.0.0/0" if prefix == 32 else "::/0",
                 "newer_block_ip": "1", "local_network": "0", "description": _mark(peer),
             })
+    custom_files: list[dict[str, Any]] = []
+    if plan.peers:
+        entity = (f"; {MODULE_ID}: a unique entity ID, so device states of the stations never merge\n"
+                  f"entityid = {plan.entity_id}\n")
+        custom_files.append({
+            "filepath": ASTERISK_CONF, "mode": "append", "changed": "0",
+            "content": base64.b64encode(entity.encode()).decode(),
+            "description": f"{OWNER_MARK} entity ID of station {plan.station_name}",
+        })
     return {
         "format": 1,
         "module": MODULE_ID,
@@ -152,6 +163,7 @@ def build_records(plan: Plan) -> dict[str, Any]:
         "outgoing_routes": outgoing,
         "incoming_routes": incoming,
         "network_filters": filters,
+        "custom_files": custom_files,
     }
 
 

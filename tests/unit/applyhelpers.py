@@ -17,6 +17,7 @@ from python_worker.engine import compute_from_files
 from python_worker.moduledb import init_db, upsert_peer, write_settings
 from python_worker.reconciler import Paths
 from python_worker.reloader import ReloadResult
+from python_worker.render import ASTERISK_CONF
 from python_worker.statefiles import HOOKS_FILE, JOURNAL_FILE, RECORDS_FILE, read_json
 from python_worker.stationdb import Phone, StationSpec, build_station_db
 
@@ -97,10 +98,14 @@ def make_station(tmp_path: Path, version: str, peers: Sequence[PeerConfig] = (SP
 
 
 def dump_rows(db: Path, tables: Sequence[str] = ADMIN_TABLES) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of `tables`, except asterisk.conf's custom-file row: that one is Core's empty placeholder,
+    which the module adopts for the entity ID (tests/unit/test_apply_entity_id.py covers it)."""
     conn = sqlite3.connect(db)
     try:
         key = {"m_PbxSettings": "key"}
-        return {t: conn.execute(f'SELECT * FROM "{t}" ORDER BY {key.get(t, "id")}').fetchall() for t in tables}
+        where = {"m_CustomFiles": f"WHERE filepath IS NOT '{ASTERISK_CONF}'"}
+        return {t: conn.execute(f'SELECT * FROM "{t}" {where.get(t, "")} ORDER BY {key.get(t, "id")}').fetchall()
+                for t in tables}
     finally:
         conn.close()
 

@@ -268,7 +268,7 @@ def test_dry_run_changes_nothing(tmp_path: Path) -> None:
     before = dump_rows(paths.mikopbx_db)
     reloader = RecordingReloader()
     report = reconcile(paths, reloader, dry_run=True)
-    assert report.result == "dry-run" and report.counts() == {"create": 12, "update": 0, "delete": 0}
+    assert report.result == "dry-run" and report.counts() == {"create": 13, "update": 0, "delete": 0}
     assert report.reload == ("pjsip", "dialplan", "firewall")
     assert dump_rows(paths.mikopbx_db) == before and reloader.calls == []
     assert not paths.state(HOOKS_FILE).exists()

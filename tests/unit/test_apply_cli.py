@@ -105,12 +105,12 @@ def test_dry_run_json_and_secrets_never_in_output_logs_or_status(tmp_path: Path)
     dry = _run(_apply_argv(paths, "--dry-run", "--json"))
     assert dry.returncode == 0
     preview = json.loads(dry.stdout)
-    assert preview["result"] == "dry-run" and len(preview["create"]) == 12
+    assert preview["result"] == "dry-run" and len(preview["create"]) == 13
     applied = _run(_apply_argv(paths, "--no-reload", "--verbose"))
     disabled = _run([PYTHON, "-m", "python_worker", "disable", "--mikopbx-db", str(paths.mikopbx_db),
                      "--state-dir", str(paths.state_dir), "--no-reload", "--json"])
     assert applied.returncode == 0 and disabled.returncode == 0
-    assert json.loads(disabled.stdout)["counts"]["delete"] == 12
+    assert json.loads(disabled.stdout)["counts"]["delete"] == 13
     texts = [dry.stdout, dry.stderr, applied.stdout, applied.stderr, disabled.stdout, disabled.stderr,
              paths.state(LOG_FILE).read_text(), paths.state("status.json").read_text()]
     assert "applied" in paths.state(LOG_FILE).read_text()

@@ -163,7 +163,7 @@ def test_disable_stops_a_running_worker_and_removes_everything(
                             text=True, timeout=30, env=worker_env(), cwd=REPO, check=False)
     assert result.returncode == 0, result.stderr
     assert proc.wait(10) == 0
-    assert json.loads(result.stdout)["counts"]["delete"] == 6
+    assert json.loads(result.stdout)["counts"]["delete"] == 7  # one peer: 6 records + the entity-ID custom file
 
 
 def test_status_client_without_worker_fails_fast(tmp_path: Path) -> None:
