@@ -106,7 +106,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from python_worker.worker import Worker, WorkerOptions
 
     setup_logging(args.state_dir, verbose=args.verbose)
-    opts = WorkerOptions(debounce=args.debounce, resync=args.resync, status_cmd=args.status_cmd)
+    opts = WorkerOptions(debounce=args.debounce, resync=args.resync, status_cmd=args.status_cmd,
+                         reachability_interval=args.reachability_interval)
     worker = Worker(_paths(args), _reloader(args), ApplyOptions(busy_timeout=args.busy_timeout), opts)
     return worker.run()
 
@@ -181,6 +182,9 @@ def register(sub: Any) -> None:
     _add_locations(p)
     _add_reload(p)
     p.add_argument("--status-cmd", help="e.g. \"asterisk -rx 'pjsip show contacts'\" for trunk reachability")
+    p.add_argument("--reachability-interval", type=float, default=2.0,
+                   help="with --status-cmd: seconds between trunk reachability polls (0 = off); a peer "
+                   "reported Unavail gets its lamps shown Unavailable until it is back")
     p.add_argument("--debounce", type=float, default=0.2, help="quiet period in seconds before reconciling")
     p.add_argument("--resync", type=float, default=300.0, help="full reconcile at least this often (seconds)")
     p.set_defaults(func=cmd_run)

@@ -44,6 +44,9 @@ class WorkerOptions:
     resync: float = 300.0  # safety net: full reconcile this often even without events
     status_cmd: str | None = None  # e.g. asterisk -rx 'pjsip show contacts'
     reconcile_wait: float = 5.0  # how long a control `reconcile` waits for the result
+    # With status_cmd: poll trunk reachability this often (0 = never). A peer whose trunk contact reads
+    # Unavail gets its hints on a non-existent device (lamps read Unavailable) until it is back.
+    reachability_interval: float = 2.0
 
 
 class _Wake(FileSystemEventHandler):
@@ -146,6 +149,7 @@ class Worker:
         self.last_check = 0.0
         self.started = time.time()
         self.hold_digest = ""
+        self.unreachable: frozenset[str] = frozenset()  # peers whose trunk Asterisk reports Unavail
         self._probe = _VersionProbe([paths.mikopbx_db, paths.module_db])
         self._seen: tuple[object, ...] = ()
         self._zctx = zmq.Context()
@@ -280,7 +284,7 @@ class Worker:
         self._seen = seen
         try:
             report = reconcile(self.paths, self.reloader, opts=self.apply_opts,
-                               hold_digest="" if forced else self.hold_digest)
+                               hold_digest="" if forced else self.hold_digest, unreachable=self.unreachable)
         except Exception as exc:  # keep the last good state and keep going
             log.exception("reconcile failed")
             report = ApplyReport("error", message=f"{type(exc).__name__}: {exc}")
@@ -293,6 +297,31 @@ class Worker:
             self.last_apply = report
         self.last_check = time.time()
         return report
+
+    def check_reachability(self) -> bool:
+        """Poll Asterisk for the trunks' qualify state; on a change re-plan (only hints differ) and reload.
+
+        Unknown or unanswered states keep what is known; when a peer comes back, pjsip is reloaded too, so
+        the outbound publications re-send every state the peer missed while it was away.
+        """
+        plan = self.last.plan if self.last is not None else None
+        if plan is None or not self.opts.status_cmd:
+            return False
+        reach = query_reachability(self.opts.status_cmd)
+        if reach is None:
+            return False
+        # Only an explicit Avail/Unavail changes what we know (Unknown right after a reload keeps it).
+        down = frozenset(p.name for p in plan.peers if reach.get(p.provider_id) == "unreachable"
+                         or (p.name in self.unreachable and reach.get(p.provider_id) != "reachable"))
+        if down == self.unreachable:
+            return False
+        back = self.unreachable - down
+        log.warning("trunk reachability changed: down %s, back %s", sorted(down - self.unreachable), sorted(back))
+        self.unreachable = down
+        report = self.reconcile_once(forced=True)
+        if back and report is not None and report.ok:
+            self.reloader.reload(("pjsip",))
+        return True
 
     def run(self) -> int:
         with self._instance_lock() as ok:
@@ -363,11 +392,21 @@ class Worker:
 
     def _loop(self) -> None:
         next_resync = 0.0  # the first pass is a full reconcile (it also repairs an interrupted apply)
+        polling = bool(self.opts.status_cmd) and self.opts.reachability_interval > 0
+        next_poll = time.monotonic() + self.opts.reachability_interval if polling else float("inf")
         while not self.stopping.is_set():
-            timeout = max(0.0, next_resync - time.monotonic())
+            timeout = max(0.0, min(next_resync, next_poll) - time.monotonic())
             fired = self.wake.wait(timeout)
             if self.stopping.is_set():
                 break
+            now = time.monotonic()
+            if not fired and now >= next_poll and now < next_resync:
+                next_poll = now + self.opts.reachability_interval
+                try:
+                    self.check_reachability()
+                except Exception:  # a failed poll must never stop the worker
+                    log.exception("reachability check failed")
+                continue
             if fired:
                 self._debounce()
                 if self.stopping.is_set():
