@@ -102,8 +102,14 @@ const ModulePbxFederationIndex = {
 		$('#pbx-federation-peers-table tr.peer-row').each((i, row) => {
 			const $row = $(row);
 			const peer = peers[String($row.data('name')).toLowerCase()] || {};
-			const lastApply = peer.apply || peer.last_apply || status.last_apply;
-			const dots = { trunk: peer.trunk, blf: peer.blf, apply: lastApply };
+			// The worker's status: reachability (reachable|unreachable|unknown) from the trunk's qualify,
+			// planned/applied per peer, disabled peers; the last apply result is station-wide.
+			let lastApply = peer.apply || peer.last_apply;
+			if (lastApply === undefined && peer.planned !== undefined) {
+				if (peer.disabled) lastApply = 'disabled';
+				else lastApply = (peer.planned && peer.applied) ? 'applied' : 'failed';
+			}
+			const dots = { trunk: peer.trunk || peer.reachability, blf: peer.blf, apply: lastApply };
 			Object.keys(dots).forEach((kind) => {
 				$row.find(`.pbxfed-dot[data-kind="${kind}"] i`)
 					.attr('class', `${ModulePbxFederationIndex.color(dots[kind])} circle icon`);
