@@ -79,6 +79,9 @@ CREATE TABLE IF NOT EXISTS m_IncomingRoutingTable (
 CREATE TABLE IF NOT EXISTS m_DialplanApplications (
     id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, uniqid VARCHAR UNIQUE, name VARCHAR,
     extension VARCHAR, hint VARCHAR, applicationlogic VARCHAR, type VARCHAR, description VARCHAR);
+CREATE TABLE IF NOT EXISTS m_CustomFiles (
+    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, filepath VARCHAR, content VARCHAR, mode VARCHAR,
+    changed VARCHAR(1) DEFAULT '0', description VARCHAR);
 CREATE TABLE IF NOT EXISTS m_NetworkFilters (
     id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, permit VARCHAR, deny VARCHAR,
     newer_block_ip VARCHAR(1) DEFAULT '0', local_network VARCHAR(1) DEFAULT '0', description VARCHAR);
@@ -846,7 +849,7 @@ NOLOAD = (
     "res_ari_recordings", "res_ari_sounds", "app_stasis", "app_stasis_broadcast", "res_stasis",
     "res_stasis_answer", "res_stasis_broadcast", "res_stasis_device_state", "res_stasis_playback",
     "res_stasis_recording", "res_stasis_snoop", "res_stasis_test",
-    "cdr_adaptive_odbc", "cdr_csv", "cdr_custom", "cdr_manager", "cdr_odbc", "cdr_pgsql", "cdr_radius",
+    "cdr_adaptive_odbc", "cdr_custom", "cdr_manager", "cdr_odbc", "cdr_pgsql", "cdr_radius",
     "cdr_sqlite3_custom", "cdr_tds", "cel_custom", "cel_manager", "cel_odbc", "cel_pgsql", "cel_radius",
     "cel_sqlite3_custom", "cel_tds", "res_cdrel_custom", "res_odbc", "res_odbc_transaction",
     "res_config_odbc", "res_config_pgsql", "res_config_ldap", "res_config_curl", "res_config_sqlite3",
@@ -908,7 +911,7 @@ def rtp_conf(net: StationNet) -> str:
 
 
 EMPTY_CONFIGS = (
-    "acl.conf", "cdr.conf", "cel.conf", "ccss.conf", "features.conf", "indications.conf", "manager.conf",
+    "acl.conf", "cel.conf", "ccss.conf", "features.conf", "indications.conf", "manager.conf",
     "musiconhold.conf", "pjproject.conf", "sorcery.conf", "udptl.conf", "codecs.conf", "say.conf",
     "cli.conf", "cli_permissions.conf", "dnsmgr.conf", "http.conf", "enum.conf", "res_parking.conf",
     "extconfig.conf", "stasis.conf", "pjsip_notify.conf", "pjsip_wizard.conf", "followme.conf",
@@ -947,6 +950,10 @@ def write_station(
     (etc / "modules.conf").write_text(modules_conf())
     (etc / "logger.conf").write_text(logger_conf())
     (etc / "rtp.conf").write_text(rtp_conf(net))
+    # CDR to <astlogdir>/cdr-csv/Master.csv (cdr_csv does not create the folder: made above; it reads
+    # its [csv] section from cdr.conf and declines to load, silently, without one).
+    (etc / "cdr.conf").write_text("[general]\nenable = yes\nunanswered = yes\n\n"
+                                  "[csv]\nusegmtime = no\nloguniqueid = yes\nloguserfield = no\naccountlogs = no\n")
     (etc / "pjsip.conf").write_text(render_pjsip(data, hooks, net))
     (etc / "extensions.conf").write_text(render_extensions(data, hooks, out_of_hours=out_of_hours))
     return directory / "asterisk.conf"

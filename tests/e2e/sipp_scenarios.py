@@ -15,6 +15,21 @@ a=sendrecv
 """
 
 
+_REINVITE_OK = """<send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:USER@[local_ip]:[local_port]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+""" + _SDP + """]]></send>
+"""
+
+
 def _xml(name: str, body: str) -> str:
     return (f'<?xml version="1.0" encoding="ISO-8859-1" ?>\n<!DOCTYPE scenario SYSTEM "sipp.dtd">\n'
             f'<scenario name="{name}">\n{body}\n</scenario>\n')
@@ -97,7 +112,12 @@ Content-Length: 0
         body += '<recv response="200" rrs="true"/>\n'
         body += _send(ack(2, False).replace("ACK sip:[service]@[remote_ip]:[remote_port]", "ACK [next_url]")
                       .replace("Max-Forwards: 70", "[routes]\nMax-Forwards: 70"), retrans=False)
-        body += f'<pause milliseconds="{hold_ms}"/>\n'
+        # Hold the call; a real phone also accepts the re-INVITEs Asterisk sends meanwhile (connected
+        # line updates, e.g. after a transfer), which SIPp would otherwise treat as unexpected and hang up.
+        body += '<label id="hold"/>\n'
+        body += f'<recv request="INVITE" timeout="{hold_ms}" ontimeout="bye"/>\n'
+        body += _REINVITE_OK.replace("USER", user)
+        body += '<recv request="ACK"/>\n<nop next="hold"/>\n<label id="bye"/>\n'
         body += _send(f"""
 BYE [next_url] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -202,3 +222,127 @@ Content-Length: 0
 <label id="done"/>
 """
     return _xml(f"blf {user}", body)
+
+
+def answer_then_refer(user: str, target: str, domain: str, talk_ms: int = 500) -> str:
+    """UAS phone `user`: answer a call, then blind-transfer it (REFER, Refer-To: sip:<target>@<domain>),
+    answer every NOTIFY (sipfrag progress) with 200; 1.5 s after the last NOTIFY hang up our leg with BYE, as
+    phones do (Asterisk 22 does not end the transferor's dialog itself), or accept Asterisk's BYE.
+    The timeout sits on the first (optional) recv: SIPp only times the step it is waiting at."""
+    ok = """<send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+"""
+    body = f"""<recv request="INVITE" crlf="true" rrs="true">
+  <action>
+    <ereg regexp=".*" search_in="hdr" header="From:" assign_to="remote_from"/>
+    <ereg regexp=".*" search_in="hdr" header="Call-ID:" assign_to="dialog_id"/>
+  </action>
+</recv>
+<send><![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]xfer[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:{user}@[local_ip]:[local_port]>
+Content-Length: 0
+
+]]></send>
+<send retrans="500"><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]xfer[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+[last_Record-Route:]
+Contact: <sip:{user}@[local_ip]:[local_port]>
+Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, NOTIFY, REFER
+Content-Type: application/sdp
+Content-Length: [len]
+
+{_SDP}]]></send>
+<recv request="ACK" crlf="true"/>
+<pause milliseconds="{talk_ms}"/>
+<send retrans="500"><![CDATA[
+REFER [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:{user}@[remote_ip]>;tag=[pid]xfer[call_number]
+To: [$remote_from]
+Call-ID: [$dialog_id]
+CSeq: 101 REFER
+Contact: <sip:{user}@[local_ip]:[local_port]>
+Max-Forwards: 70
+Refer-To: <sip:{target}@{domain}>
+Referred-By: <sip:{user}@{domain}>
+Content-Length: 0
+
+]]></send>
+<recv response="202"/>
+<label id="loop"/>
+<recv request="BYE" optional="true" next="gotbye" timeout="1500" ontimeout="sendbye"/>
+<recv request="NOTIFY"/>
+{ok}<nop next="loop"/>
+<label id="gotbye"/>
+{ok}<nop next="done"/>
+<label id="sendbye"/>
+<send retrans="500"><![CDATA[
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:{user}@[remote_ip]>;tag=[pid]xfer[call_number]
+To: [$remote_from]
+Call-ID: [$dialog_id]
+CSeq: 102 BYE
+Contact: <sip:{user}@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+<recv response="481" optional="true" next="done"/>
+<recv response="200"/>
+<label id="done"/>
+"""
+    return _xml(f"answer and transfer as {user}", body)
+
+
+def publish_devicestate(user: str, target: str, device: str, state: str, eid: str, expect: str = "401") -> str:
+    """An unsolicited asterisk-devicestate PUBLISH (what a peer station sends for BLF), with digest auth
+    from -au/-ap when challenged; expects `expect` as the final answer."""
+    body_json = (f'{{"type":"devicestate","device":"{device}","state":"{state}","cachable":1,'
+                 f'"eid":"{eid}"}}')
+
+    def pub(cseq: int, auth: str) -> str:
+        return f"""
+PUBLISH sip:{target}@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:{user}@[local_ip]>;tag=[pid]pub[call_number]
+To: <sip:{target}@[remote_ip]>
+Call-ID: [call_id]
+CSeq: {cseq} PUBLISH
+Max-Forwards: 70
+Event: asterisk-devicestate
+Expires: 3600
+{auth}Content-Type: application/json
+Content-Length: [len]
+
+{body_json}"""
+    body = _send(pub(1, ""))
+    if expect == "401":
+        body += '<recv response="401" auth="true"/>\n'
+        body += _send(pub(2, "[authentication]\n"))
+        body += '<recv response="401"/>\n'
+    else:
+        body += '<recv response="401" auth="true" optional="true" next="again"/>\n'
+        body += f'<recv response="{expect}" next="end"/>\n<label id="again"/>\n'
+        body += _send(pub(2, "[authentication]\n"))
+        body += f'<recv response="{expect}"/>\n<label id="end"/>\n'
+    return _xml(f"publish from {user}", body)
