@@ -12,7 +12,7 @@ namespace Modules\ModulePbxFederation\Lib;
  */
 class FederationApi
 {
-    public const ACTIONS = ['status', 'validate', 'apply', 'check', 'preview'];
+    public const ACTIONS = ['status', 'validate', 'validate-settings', 'apply', 'check', 'preview'];
 
     /** @var WorkerClient */
     private $worker;
@@ -47,6 +47,15 @@ class FederationApi
                     return self::answer(false, [], ['error' => [$this->texts->get('module_pbx_federation_PeerDataMissing')]]);
                 }
                 return $this->validation($this->worker->validatePeer($peer));
+            case 'validate-settings':
+                $settings = $data['settings'] ?? null;
+                if (is_string($settings)) {
+                    $settings = json_decode($settings, true);
+                }
+                if (!is_array($settings)) {
+                    return self::answer(false, [], ['error' => [$this->texts->get('module_pbx_federation_PeerDataMissing')]]);
+                }
+                return $this->validation($this->worker->validateSettings($settings));
             case 'apply':
                 return $this->apply();
             case 'check':

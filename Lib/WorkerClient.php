@@ -92,6 +92,20 @@ class WorkerClient
         ]);
     }
 
+    /**
+     * @param array<string, mixed> $settings the settings form's values
+     * @return string[]
+     */
+    public function validateSettingsArgs(array $settings): array
+    {
+        return array_merge($this->python(), [
+            'settings', 'validate',
+            '--module-db', $this->paths->moduleDb(),
+            '--mikopbx-db', $this->paths->mikopbxDb(),
+            '--json', (string)json_encode($settings, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES),
+        ]);
+    }
+
     /** @return string[] */
     public function checkPeerArgs(string $name): array
     {
@@ -123,6 +137,15 @@ class WorkerClient
     public function validatePeer(array $peer): array
     {
         return $this->runJson($this->validateArgs($peer), self::QUICK_TIMEOUT);
+    }
+
+    /**
+     * @param array<string, mixed> $settings
+     * @return array<string, mixed> {"ok": bool, "problems": [...]} from the worker
+     */
+    public function validateSettings(array $settings): array
+    {
+        return $this->runJson($this->validateSettingsArgs($settings), self::QUICK_TIMEOUT);
     }
 
     /** @return array<string, mixed> */

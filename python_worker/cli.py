@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from python_worker.cli_support import write_outputs
-from python_worker.config import ModuleConfig, PeerConfig
+from python_worker.config import ModuleConfig, PeerConfig, Settings
 from python_worker.engine import Outputs, compute, compute_from_files
-from python_worker.moduledb import init_db, read_config, remove_peer, upsert_peer, write_settings
+from python_worker.moduledb import init_db, peer_name_by_id, read_config, remove_peer, upsert_peer, write_settings
 from python_worker.problems import Problem
 from python_worker.render import to_json
 from python_worker.snapshot import read_snapshot
@@ -168,6 +168,11 @@ def cmd_peers_validate(args: argparse.Namespace) -> int:
     data = json.loads(args.peer_json)
     init_db(args.module_db)
     config = read_config(args.module_db)
+    if str(data.get("id", "")).isdigit():
+        # Editing row `id`: the proposed values replace that row, whatever name it had.
+        old_name = peer_name_by_id(args.module_db, int(data["id"]))
+        if old_name is not None:
+            config = replace(config, peers=tuple(p for p in config.peers if p.name.lower() != old_name.lower()))
     peer = PeerConfig(
         name=str(data.get("name", "")).strip(), host=str(data.get("host", "")).strip(),
         port=_port(data.get("port")), transport=str(data.get("transport") or "udp").lower(),
@@ -206,6 +211,12 @@ def cmd_settings_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_settings(mikopbx_db: Path, config: ModuleConfig, settings: Settings) -> list[Problem]:
+    """Station-wide errors that saving `settings` would bring about (peer problems are the peers' own)."""
+    plan = compute(read_snapshot(mikopbx_db), replace(config, settings=settings)).plan
+    return [p for p in plan.problems if p.is_error and p.peer is None]
+
+
 def cmd_settings_set(args: argparse.Namespace) -> int:
     init_db(args.module_db)
     config = read_config(args.module_db)
@@ -218,14 +229,30 @@ def cmd_settings_set(args: argparse.Namespace) -> int:
         if getattr(args, key) is not None:
             changes[key] = getattr(args, key) == "on"
     new = replace(s, **changes)  # type: ignore[arg-type]
-    plan = compute(read_snapshot(args.mikopbx_db), replace(config, settings=new)).plan
-    station_errors = [p for p in plan.problems if p.is_error and p.peer is None]
+    station_errors = check_settings(args.mikopbx_db, config, new)
     if station_errors:
         _print_problems(station_errors, _lang(args))
         raise CliError("settings not saved")
     write_settings(args.module_db, new)
     print("settings saved")
     return 0
+
+
+def cmd_settings_validate(args: argparse.Namespace) -> int:
+    """Validate proposed station settings given as JSON (what the settings form sends); prints JSON."""
+    data = json.loads(args.settings_json)
+    init_db(args.module_db)
+    config = read_config(args.module_db)
+    new = Settings(
+        station_name=str(data.get("station_name", "")).strip(), display_name=str(data.get("display_name", "")),
+        own_patterns=str(data.get("own_patterns", "")).strip(),
+        blf_default=_opt(data.get("blf_default")) is not False,
+        transfers_default=_opt(data.get("transfers_default")) is not False,
+        overlap_fix_default=_opt(data.get("overlap_fix_default")) is True,
+    )
+    errors = check_settings(args.mikopbx_db, config, new)
+    sys.stdout.write(to_json({"ok": not errors, "problems": [p.to_json() for p in errors]}))
+    return 0 if not errors else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -304,6 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
     _on_off(p, "transfers-default", "allow transfers by default")
     _on_off(p, "overlap-fix-default", "overlap fix by default")
     p.set_defaults(func=cmd_settings_set)
+    p = settings.add_parser("validate", help="validate proposed settings given as JSON; prints JSON")
+    _add_dbs(p)
+    p.add_argument("--json", action="store_true", help="(output is always JSON)")
+    p.add_argument("settings_json")
+    p.set_defaults(func=cmd_settings_validate)
 
     p = sub.add_parser("demo", help="build the two-station example (Moscow 2XX, St Petersburg 3XX) and render it")
     p.add_argument("--out", type=Path, default=Path("out/demo"))

@@ -130,3 +130,14 @@ def write_settings(path: Path, settings: Settings) -> None:
                 conn.execute(update(settings_table).where(settings_table.c.id == first[0]).values(**values))
     finally:
         engine.dispose()
+
+
+def peer_name_by_id(path: Path, row_id: int) -> str | None:
+    """The name stored in peer row `row_id` (the form edits rows by id, and a rename changes the name)."""
+    engine = sqlite_engine(path, read_only=True)
+    try:
+        with engine.connect() as conn:
+            name = conn.execute(select(peers_table.c.name).where(peers_table.c.id == row_id)).scalar()
+    finally:
+        engine.dispose()
+    return None if name is None else str(name)

@@ -82,8 +82,20 @@ class ModulePbxFederationController extends BaseController
         foreach (['blf_default', 'transfers_default', 'overlap_fix_default'] as $switch) {
             $record->$switch = (($data[$switch] ?? '') === 'on') ? '1' : '0';
         }
-        if ($record->station_name !== '' && preg_match('/^[A-Za-z][A-Za-z0-9_-]{0,31}$/', $record->station_name) !== 1) {
-            $this->flash->error($this->translation->_('module_pbx_federation_E_NAME_INVALID'));
+        // The worker checks the name and the own patterns exactly as it will plan them; nothing is saved on an error.
+        $api = new FederationApi($this->workerClient(), Texts::fromDi(), $this->language());
+        $answer = $api->handle(['action' => 'validate-settings', 'data' => ['settings' => [
+            'station_name' => $record->station_name,
+            'display_name' => $record->display_name,
+            'own_patterns' => $record->own_patterns,
+            'blf_default' => $record->blf_default,
+            'transfers_default' => $record->transfers_default,
+            'overlap_fix_default' => $record->overlap_fix_default,
+        ]]]);
+        if ($answer['result'] !== true) {
+            foreach ($answer['messages']['error'] ?? [] as $message) {
+                $this->flash->error($message);
+            }
             $this->view->success = false;
             return;
         }

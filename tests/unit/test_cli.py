@@ -88,6 +88,17 @@ def test_validate_prints_json_for_the_form(dbs: tuple[Path, Path]) -> None:
     assert proc.returncode == 0 and json.loads(proc.stdout) == {"ok": True, "problems": []}
 
 
+def test_validate_an_edit_of_row_id_allows_a_rename(dbs: tuple[Path, Path]) -> None:
+    assert add_spb(dbs) == 0
+    renamed = {"id": 1, "name": "piter", "host": "127.0.0.3", "patterns": "3XX", "secret": SECRET}
+    proc = run("peers", "validate", *db_args(dbs), json.dumps(renamed))
+    assert proc.returncode == 0, proc.stdout
+    proc = run("peers", "validate", *db_args(dbs), json.dumps({k: v for k, v in renamed.items() if k != "id"}))
+    data = json.loads(proc.stdout)  # as a new peer it would collide with spb's address and numbers
+    assert proc.returncode == 1
+    assert sorted(p["code"] for p in data["problems"]) == ["E_DUPLICATE_HOST_PORT", "E_PATTERN_OVERLAP_PEER"]
+
+
 def test_settings(dbs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["settings", "set", *db_args(dbs), "--station-name", "moscow", "--own-patterns", "2XX",
                  "--no-blf-default"]) == 0
@@ -97,6 +108,16 @@ def test_settings(dbs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) ->
     assert main(["settings", "show", "--module-db", str(dbs[1])]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert (shown["station_name"], shown["own_patterns"], shown["blf_default"]) == ("moscow", "2XX", False)
+
+
+def test_settings_validate_for_the_form(dbs: tuple[Path, Path]) -> None:
+    proc = run("settings", "validate", *db_args(dbs), "--json", json.dumps({"station_name": "moscow",
+                                                                            "own_patterns": "2X!"}))
+    data = json.loads(proc.stdout)
+    assert proc.returncode == 1
+    assert [(p["code"], p["field"]) for p in data["problems"]] == [("E_PATTERN_INVALID", "own_patterns")]
+    proc = run("settings", "validate", *db_args(dbs), json.dumps({"station_name": "moscow", "own_patterns": ""}))
+    assert proc.returncode == 0 and json.loads(proc.stdout) == {"ok": True, "problems": []}
 
 
 def test_plan_and_render(dbs: tuple[Path, Path], tmp_path: Path) -> None:

@@ -102,6 +102,22 @@ final class RestApiTest extends TestCase
         ]], $this->runner->runs);
     }
 
+    public function testValidateSettingsPassesThemAsOneArgumentAndRefusesOnErrors(): void
+    {
+        $this->answer('{"ok": false, "problems": [{"code": "E_PATTERN_INVALID", "field": "own_patterns", '
+            . '"message": {"ru": "Шаблон номеров «2X!» не разобран", "en": "cannot be parsed"}}]}');
+        $settings = ['station_name' => 'moscow', 'own_patterns' => "2X!'; reboot"];
+        $answer = $this->call(['action' => 'validate-settings', 'data' => ['settings' => $settings]]);
+        self::assertFalse($answer['result']);
+        self::assertSame(['own_patterns: Шаблон номеров «2X!» не разобран'], $answer['messages']['error']);
+        $d = $this->moduleDir;
+        self::assertSame([[
+            "$d/venv/bin/python", '-m', 'python_worker', 'settings', 'validate',
+            '--module-db', "$d/db/module.db", '--mikopbx-db', '/cf/conf/mikopbx.db',
+            '--json', json_encode($settings, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES),
+        ]], $this->runner->runs);
+    }
+
     public function testValidateWithoutPeerDataIsRefused(): void
     {
         $answer = $this->call(['action' => 'validate', 'data' => []]);
