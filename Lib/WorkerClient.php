@@ -84,12 +84,7 @@ class WorkerClient
      */
     public function validateArgs(array $peer): array
     {
-        return array_merge($this->python(), [
-            'peers', 'validate',
-            '--module-db', $this->paths->moduleDb(),
-            '--mikopbx-db', $this->paths->mikopbxDb(),
-            '--json', (string)json_encode($peer, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES),
-        ]);
+        return $this->validationArgs('peers', $peer);
     }
 
     /**
@@ -98,11 +93,22 @@ class WorkerClient
      */
     public function validateSettingsArgs(array $settings): array
     {
+        return $this->validationArgs('settings', $settings);
+    }
+
+    /**
+     * `<group> validate … --json '<values as one JSON argument>'`: the worker checks what a form proposes.
+     *
+     * @param array<string, mixed> $values
+     * @return string[]
+     */
+    private function validationArgs(string $group, array $values): array
+    {
         return array_merge($this->python(), [
-            'settings', 'validate',
+            $group, 'validate',
             '--module-db', $this->paths->moduleDb(),
             '--mikopbx-db', $this->paths->mikopbxDb(),
-            '--json', (string)json_encode($settings, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES),
+            '--json', (string)json_encode($values, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES),
         ]);
     }
 
