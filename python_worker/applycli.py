@@ -107,7 +107,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     setup_logging(args.state_dir, verbose=args.verbose)
     opts = WorkerOptions(debounce=args.debounce, resync=args.resync, status_cmd=args.status_cmd,
-                         reachability_interval=args.reachability_interval)
+                         reachability_interval=args.reachability_interval, hints_cmd=args.hints_cmd)
     worker = Worker(_paths(args), _reloader(args), ApplyOptions(busy_timeout=args.busy_timeout), opts)
     return worker.run()
 
@@ -185,6 +185,8 @@ def register(sub: Any) -> None:
     p.add_argument("--reachability-interval", type=float, default=2.0,
                    help="with --status-cmd: seconds between trunk reachability polls (0 = off); a peer "
                    "reported Unavail gets its lamps shown Unavailable until it is back")
+    p.add_argument("--hints-cmd", help="e.g. \"asterisk -rx 'core show hints'\": when a peer starts publishing "
+                   "to us (it has just added us), renew our own publication to it")
     p.add_argument("--debounce", type=float, default=0.2, help="quiet period in seconds before reconciling")
     p.add_argument("--resync", type=float, default=300.0, help="full reconcile at least this often (seconds)")
     p.set_defaults(func=cmd_run)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,13 +22,16 @@ class Outputs:
 
 
 def compute(
-    snapshot: StationSnapshot, config: ModuleConfig, unreachable: frozenset[str] = frozenset()
+    snapshot: StationSnapshot, config: ModuleConfig, unreachable: frozenset[str] = frozenset(),
+    publish_epochs: Mapping[str, int] | None = None,
 ) -> Outputs:
-    """Pure: plan and render from already-read data (`unreachable`: peers whose trunk is down)."""
-    plan = build_plan(snapshot, config, unreachable)
+    """Pure: plan and render from already-read data (`unreachable`: peers whose trunk is down;
+    `publish_epochs`: per peer, which outbound-publish generation to render)."""
+    plan = build_plan(snapshot, config, unreachable, publish_epochs)
     return Outputs(plan=plan, hooks=render_hooks(plan), records=build_records(plan))
 
 
-def compute_from_files(mikopbx_db: Path, module_db: Path, unreachable: frozenset[str] = frozenset()) -> Outputs:
+def compute_from_files(mikopbx_db: Path, module_db: Path, unreachable: frozenset[str] = frozenset(),
+                       publish_epochs: Mapping[str, int] | None = None) -> Outputs:
     """Read the station and module DBs (read-only) and compute."""
-    return compute(read_snapshot(mikopbx_db), read_config(module_db), unreachable)
+    return compute(read_snapshot(mikopbx_db), read_config(module_db), unreachable, publish_epochs)

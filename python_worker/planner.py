@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -57,6 +58,7 @@ class PeerPlan:
     is_transfers: bool
     is_overlap_fix: bool
     is_reachable: bool = True
+    publish_epoch: int = 0  # bumped by the worker to replace a publication Asterisk gave up on
 
     @property
     def unavailable_device(self) -> str:
@@ -73,7 +75,9 @@ class PeerPlan:
 
     @property
     def outbound_publish(self) -> str:
-        return f"{self.provider_id}-FED-PUB"
+        """`<U>-FED-PUB`, or `<U>-FED-PUB-<epoch>`: Asterisk never retries an outbound publication the peer
+        refused (e.g. because it did not know us yet), and a reload keeps it; only a new name starts a new one."""
+        return f"{self.provider_id}-FED-PUB" + (f"-{self.publish_epoch}" if self.publish_epoch else "")
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,8 @@ def _switch(value: bool | None, default: bool) -> bool:
 
 
 def build_plan(
-    snapshot: StationSnapshot, config: ModuleConfig, unreachable: frozenset[str] = frozenset()
+    snapshot: StationSnapshot, config: ModuleConfig, unreachable: frozenset[str] = frozenset(),
+    publish_epochs: Mapping[str, int] | None = None,
 ) -> Plan:
     """Plan the federation for this station. Deterministic; problems are values, never exceptions.
 
@@ -164,7 +169,8 @@ def build_plan(
         for peer in enabled:
             if peer.name in excluded:
                 continue
-            peers.append(_plan_peer(peer, parsed[peer.name], config, peer.name not in unreachable))
+            peers.append(_plan_peer(peer, parsed[peer.name], config, peer.name not in unreachable,
+                                    (publish_epochs or {}).get(peer.name, 0)))
     return Plan(
         station_name=station,
         entity_id=entity_id(station),
@@ -280,7 +286,8 @@ def _route_matches_any(numberbeginswith: str, restnumbers: int, pat: Pattern) ->
     return any(rx.match(n) for n in pat.expand())
 
 
-def _plan_peer(peer: PeerConfig, patterns: list[Pattern], config: ModuleConfig, is_reachable: bool) -> PeerPlan:
+def _plan_peer(peer: PeerConfig, patterns: list[Pattern], config: ModuleConfig, is_reachable: bool,
+               publish_epoch: int = 0) -> PeerPlan:
     s = config.settings
     is_blf = _switch(peer.blf, s.blf_default)
     routes = tuple(RoutePlan(p.text, *p.route_parts()) for p in patterns)
@@ -304,4 +311,5 @@ def _plan_peer(peer: PeerConfig, patterns: list[Pattern], config: ModuleConfig, 
         is_transfers=_switch(peer.transfers, s.transfers_default),
         is_overlap_fix=_switch(peer.overlap_fix, s.overlap_fix_default),
         is_reachable=is_reachable,
+        publish_epoch=publish_epoch,
     )

@@ -216,10 +216,11 @@ def recover(paths: Paths, reloader: Reloader, opts: ApplyOptions) -> str:
     return direction
 
 
-def _desired(paths: Paths, disable: bool, unreachable: frozenset[str] = frozenset()) -> tuple[Outputs | None, bool]:
+def _desired(paths: Paths, disable: bool, unreachable: frozenset[str] = frozenset(),
+             publish_epochs: Mapping[str, int] | None = None) -> tuple[Outputs | None, bool]:
     if disable or not module_enabled(paths.mikopbx_db):
         return None, False
-    return compute_from_files(paths.mikopbx_db, paths.module_db, unreachable), True
+    return compute_from_files(paths.mikopbx_db, paths.module_db, unreachable, publish_epochs), True
 
 
 def reconcile(
@@ -231,15 +232,18 @@ def reconcile(
     disable: bool = False,
     hold_digest: str = "",
     unreachable: frozenset[str] = frozenset(),
+    publish_epochs: Mapping[str, int] | None = None,
 ) -> ApplyReport:
     """One full reconcile under the state dir's lock. Never raises for busy DBs or failed reloads.
 
-    `unreachable`: peers whose trunk is known to be down (the worker's reachability poll)."""
+    `unreachable`: peers whose trunk is known to be down (the worker's reachability poll);
+    `publish_epochs`: per peer, the outbound-publish generation the worker wants rendered."""
     opts = opts or ApplyOptions()
     paths.state_dir.mkdir(parents=True, exist_ok=True)
     try:
         with file_lock(paths.state(APPLY_LOCK), opts.lock_timeout):
-            report = _reconcile_locked(paths, reloader, opts, dry_run, disable, hold_digest, unreachable)
+            report = _reconcile_locked(paths, reloader, opts, dry_run, disable, hold_digest, unreachable,
+                                       publish_epochs)
     except LockTimeout as exc:
         report = ApplyReport("busy", message=f"another apply is running: {exc}")
     except DatabaseBusy as exc:
@@ -253,10 +257,11 @@ def reconcile(
 
 
 def _reconcile_locked(paths: Paths, reloader: Reloader, opts: ApplyOptions, dry_run: bool, disable: bool,
-                      hold_digest: str, unreachable: frozenset[str] = frozenset()) -> ApplyReport:
+                      hold_digest: str, unreachable: frozenset[str] = frozenset(),
+                      publish_epochs: Mapping[str, int] | None = None) -> ApplyReport:
     recovered = "" if dry_run else recover(paths, reloader, opts)
     old_hooks, old_records = _last_good(paths)
-    outputs, enabled = _desired(paths, disable, unreachable)
+    outputs, enabled = _desired(paths, disable, unreachable, publish_epochs)
     report = ApplyReport("unchanged", recovered=recovered, module_enabled=enabled)
     if outputs is None:
         new_hooks: dict[str, str] = dict(EMPTY_HOOKS)

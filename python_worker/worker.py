@@ -11,7 +11,10 @@ import fcntl
 import json
 import logging
 import os
+import re
+import shlex
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -47,6 +50,10 @@ class WorkerOptions:
     # With status_cmd: poll trunk reachability this often (0 = never). A peer whose trunk contact reads
     # Unavail gets its hints on a non-existent device (lamps read Unavailable) until it is back.
     reachability_interval: float = 2.0
+    # e.g. asterisk -rx 'core show hints': lets the worker see when a peer starts publishing its states to us
+    # (its lamps here leave Unavailable), which means it has just configured us; our own outbound publication
+    # to it may have been refused before that and Asterisk never retries one, so it is renewed then.
+    hints_cmd: str | None = None
 
 
 class _Wake(FileSystemEventHandler):
@@ -118,6 +125,26 @@ class _VersionProbe:
             self._close(path)
 
 
+_HINT_RE = re.compile(r"^\s*(?P<exten>[^@\s]+)@\S+\s*:\s*\S+\s+State:(?P<state>\w+)")
+
+
+def query_hint_states(cmd: str, timeout: float = 5.0) -> dict[str, str] | None:
+    """`core show hints` via `cmd` -> {extension: state}; None when the command fails."""
+    try:
+        proc = subprocess.run(shlex.split(cmd), stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
+                              check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0:
+        return None
+    out: dict[str, str] = {}
+    for line in proc.stdout.decode("utf-8", "replace").splitlines():
+        m = _HINT_RE.match(line)
+        if m:
+            out[m.group("exten")] = m.group("state")
+    return out
+
+
 def plan_summary(plan: Plan | None) -> dict[str, Any]:
     if plan is None:
         return {"station": None, "peers": []}
@@ -150,6 +177,8 @@ class Worker:
         self.started = time.time()
         self.hold_digest = ""
         self.unreachable: frozenset[str] = frozenset()  # peers whose trunk Asterisk reports Unavail
+        self.publishing: set[str] | None = None  # peers seen publishing to us (None: not looked yet)
+        self.publish_epochs: dict[str, int] = {}  # peer -> generation of our outbound-publish to it
         self._probe = _VersionProbe([paths.mikopbx_db, paths.module_db])
         self._seen: tuple[object, ...] = ()
         self._zctx = zmq.Context()
@@ -284,7 +313,8 @@ class Worker:
         self._seen = seen
         try:
             report = reconcile(self.paths, self.reloader, opts=self.apply_opts,
-                               hold_digest="" if forced else self.hold_digest, unreachable=self.unreachable)
+                               hold_digest="" if forced else self.hold_digest, unreachable=self.unreachable,
+                               publish_epochs=self.publish_epochs)
         except Exception as exc:  # keep the last good state and keep going
             log.exception("reconcile failed")
             report = ApplyReport("error", message=f"{type(exc).__name__}: {exc}")
@@ -301,8 +331,8 @@ class Worker:
     def check_reachability(self) -> bool:
         """Poll Asterisk for the trunks' qualify state; on a change re-plan (only hints differ) and reload.
 
-        Unknown or unanswered states keep what is known; when a peer comes back, pjsip is reloaded too, so
-        the outbound publications re-send every state the peer missed while it was away.
+        Unknown or unanswered states keep what is known; when a peer comes back, our publication to it is
+        renewed (a new outbound-publish), so it re-sends every state the peer missed while it was away.
         """
         plan = self.last.plan if self.last is not None else None
         if plan is None or not self.opts.status_cmd:
@@ -318,9 +348,39 @@ class Worker:
         back = self.unreachable - down
         log.warning("trunk reachability changed: down %s, back %s", sorted(down - self.unreachable), sorted(back))
         self.unreachable = down
-        report = self.reconcile_once(forced=True)
-        if back and report is not None and report.ok:
-            self.reloader.reload(("pjsip",))
+        self.renew_publications(back)
+        return True
+
+    def renew_publications(self, peers: set[str] | frozenset[str]) -> None:
+        """Re-plan with a new outbound-publish generation for `peers` (none: just re-plan) and apply it.
+
+        Asterisk gives up on an outbound publication the peer refused and a reload keeps the dead one; a
+        renamed object is a new publication that starts by sending every current state."""
+        for name in peers:
+            self.publish_epochs[name] = self.publish_epochs.get(name, 0) % 9 + 1
+        self.reconcile_once(forced=True)
+
+    def check_publications(self) -> bool:
+        """Renew our publication to a peer when it starts publishing to us (see WorkerOptions.hints_cmd)."""
+        plan = self.last.plan if self.last is not None else None
+        if plan is None or not self.opts.hints_cmd:
+            return False
+        peers = [p for p in plan.peers if p.is_blf and p.is_reachable]
+        if self.publishing is not None and all(p.name in self.publishing for p in peers):
+            self.publishing &= {p.name for p in plan.peers}
+            return False
+        states = query_hint_states(self.opts.hints_cmd)
+        if states is None:
+            return False
+        seen = {p.name for p in peers if any(states.get(n, "Unavailable") != "Unavailable" for n in p.hint_numbers)}
+        first = self.publishing is None
+        new = seen - (self.publishing or set())
+        self.publishing = (self.publishing or set()) & {p.name for p in plan.peers} | seen
+        if first or not new:
+            return False
+        log.warning("peers started publishing their states to us: %s; renewing our publications to them",
+                    sorted(new))
+        self.renew_publications(new)
         return True
 
     def run(self) -> int:
@@ -392,7 +452,7 @@ class Worker:
 
     def _loop(self) -> None:
         next_resync = 0.0  # the first pass is a full reconcile (it also repairs an interrupted apply)
-        polling = bool(self.opts.status_cmd) and self.opts.reachability_interval > 0
+        polling = bool(self.opts.status_cmd or self.opts.hints_cmd) and self.opts.reachability_interval > 0
         next_poll = time.monotonic() + self.opts.reachability_interval if polling else float("inf")
         while not self.stopping.is_set():
             timeout = max(0.0, min(next_resync, next_poll) - time.monotonic())
@@ -404,6 +464,7 @@ class Worker:
                 next_poll = now + self.opts.reachability_interval
                 try:
                     self.check_reachability()
+                    self.check_publications()
                 except Exception:  # a failed poll must never stop the worker
                     log.exception("reachability check failed")
                 continue

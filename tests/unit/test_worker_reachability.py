@@ -79,9 +79,9 @@ def test_unreachable_peer_gets_unavailable_hints_and_comes_back(tmp_path: Path) 
 
         _write_contacts(contacts, "Avail")
         _wait(lambda: "exten => 301,hint,PJSIP/301" in _hints(paths.state_dir), 5, "spb's hints back")
-        _wait(lambda: len(reloader.calls) >= calls + 2, 5, "the reloads")
-        # dialplan for the hints, then pjsip so outbound publications re-send the missed states
-        assert reloader.calls[calls:] == [("dialplan",), ("pjsip",)]
+        _wait(lambda: len(reloader.calls) >= calls + 1, 5, "the reload")
+        # hints back and a renamed outbound-publish to spb (a new publication re-sends every state)
+        assert reloader.calls[calls:] == [("pjsip", "dialplan")]
         assert worker.unreachable == frozenset()
         status = worker.status()
         assert {p["name"]: p["reachability"] for p in status["peers"]} == {"nsk": "reachable", "spb": "reachable"}
@@ -108,3 +108,50 @@ def test_failing_status_command_changes_nothing(tmp_path: Path) -> None:
     finally:
         worker.stop()
         thread.join(10)
+
+
+HINTS = """
+  = Hint                         = Device                        = State         = Presence = Watchers
+301@internal-hints            : PJSIP/301                     State:{state:<13} Presence:not_set         Watchers  0
+201@internal-hints            : PJSIP/201&Custom:201          State:Idle          Presence:not_set         Watchers  0
+----------------
+- 2 hints registered
+"""
+
+
+def test_peer_starting_to_publish_renews_our_publication(tmp_path: Path) -> None:
+    """A peer that adds us later starts publishing (its lamps leave Unavailable here): our outbound-publish
+    to it, which it refused while it did not know us and which Asterisk never retries, gets a new name."""
+    paths = make_station(tmp_path / "st", "2026.1", peers=(SPB,))
+    hints = tmp_path / "hints.txt"
+    hints.write_text(HINTS.format(state="Unavailable"))
+    reloader = RecordingReloader()
+    opts = WorkerOptions(debounce=0.05, resync=3600, hints_cmd=shlex.join(["cat", str(hints)]),
+                         reachability_interval=0.1)
+    worker = Worker(paths, reloader, ApplyOptions(), opts)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    pub = f"[{provider_id('spb')}-FED-PUB]"
+    try:
+        _wait(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
+        _wait(lambda: worker.publishing is not None, 5, "the first look at the hints")
+        calls = len(reloader.calls)
+        time.sleep(0.3)
+        assert len(reloader.calls) == calls and pub in _peers_pj(paths.state_dir)
+
+        hints.write_text(HINTS.format(state="Idle"))
+        _wait(lambda: f"[{provider_id('spb')}-FED-PUB-1]" in _peers_pj(paths.state_dir), 5, "a renamed publication")
+        peers_pj = _peers_pj(paths.state_dir)
+        assert pub not in peers_pj
+        assert f"devicestate_publish = {provider_id('spb')}-FED-PUB-1" in peers_pj
+        _wait(lambda: len(reloader.calls) > calls, 5, "the reload")
+        assert reloader.calls[calls:] == [("pjsip",)]
+        time.sleep(0.3)  # seen once: no more renewals, and no more hint polls
+        assert len(reloader.calls) == calls + 1 and worker.publishing == {"spb"}
+    finally:
+        worker.stop()
+        thread.join(10)
+
+
+def _peers_pj(state_dir: Path) -> str:
+    return str(json.loads((state_dir / HOOKS_FILE).read_text())["generatePeersPj"])
