@@ -98,6 +98,27 @@ class ModulePbxFederationPeers extends ModulesModelsBase
      */
     public $note;
 
+    /**
+     * 1 = added by pairing (directory synced over ZeroMQ), 0 = declared by hand
+     *
+     * @Column(type="integer", default="0", nullable=true)
+     */
+    public $paired;
+
+    /**
+     * The peer's directory-sync TCP port (paired peers), default 7787
+     *
+     * @Column(type="integer", nullable=true)
+     */
+    public $sync_port;
+
+    /**
+     * The peer's CurveZMQ public key (Z85, 40 characters), pinned at pairing
+     *
+     * @Column(type="string", nullable=true)
+     */
+    public $public_key;
+
     public function initialize(): void
     {
         $this->setSource('m_ModulePbxFederationPeers');

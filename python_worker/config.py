@@ -44,12 +44,40 @@ class PeerConfig:
     transfers: bool | None = None
     overlap_fix: bool | None = None
     note: str = ""
+    paired: bool = False  # added by pairing: its directory is synced, its key pinned
+    sync_port: int | None = None
+    public_key: str = ""  # CurveZMQ public key (Z85), pinned at pairing
+
+
+@dataclass(frozen=True, order=True)
+class DirectoryEntry:
+    """One extension a peer shows to its peers."""
+
+    number: str
+    name: str
+    kind: str  # m_Extensions.type: SIP, QUEUE, IVR MENU, CONFERENCE, DIALPLAN APPLICATION
+
+
+@dataclass(frozen=True)
+class RemoteDirectory:
+    """The last directory a paired peer sent: plain data the planner reads, never fetches."""
+
+    peer: str
+    version: str
+    module_version: str
+    patterns: str
+    entries: tuple[DirectoryEntry, ...]
 
 
 @dataclass(frozen=True)
 class ModuleConfig:
     settings: Settings
     peers: tuple[PeerConfig, ...]
+    directories: tuple[RemoteDirectory, ...] = ()
+
+    def directory(self, peer: str) -> RemoteDirectory | None:
+        """The synced directory of `peer` (case-insensitive), or None for a hand-made or unsynced peer."""
+        return next((d for d in self.directories if d.peer.lower() == peer.lower()), None)
 
     def with_peer(self, peer: PeerConfig) -> ModuleConfig:
         """The config with `peer` added, or replacing the peer of the same name."""

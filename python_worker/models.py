@@ -8,6 +8,7 @@ metadata = MetaData()
 
 SETTINGS_TABLE = "m_ModulePbxFederation"
 PEERS_TABLE = "m_ModulePbxFederationPeers"
+DIRECTORY_TABLE = "m_ModulePbxFederationDirectory"
 
 settings_table = Table(
     SETTINGS_TABLE,
@@ -36,6 +37,21 @@ peers_table = Table(
     Column("transfers", Integer),
     Column("overlap_fix", Integer),
     Column("note", Text),
+    Column("paired", Integer),
+    Column("sync_port", Integer),
+    Column("public_key", Text),
+)
+
+directory_table = Table(
+    DIRECTORY_TABLE,
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("peer", Text),
+    Column("version", Text),
+    Column("module_version", Text),
+    Column("patterns", Text),
+    Column("entries", Text),
+    Column("received_at", Integer),
 )
 
 # Column name -> SQL type word, the form the PHP/Python agreement test compares.

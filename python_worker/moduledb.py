@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import asdict, fields
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, delete, insert, inspect, select, text, update
+from sqlalchemy.engine import Connection
 
-from python_worker.config import ModuleConfig, PeerConfig, Settings
-from python_worker.models import metadata, peers_table, settings_table
+from python_worker.config import DirectoryEntry, ModuleConfig, PeerConfig, RemoteDirectory, Settings
+from python_worker.models import directory_table, metadata, peers_table, settings_table, table_columns
 from python_worker.snapshot import sqlite_engine
 
 _SWITCHES = ("blf", "transfers", "overlap_fix")
@@ -20,8 +24,36 @@ def init_db(path: Path) -> None:
     engine = sqlite_engine(path, read_only=False)
     try:
         metadata.create_all(engine)
+        with engine.begin() as conn:  # columns added since the table was made (Core migrates the same way)
+            for table in metadata.tables.values():
+                have = {c["name"] for c in inspect(conn).get_columns(table.name)}
+                for name, affinity in table_columns(table).items():
+                    if name not in have:
+                        conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{name}" {affinity}'))
     finally:
         engine.dispose()
+
+
+def _select_existing(conn: Connection, table: Table) -> list[dict[str, Any]]:
+    """All rows of `table` as dicts, reading only the columns the file has (an older module.db lacks some)."""
+    names = set(inspect(conn).get_table_names())
+    if table.name not in names:
+        return []
+    have = {c["name"] for c in inspect(conn).get_columns(table.name)}
+    cols = [c for c in table.columns if c.name in have]
+    return [dict(r) for r in conn.execute(select(*cols).order_by(table.c.id)).mappings().all()]
+
+
+def _entries(raw: object) -> tuple[DirectoryEntry, ...]:
+    try:
+        data = json.loads(str(raw or "[]"))
+    except json.JSONDecodeError:
+        return ()
+    out = []
+    for item in data if isinstance(data, list) else []:
+        if isinstance(item, list) and len(item) == 3:
+            out.append(DirectoryEntry(str(item[0]), str(item[1]), str(item[2])))
+    return tuple(sorted(out))
 
 
 def _bool(value: object, default: bool) -> bool:
@@ -46,7 +78,8 @@ def read_config(path: Path) -> ModuleConfig:
     try:
         with engine.connect() as conn:
             row = conn.execute(select(settings_table).order_by(settings_table.c.id).limit(1)).mappings().first()
-            peer_rows = conn.execute(select(peers_table).order_by(peers_table.c.id)).mappings().all()
+            peer_rows = _select_existing(conn, peers_table)
+            dir_rows = _select_existing(conn, directory_table)
     finally:
         engine.dispose()
     settings = Settings()
@@ -71,16 +104,27 @@ def read_config(path: Path) -> ModuleConfig:
             blf=_opt_bool(r["blf"]),
             transfers=_opt_bool(r["transfers"]),
             overlap_fix=_opt_bool(r["overlap_fix"]),
-            note=r["note"] or "",
+            note=str(r["note"] or ""),
+            paired=_bool(r.get("paired"), False),
+            sync_port=int(str(r["sync_port"])) if r.get("sync_port") not in (None, "") else None,
+            public_key=str(r.get("public_key") or "").strip(),
         )
         for r in peer_rows
     )
-    return ModuleConfig(settings=settings, peers=peers)
+    directories = tuple(
+        RemoteDirectory(peer=str(r["peer"] or ""), version=str(r["version"] or ""),
+                        module_version=str(r["module_version"] or ""), patterns=str(r["patterns"] or ""),
+                        entries=_entries(r["entries"]))
+        for r in dir_rows if r.get("peer")
+    )
+    return ModuleConfig(settings=settings, peers=peers, directories=directories)
 
 
 def _peer_row(peer: PeerConfig) -> dict[str, object]:
     row: dict[str, object] = {f.name: getattr(peer, f.name) for f in fields(peer)}
     row["enabled"] = int(peer.enabled)
+    row["paired"] = int(peer.paired)
+    row["public_key"] = peer.public_key or None
     for key in _SWITCHES:
         row[key] = _db_bool(getattr(peer, key))
     return row
@@ -141,3 +185,37 @@ def peer_name_by_id(path: Path, row_id: int) -> str | None:
     finally:
         engine.dispose()
     return None if name is None else str(name)
+
+
+def write_directory(path: Path, directory: RemoteDirectory, *, received_at: float | None = None) -> None:
+    """Replace the stored directory of `directory.peer` (one row per peer, case-insensitive)."""
+    entries = json.dumps([[e.number, e.name, e.kind] for e in sorted(directory.entries)], ensure_ascii=False,
+                         separators=(",", ":"))
+    values = {"peer": directory.peer, "version": directory.version, "module_version": directory.module_version,
+              "patterns": directory.patterns, "entries": entries,
+              "received_at": int(received_at if received_at is not None else time.time())}
+    engine = sqlite_engine(path, read_only=False)
+    try:
+        with engine.begin() as conn:
+            ids = [i for i, n in conn.execute(select(directory_table.c.id, directory_table.c.peer)).all()
+                   if (n or "").lower() == directory.peer.lower()]
+            for i in ids[1:]:
+                conn.execute(delete(directory_table).where(directory_table.c.id == i))
+            if ids:
+                conn.execute(update(directory_table).where(directory_table.c.id == ids[0]).values(**values))
+            else:
+                conn.execute(insert(directory_table).values(**values))
+    finally:
+        engine.dispose()
+
+
+def remove_directory(path: Path, peer: str) -> None:
+    """Forget the stored directory of `peer`."""
+    engine = sqlite_engine(path, read_only=False)
+    try:
+        with engine.begin() as conn:
+            for i, n in conn.execute(select(directory_table.c.id, directory_table.c.peer)).all():
+                if (n or "").lower() == peer.lower():
+                    conn.execute(delete(directory_table).where(directory_table.c.id == i))
+    finally:
+        engine.dispose()

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from itertools import combinations
 
 from python_worker.config import (
+    DirectoryEntry,
     ModuleConfig,
     PeerConfig,
+    RemoteDirectory,
     check_peer_fields,
     default_station_name,
     is_valid_name,
@@ -59,6 +61,12 @@ class PeerPlan:
     is_overlap_fix: bool
     is_reachable: bool = True
     publish_epoch: int = 0  # bumped by the worker to replace a publication Asterisk gave up on
+    has_directory: bool = False  # numbers and names come from the peer's synced directory
+    caller_names: tuple[tuple[str, str], ...] = ()  # (number, display name) of the peer's extensions
+
+    @property
+    def names_context(self) -> str:
+        return f"{self.provider_id}-names"
 
     @property
     def unavailable_device(self) -> str:
@@ -111,6 +119,16 @@ def entity_id(station_name: str) -> str:
     return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
 
 
+def station_name_of(config: ModuleConfig, snapshot: StationSnapshot) -> str:
+    """The name this station is known by: the setting, else derived from the PBX's display name."""
+    return config.settings.station_name.strip() or default_station_name(snapshot.name)
+
+
+def own_patterns_of(config: ModuleConfig, snapshot: StationSnapshot) -> list[Pattern]:
+    """This station's own patterns (set, else derived from its SIP extensions); [] when unusable."""
+    return _own_patterns(config, snapshot)[0]
+
+
 def _own_patterns(config: ModuleConfig, snapshot: StationSnapshot) -> tuple[list[Pattern], list[Problem]]:
     raw = config.settings.own_patterns.strip()
     if raw:
@@ -139,8 +157,7 @@ def build_plan(
     (device state is never expired by Asterisk).
     """
     problems: list[Problem] = []
-    settings = config.settings
-    station = settings.station_name.strip() or default_station_name(snapshot.name)
+    station = station_name_of(config, snapshot)
     if not is_valid_name(station):
         problems.append(problem("E_NAME_INVALID", None, "station_name", value=station))
     own, own_problems = _own_patterns(config, snapshot)
@@ -161,7 +178,14 @@ def build_plan(
 
     _check_identity(enabled, station, snapshot, problems, excluded)
     _check_patterns(enabled, own, parsed, problems, excluded)
-    _check_admin_records(enabled, snapshot, parsed, problems, excluded)
+    _check_admin_records(enabled, snapshot, parsed, problems, excluded, config)
+    for peer in enabled:
+        directory = _directory_of(config, peer)
+        if directory is not None and peer.name in parsed:
+            outside = [e.number for e in directory.entries if not any(p.matches(e.number) for p in parsed[peer.name])]
+            if outside:
+                problems.append(problem("W_REMOTE_EXTENSION_OUTSIDE_PATTERNS", peer.name, "patterns",
+                                        value=peer.name, count=len(outside), other=peer.patterns))
 
     station_broken = any(p.is_error and p.peer is None for p in problems)
     peers: list[PeerPlan] = []
@@ -246,12 +270,18 @@ def _check_patterns(
                     excluded.update((a, b))
 
 
+def _directory_of(config: ModuleConfig, peer: PeerConfig) -> RemoteDirectory | None:
+    """A paired peer's synced directory; hand-made peers keep pattern expansion."""
+    return config.directory(peer.name) if peer.paired else None
+
+
 def _check_admin_records(
     enabled: list[PeerConfig],
     snapshot: StationSnapshot,
     parsed: dict[str, list[Pattern]],
     problems: list[Problem],
     excluded: set[str],
+    config_dirs: ModuleConfig,
 ) -> None:
     admin_providers = [p for p in snapshot.providers if not p.is_owned and not p.disabled]
     admin_routes = [r for r in snapshot.outgoing_routes if not r.is_owned]
@@ -265,9 +295,11 @@ def _check_admin_records(
                 problems.append(problem("E_PROVIDER_HOST_CONFLICT", peer.name, "host",
                                         value=f"{peer.host}:{peer.port}", other=prov.description or prov.uniqid))
                 excluded.add(peer.name)
+        directory = _directory_of(config_dirs, peer)
+        announced = {e.number for e in directory.entries} if directory is not None else None
         for pat in parsed[peer.name]:
             for number in local_numbers:
-                if pat.matches(number):
+                if pat.matches(number) and (announced is None or number in announced):
                     problems.append(problem("W_LOCAL_EXTENSION_IN_PEER_PATTERN", peer.name, "patterns",
                                             value=number, other=pat.text))
             if pat.size() > MAX_NUMBERS_PER_PEER:
@@ -291,8 +323,15 @@ def _plan_peer(peer: PeerConfig, patterns: list[Pattern], config: ModuleConfig, 
     s = config.settings
     is_blf = _switch(peer.blf, s.blf_default)
     routes = tuple(RoutePlan(p.text, *p.route_parts()) for p in patterns)
+    directory = _directory_of(config, peer)
     hints: tuple[str, ...] = ()
-    if is_blf:
+    names: tuple[tuple[str, str], ...] = ()
+    if directory is not None:
+        mine: list[DirectoryEntry] = [e for e in directory.entries if any(p.matches(e.number) for p in patterns)]
+        if is_blf:  # exactly the peer's phones: only devices have a state to watch
+            hints = tuple(sorted({e.number for e in mine if e.kind == "SIP"}, key=lambda n: (len(n), n)))
+        names = tuple(sorted({(e.number, e.name) for e in mine if e.name}, key=lambda x: (len(x[0]), x)))
+    elif is_blf:
         hints = tuple(sorted({n for p in patterns for n in p.expand()}, key=lambda n: (len(n), n)))
     return PeerPlan(
         name=peer.name,
@@ -312,4 +351,6 @@ def _plan_peer(peer: PeerConfig, patterns: list[Pattern], config: ModuleConfig, 
         is_overlap_fix=_switch(peer.overlap_fix, s.overlap_fix_default),
         is_reachable=is_reachable,
         publish_epoch=publish_epoch,
+        has_directory=directory is not None,
+        caller_names=names,
     )

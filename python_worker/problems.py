@@ -89,6 +89,60 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Станция «{value}» отключена и не настраивается.",
         "Peer '{value}' is disabled and not configured.",
     ),
+    "E_INVITE_INVALID": (
+        "Приглашение не разобрано: {reason}. Скопируйте текст целиком.",
+        "The invitation cannot be read: {reason}. Copy the whole text.",
+    ),
+    "E_INVITE_EXPIRED": (
+        "Приглашение станции «{value}» истекло {when}; попросите новое.",
+        "The invitation from station '{value}' expired at {when}; ask for a new one.",
+    ),
+    "E_INVITE_USED": (
+        "Приглашение станции «{value}» уже использовано; попросите новое.",
+        "The invitation from station '{value}' has already been used; ask for a new one.",
+    ),
+    "E_INVITE_UNKNOWN": (
+        "Станция «{value}» не выдавала такого приглашения (или оно отозвано).",
+        "Station '{value}' did not issue this invitation (or it was withdrawn).",
+    ),
+    "E_INVITE_FORGED": (
+        "Подпись приглашения не сошлась: текст изменён или подделан.",
+        "The invitation's proof did not match: the text was altered or forged.",
+    ),
+    "E_PAIR_REFUSED": (
+        "Станция «{value}» не может добавить эту станцию: {reason}",
+        "Station '{value}' cannot add this station: {reason}",
+    ),
+    "E_SYNC_KEY_MISMATCH": (
+        "Станция по адресу {value} не владеет ключом, закреплённым при сопряжении: соединение отклонено. "
+        "Если станцию переустановили, сопрягите её заново.",
+        "The station at {value} does not hold the key pinned at pairing: connection refused. "
+        "If it was reinstalled, pair it again.",
+    ),
+    "E_SYNC_UNKNOWN_KEY": (
+        "Станция «{value}» подключилась с ключом, который не закреплён за ней: отклонено.",
+        "Station '{value}' connected with a key that is not the one pinned for it: refused.",
+    ),
+    "E_SYNC_UNREACHABLE": (
+        "Станция по адресу {value} не отвечает на порту синхронизации.",
+        "The station at {value} does not answer on its sync port.",
+    ),
+    "E_SYNC_PROTOCOL": (
+        "Станция «{value}» говорит на версии протокола {other}, эта — {limit}: обновите модуль.",
+        "Station '{value}' speaks sync protocol {other}, this one {limit}: update the module.",
+    ),
+    "W_PEER_MODULE_VERSION": (
+        "На станции «{value}» модуль версии {other}, здесь {limit}.",
+        "Station '{value}' runs module version {other}, this one {limit}.",
+    ),
+    "W_SYNC_DOWN": (
+        "Станция «{value}» не отвечает на синхронизацию; её лампы показаны недоступными.",
+        "Station '{value}' does not answer sync heartbeats; its lamps read Unavailable.",
+    ),
+    "W_REMOTE_EXTENSION_OUTSIDE_PATTERNS": (
+        "Станция «{value}» сообщила {count} номер(ов) вне своих шаблонов ({other}); они не настраиваются.",
+        "Station '{value}' announced {count} number(s) outside its patterns ({other}); they are not configured.",
+    ),
 }
 
 

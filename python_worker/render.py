@@ -29,6 +29,7 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _IDENT_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 _PATTERN_RE = re.compile(r"^_?[0-9XZN\[\]-]+$")
 _REGEX_RE = re.compile(r"^[0-9\[\]|-]+$")
+_CALLER_NAME_RE = re.compile(r"^[\w .@+-]+$")  # what directory.clean_name leaves
 
 
 class RenderError(ValueError):
@@ -75,6 +76,7 @@ def make_environment() -> Environment:
     env.filters["pattern"] = _checked(_PATTERN_RE, "pattern")
     env.filters["regex"] = _checked(_REGEX_RE, "regex")
     env.filters["uri_host"] = uri_host
+    env.filters["callername"] = _checked(_CALLER_NAME_RE, "caller name")
     return env
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Table
 
-from python_worker.models import metadata, peers_table, settings_table, table_columns
+from python_worker.models import directory_table, metadata, peers_table, settings_table, table_columns
 from python_worker.moduledb import init_db
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,6 +32,7 @@ def php_model_columns(path: Path) -> tuple[str, dict[str, str]]:
 @pytest.mark.parametrize(("php", "table"), [
     ("ModulePbxFederation.php", settings_table),
     ("ModulePbxFederationPeers.php", peers_table),
+    ("ModulePbxFederationDirectory.php", directory_table),
 ])
 def test_php_models_and_python_mirror_agree(php: str, table: Table) -> None:
     name, columns = php_model_columns(ROOT / "Models" / php)

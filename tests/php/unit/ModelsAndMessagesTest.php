@@ -5,6 +5,7 @@ namespace PbxFederationTests;
 use MikoPBX\Core\Workers\WorkerModelsEvents;
 use Modules\ModulePbxFederation\Lib\ReloadCore;
 use Modules\ModulePbxFederation\Models\ModulePbxFederation;
+use Modules\ModulePbxFederation\Models\ModulePbxFederationDirectory;
 use Modules\ModulePbxFederation\Models\ModulePbxFederationPeers;
 use PHPUnit\Framework\TestCase;
 
@@ -17,6 +18,9 @@ final class ModelsAndMessagesTest extends TestCase
         'E_PATTERN_OVERLAP_LOCAL', 'E_PATTERN_OVERLAP_PEER', 'E_SECRET_MISSING', 'E_SECRET_INVALID',
         'E_OWN_PATTERNS_EMPTY', 'E_PROVIDER_HOST_CONFLICT', 'W_SECRET_WEAK',
         'W_LOCAL_EXTENSION_IN_PEER_PATTERN', 'W_ADMIN_ROUTE_OVERLAP', 'W_PEER_UNREACHABLE',
+        'E_INVITE_INVALID', 'E_INVITE_EXPIRED', 'E_INVITE_USED', 'E_INVITE_UNKNOWN', 'E_INVITE_FORGED',
+        'E_PAIR_REFUSED', 'E_SYNC_KEY_MISMATCH', 'E_SYNC_UNKNOWN_KEY', 'E_SYNC_UNREACHABLE', 'E_SYNC_PROTOCOL',
+        'W_PEER_MODULE_VERSION', 'W_SYNC_DOWN', 'W_REMOTE_EXTENSION_OUTSIDE_PATTERNS',
     ];
 
     /** @return array<string, string> column => annotation type, in declaration order */
@@ -48,10 +52,22 @@ final class ModelsAndMessagesTest extends TestCase
             'id' => 'integer', 'name' => 'string', 'host' => 'string', 'port' => 'integer', 'transport' => 'string',
             'patterns' => 'string', 'secret' => 'string', 'enabled' => 'integer', 'blf' => 'integer',
             'transfers' => 'integer', 'overlap_fix' => 'integer', 'note' => 'string',
+            'paired' => 'integer', 'sync_port' => 'integer', 'public_key' => 'string',
         ], self::columns(ModulePbxFederationPeers::class));
         $model = new ModulePbxFederationPeers();
         $model->initialize();
         self::assertSame('m_ModulePbxFederationPeers', $model->getSource());
+    }
+
+    public function testDirectoryModelColumns(): void
+    {
+        self::assertSame([
+            'id' => 'integer', 'peer' => 'string', 'version' => 'string', 'module_version' => 'string',
+            'patterns' => 'string', 'entries' => 'string', 'received_at' => 'integer',
+        ], self::columns(ModulePbxFederationDirectory::class));
+        $model = new ModulePbxFederationDirectory();
+        $model->initialize();
+        self::assertSame('m_ModulePbxFederationDirectory', $model->getSource());
     }
 
     public function testRussianAndEnglishHaveTheSameKeysAndEveryProblemCode(): void

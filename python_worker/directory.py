@@ -1,0 +1,91 @@
+"""Station directories as plain data: what a station shows its paired peers, its version, its wire form."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from python_worker import __version__
+from python_worker.config import DirectoryEntry, ModuleConfig, RemoteDirectory
+from python_worker.planner import own_patterns_of, station_name_of
+from python_worker.snapshot import StationSnapshot
+
+# Extension kinds a peer may dial or watch; EXTERNAL (mobile numbers), SYSTEM, MODULES and PARKING stay private.
+VISIBLE_KINDS = ("SIP", "QUEUE", "IVR MENU", "CONFERENCE", "DIALPLAN APPLICATION")
+MAX_ENTRIES = 20_000
+MAX_NAME = 64
+_NUMBER_RE = re.compile(r"^[0-9]{1,32}$")
+# What survives into a caller name: letters and digits of any script, space and a few marks. Everything
+# else (`,` `(` `)` `$` `;` quotes, control characters) would change the meaning of dialplan text.
+_NAME_UNSAFE_RE = re.compile(r"[^\w .@+-]+", flags=re.UNICODE)
+
+
+class DirectoryError(ValueError):
+    """A directory received from a peer that does not have the agreed shape."""
+
+
+@dataclass(frozen=True)
+class LocalDirectory:
+    """This station's own directory: what it sends to every paired peer."""
+
+    station: str
+    module_version: str
+    patterns: str
+    entries: tuple[DirectoryEntry, ...]
+
+    @property
+    def version(self) -> str:
+        return directory_version(self.module_version, self.patterns, self.entries)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"station": self.station, "module_version": self.module_version, "patterns": self.patterns,
+                "version": self.version, "entries": [[e.number, e.name, e.kind] for e in self.entries]}
+
+
+def clean_name(name: str) -> str:
+    """A display name safe anywhere in config text; '' when nothing printable is left."""
+    return " ".join(_NAME_UNSAFE_RE.sub(" ", name).split())[:MAX_NAME].strip()
+
+
+def directory_version(module_version: str, patterns: str, entries: tuple[DirectoryEntry, ...]) -> str:
+    """A digest of the content: both ends compute it, so equal versions mean equal directories."""
+    body = json.dumps([module_version, patterns, [[e.number, e.name, e.kind] for e in sorted(entries)]],
+                      ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()[:20]
+
+
+def build_local_directory(snapshot: StationSnapshot, config: ModuleConfig) -> LocalDirectory:
+    """Every local extension a peer may reach: a visible kind and a number within our own patterns."""
+    own = own_patterns_of(config, snapshot)
+    entries = sorted({
+        DirectoryEntry(e.number, clean_name(e.display_name), e.kind)
+        for e in snapshot.extensions
+        if e.kind in VISIBLE_KINDS and _NUMBER_RE.match(e.number) and any(p.matches(e.number) for p in own)
+    })
+    return LocalDirectory(station=station_name_of(config, snapshot), module_version=__version__,
+                          patterns=",".join(p.text for p in own), entries=tuple(entries))
+
+
+def directory_from_wire(peer: str, data: object) -> RemoteDirectory:
+    """Check a received directory and make it plain data; numbers and names are cleaned, never trusted."""
+    if not isinstance(data, dict):
+        raise DirectoryError("not an object")
+    raw = data.get("entries")
+    if not isinstance(raw, list) or len(raw) > MAX_ENTRIES:
+        raise DirectoryError("entries missing or too many")
+    entries: set[DirectoryEntry] = set()
+    for item in raw:
+        if not (isinstance(item, list) and len(item) == 3 and all(isinstance(x, str) for x in item)):
+            raise DirectoryError("an entry is not [number, name, kind]")
+        number, name, kind = item
+        if not _NUMBER_RE.match(number) or kind not in VISIBLE_KINDS:
+            raise DirectoryError(f"bad entry {number!r} ({kind!r})")
+        entries.add(DirectoryEntry(number, clean_name(name), kind))
+    patterns = str(data.get("patterns") or "")
+    module_version = str(data.get("module_version") or "")[:32]
+    ordered = tuple(sorted(entries))
+    return RemoteDirectory(peer=peer, version=directory_version(module_version, patterns, ordered),
+                           module_version=module_version, patterns=patterns, entries=ordered)

@@ -1,0 +1,220 @@
+"""Pairing material: the station's CurveZMQ key pair, invitations (text form, store, one-time use), proofs.
+
+An invitation carries the inviting station's name, address, sync port and public key, an id and a one-time
+secret with an expiry. The secret never travels again: the invited station proves it holds it with an HMAC over
+a nonce the inviting station chose, bound to its own public key and to what it tells about itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from python_worker.config import is_valid_host, is_valid_name
+from python_worker.statefiles import file_lock, read_json, write_atomic
+
+KEY_FILE = "sync-key.json"
+INVITES_FILE = "invitations.json"
+INVITES_LOCK = "invitations.lock"
+PREFIX = "pbxfed1:"
+DEFAULT_TTL = 3600.0
+SYNC_PORT = 7787  # Lib/PbxFederationConf::SYNC_PORT
+_Z85_KEY_LEN = 40
+_Z85_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#")
+
+
+class InviteError(ValueError):
+    """An invitation refused; `code` is a problem code (E_INVITE_*) and `params` fill its message."""
+
+    def __init__(self, code: str, **params: object) -> None:
+        super().__init__(code)
+        self.code = code
+        self.params = params
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    public: str  # Z85 text, 40 characters
+    secret: str
+
+
+def load_or_create_keys(state_dir: Path) -> KeyPair:
+    """The station's long-term key pair, created at first use in `<state>/sync-key.json` with mode 0600."""
+    path = state_dir / KEY_FILE
+    data = read_json(path)
+    if isinstance(data, dict) and len(str(data.get("public", ""))) == _Z85_KEY_LEN:
+        return KeyPair(str(data["public"]), str(data["secret"]))
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with file_lock(state_dir / INVITES_LOCK, 10.0):
+        data = read_json(path)  # another process may have made it while we waited
+        if isinstance(data, dict) and len(str(data.get("public", ""))) == _Z85_KEY_LEN:
+            return KeyPair(str(data["public"]), str(data["secret"]))
+        public, secret = zmq.curve_keypair()
+        pair = KeyPair(public.decode("ascii"), secret.decode("ascii"))
+        write_atomic(path, json.dumps(asdict(pair)).encode(), mode=0o600)
+    return pair
+
+
+def is_valid_key(key: str) -> bool:
+    if len(key) != _Z85_KEY_LEN:
+        return False
+    return all(c in _Z85_CHARS for c in key)
+
+
+@dataclass(frozen=True)
+class Invitation:
+    station: str
+    host: str
+    sync_port: int
+    sip_port: int
+    patterns: str
+    public_key: str
+    id: str
+    secret: str
+    expires: float
+
+    def text(self) -> str:
+        body = json.dumps({"v": 1, **asdict(self)}, separators=(",", ":"), sort_keys=True).encode()
+        return PREFIX + base64.urlsafe_b64encode(body).decode("ascii").rstrip("=")
+
+    @property
+    def mac_key(self) -> bytes:
+        return invite_mac_key(self.secret)
+
+
+def invite_mac_key(secret: str) -> bytes:
+    """The HMAC key both ends derive from the one-time secret (the inviting station stores only this)."""
+    return hashlib.sha256(b"pbxfed-invite-v1|" + secret.encode()).digest()
+
+
+def parse_invitation(text: str) -> Invitation:
+    """The invitation in `text` (surrounding whitespace and line breaks are ignored)."""
+    compact = "".join(text.split())
+    if not compact.startswith(PREFIX):
+        raise InviteError("E_INVITE_INVALID", reason=f"it does not start with {PREFIX}")
+    raw = compact[len(PREFIX):]
+    try:
+        data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (binascii.Error, ValueError):
+        raise InviteError("E_INVITE_INVALID", reason="the text is damaged") from None
+    if not isinstance(data, dict) or data.get("v") != 1:
+        raise InviteError("E_INVITE_INVALID", reason="unknown invitation format")
+    try:
+        inv = Invitation(station=str(data["station"]), host=str(data["host"]), sync_port=int(data["sync_port"]),
+                         sip_port=int(data["sip_port"]), patterns=str(data["patterns"]),
+                         public_key=str(data["public_key"]), id=str(data["id"]), secret=str(data["secret"]),
+                         expires=float(data["expires"]))
+    except (KeyError, TypeError, ValueError):
+        raise InviteError("E_INVITE_INVALID", reason="a field is missing") from None
+    if not (is_valid_name(inv.station) and is_valid_host(inv.host) and 1 <= inv.sync_port <= 65535
+            and is_valid_key(inv.public_key) and inv.id and len(inv.secret) >= 16):
+        raise InviteError("E_INVITE_INVALID", reason="a field has an impossible value")
+    return inv
+
+
+def create_invitation(state_dir: Path, station: str, host: str, *, sip_port: int, patterns: str,
+                      sync_port: int = SYNC_PORT, ttl: float = DEFAULT_TTL, now: float | None = None) -> Invitation:
+    """A new invitation, remembered (as its HMAC key, expiry and use) in `<state>/invitations.json`."""
+    keys = load_or_create_keys(state_dir)
+    now = time.time() if now is None else now
+    inv = Invitation(station=station, host=host, sync_port=sync_port, sip_port=sip_port, patterns=patterns,
+                     public_key=keys.public,
+                     id=secrets.token_hex(6), secret=secrets.token_urlsafe(24), expires=round(now + ttl, 3))
+    with file_lock(state_dir / INVITES_LOCK, 10.0):
+        store = _read_store(state_dir)
+        # Forget invitations that expired over a day ago; used and recent ones stay to answer "already used".
+        store = {k: v for k, v in store.items() if float(v.get("expires", 0)) > now - 86400}
+        store[inv.id] = {"mac_key": inv.mac_key.hex(), "expires": inv.expires, "created": round(now, 3),
+                         "used": None, "used_by": None}
+        write_atomic(state_dir / INVITES_FILE, json.dumps(store, sort_keys=True, indent=1).encode(), mode=0o600)
+    return inv
+
+
+def _read_store(state_dir: Path) -> dict[str, dict[str, Any]]:
+    data = read_json(state_dir / INVITES_FILE)
+    return data if isinstance(data, dict) else {}
+
+
+def list_invitations(state_dir: Path) -> dict[str, dict[str, Any]]:
+    """Pending and used invitations without their keys."""
+    return {k: {f: v for f, v in rec.items() if f != "mac_key"} for k, rec in _read_store(state_dir).items()}
+
+
+def pair_proof(mac_key: bytes, invite_id: str, nonce: str, client_key: str, info: dict[str, Any]) -> str:
+    """What the invited station sends: HMAC over the server's nonce, its own key and what it says it is."""
+    msg = "|".join(("pair-v1", invite_id, nonce, client_key, canonical(info)))
+    return hmac.new(mac_key, msg.encode(), hashlib.sha256).hexdigest()
+
+
+def answer_proof(mac_key: bytes, nonce: str, info: dict[str, Any], trunk_secret: str) -> str:
+    """What the inviting station sends back: proof that it, too, knows the invitation."""
+    msg = "|".join(("pair-ok-v1", nonce, canonical(info), trunk_secret))
+    return hmac.new(mac_key, msg.encode(), hashlib.sha256).hexdigest()
+
+
+def canonical(data: object) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class InvitationBook:
+    """The inviting side's checks: known, unexpired, unused, proof right; then marked used (under a lock)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+
+    def check(self, invite_id: str, station: str, proof_of: Any, proof: str, now: float | None = None) -> bytes:
+        """Verify an attempt; returns the HMAC key. `proof_of(mac_key)` computes the expected proof."""
+        now = time.time() if now is None else now
+        rec = _read_store(self.state_dir).get(invite_id)
+        if rec is None:
+            raise InviteError("E_INVITE_UNKNOWN", value=station)
+        key = bytes.fromhex(str(rec["mac_key"]))
+        # The proof is checked first, so nobody learns an invitation's state without knowing its secret.
+        if not hmac.compare_digest(str(proof_of(key)), proof):
+            raise InviteError("E_INVITE_FORGED")
+        if rec.get("used"):
+            raise InviteError("E_INVITE_USED", value=station)
+        if float(rec["expires"]) < now:
+            raise InviteError("E_INVITE_EXPIRED", value=station, when=_iso(float(rec["expires"])))
+        return key
+
+    def consume(self, invite_id: str, used_by: str, now: float | None = None) -> bool:
+        """Mark used; False when someone used it first (two attempts racing)."""
+        now = time.time() if now is None else now
+        with file_lock(self.state_dir / INVITES_LOCK, 10.0):
+            store = _read_store(self.state_dir)
+            rec = store.get(invite_id)
+            if rec is None or rec.get("used"):
+                return False
+            rec["used"], rec["used_by"] = round(now, 3), used_by
+            write_atomic(self.state_dir / INVITES_FILE, json.dumps(store, sort_keys=True, indent=1).encode(),
+                         mode=0o600)
+        return True
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+def new_trunk_secret() -> str:
+    return secrets.token_hex(16)
+
+
+def write_invitation_file(path: Path, inv: Invitation) -> None:
+    """The invitation text as a file (mode 0600: it holds the one-time secret)."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    write_atomic(path, (inv.text() + "\n").encode(), mode=0o600)
+    os.chmod(path, 0o600)
