@@ -350,9 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands() -> list[Callable[[Any], None]]:
     """Commands that live in other modules (worker, apply, sync); each module adds its own parsers."""
-    from python_worker import applycli
+    from python_worker import applycli, synccli
 
-    registers: list[Callable[[Any], None]] = [applycli.register]
+    registers: list[Callable[[Any], None]] = [applycli.register, synccli.register]
     return registers
 
 

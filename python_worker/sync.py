@@ -216,7 +216,7 @@ class SyncService:
         self._local: LocalDirectory | None = None
         self._config: ModuleConfig | None = None
         self._unreachable: frozenset[str] = frozenset()
-        self._status: dict[str, Any] = {}
+        self._status: dict[str, Any] = {"peers": {}}
         self._status_lock = threading.Lock()
         self.ready = threading.Event()
         self.bound_port = 0
@@ -546,7 +546,8 @@ class SyncService:
         if peer is None:
             named = next((p for p in config.peers if p.name.lower() == claimed.lower()), None)
             if named is not None:
-                log.error("sync: a client claiming to be %s used a key that is not pinned for it", claimed)
+                if named.name.lower() not in self._server_problems:  # once, not at every heartbeat
+                    log.error("sync: a client claiming to be %s used a key that is not pinned for it", claimed)
                 self._server_problems[named.name.lower()] = [
                     problem("E_SYNC_UNKNOWN_KEY", named.name, "public_key", value=named.name)]
             return self._refuse("E_SYNC_UNKNOWN_KEY", value=claimed or "?")
