@@ -107,9 +107,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     setup_logging(args.state_dir, verbose=args.verbose)
     opts = WorkerOptions(debounce=args.debounce, resync=args.resync, status_cmd=args.status_cmd,
-                         reachability_interval=args.reachability_interval, hints_cmd=args.hints_cmd)
+                         reachability_interval=args.reachability_interval, hints_cmd=args.hints_cmd,
+                         sync=_sync_options(args))
     worker = Worker(_paths(args), _reloader(args), ApplyOptions(busy_timeout=args.busy_timeout), opts)
     return worker.run()
+
+
+def _sync_options(args: argparse.Namespace) -> Any:
+    if not args.sync_bind:
+        return None
+    from python_worker.sync import SyncOptions
+
+    return SyncOptions(bind=args.sync_bind, port=args.sync_port, heartbeat=args.sync_heartbeat,
+                       heartbeat_timeout=3 * args.sync_heartbeat)
 
 
 def _client(args: argparse.Namespace, payload: dict[str, Any]) -> int:
@@ -187,6 +197,11 @@ def register(sub: Any) -> None:
                    "reported Unavail gets its lamps shown Unavailable until it is back")
     p.add_argument("--hints-cmd", help="e.g. \"asterisk -rx 'core show hints'\": when a peer starts publishing "
                    "to us (it has just added us), renew our own publication to it")
+    p.add_argument("--sync-bind", help="address to serve directory sync and pairing on, e.g. 0.0.0.0 "
+                   "(default: no sync; the firewall opens the port only to paired peers)")
+    p.add_argument("--sync-port", type=int, default=7787, help="TCP port of directory sync (Lib SYNC_PORT)")
+    p.add_argument("--sync-heartbeat", type=float, default=2.0,
+                   help="seconds between sync heartbeats; a peer silent for 3 of them reads unreachable")
     p.add_argument("--debounce", type=float, default=0.2, help="quiet period in seconds before reconciling")
     p.add_argument("--resync", type=float, default=300.0, help="full reconcile at least this often (seconds)")
     p.set_defaults(func=cmd_run)

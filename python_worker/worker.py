@@ -35,6 +35,7 @@ from python_worker.reconciler import ApplyOptions, ApplyReport, Paths, reconcile
 from python_worker.reloader import Reloader, query_reachability
 from python_worker.snapshot import sqlite_engine
 from python_worker.statefiles import CONTROL_SOCKET, RECORDS_FILE, WORKER_LOCK, read_json
+from python_worker.sync import FileStation, SyncOptions, SyncService
 
 log = logging.getLogger("pbxfed")
 _WATCHED_EVENTS = frozenset({"modified", "created", "deleted", "moved", "closed"})
@@ -54,6 +55,7 @@ class WorkerOptions:
     # (its lamps here leave Unavailable), which means it has just configured us; our own outbound publication
     # to it may have been refused before that and Asterisk never retries one, so it is renewed then.
     hints_cmd: str | None = None
+    sync: SyncOptions | None = None  # directory sync with paired peers (None: no sync port opened)
 
 
 class _Wake(FileSystemEventHandler):
@@ -179,6 +181,8 @@ class Worker:
         self.unreachable: frozenset[str] = frozenset()  # peers whose trunk Asterisk reports Unavail
         self.publishing: set[str] | None = None  # peers seen publishing to us (None: not looked yet)
         self.publish_epochs: dict[str, int] = {}  # peer -> generation of our outbound-publish to it
+        self.sync: SyncService | None = None
+        self.sync_down: frozenset[str] = frozenset()  # paired peers that stopped answering sync heartbeats
         self._probe = _VersionProbe([paths.mikopbx_db, paths.module_db])
         self._seen: tuple[object, ...] = ()
         self._zctx = zmq.Context()
@@ -239,6 +243,7 @@ class Worker:
             "reachability_source": "asterisk" if reach is not None else "unknown",
             "problems": [pr.to_json() for pr in (plan.problems if plan else ()) if pr.peer is None],
             "peers": peers,
+            "sync": self.sync.status() if self.sync is not None else None,
         }
 
     def handle(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -313,7 +318,8 @@ class Worker:
         self._seen = seen
         try:
             report = reconcile(self.paths, self.reloader, opts=self.apply_opts,
-                               hold_digest="" if forced else self.hold_digest, unreachable=self.unreachable,
+                               hold_digest="" if forced else self.hold_digest,
+                               unreachable=self.unreachable | self.sync_down,
                                publish_epochs=self.publish_epochs)
         except Exception as exc:  # keep the last good state and keep going
             log.exception("reconcile failed")
@@ -326,7 +332,14 @@ class Worker:
         if report.result != "unchanged" or self.last_apply is None:
             self.last_apply = report
         self.last_check = time.time()
+        if self.sync is not None:
+            self.sync.notify()  # our extensions or the peers table may have changed: push, (re)connect
         return report
+
+    def _sync_reachability(self, down: frozenset[str]) -> None:
+        """Sync thread: a paired peer stopped or started answering; re-plan (its lamps) on the loop."""
+        self.sync_down = down
+        self.request_reconcile(0.0)
 
     def check_reachability(self) -> bool:
         """Poll Asterisk for the trunks' qualify state; on a change re-plan (only hints differ) and reload.
@@ -426,12 +439,18 @@ class Worker:
                                  str(self.paths.module_db.resolve().parent)}):
             observer.schedule(handler, directory, recursive=False)
         observer.start()
+        if self.opts.sync is not None:
+            self.sync = SyncService(self.paths.state_dir, FileStation(self.paths.mikopbx_db, self.paths.module_db),
+                                    self.opts.sync, on_reachability=self._sync_reachability)
+            self.sync.start()
         self._install_signals()
         log.info("worker started (pid %d), watching %s and %s", os.getpid(), self.paths.mikopbx_db,
                  self.paths.module_db)
         try:
             self._loop()
         finally:
+            if self.sync is not None:
+                self.sync.stop()
             observer.stop()
             stop_sock.send(b"stop")
             server.join(timeout=5)
