@@ -12,7 +12,7 @@ namespace Modules\ModulePbxFederation\Lib;
  */
 class FederationApi
 {
-    public const ACTIONS = ['status', 'validate', 'validate-settings', 'apply', 'check', 'preview'];
+    public const ACTIONS = ['status', 'validate', 'validate-settings', 'apply', 'check', 'preview', 'invite', 'accept'];
 
     /** @var WorkerClient */
     private $worker;
@@ -64,6 +64,16 @@ class FederationApi
                     return self::answer(false, [], ['error' => [$this->texts->get('module_pbx_federation_PeerNameMissing')]]);
                 }
                 return $this->fromWorker($this->worker->checkPeer($name));
+            case 'invite':
+                $ttl = (int)($data['ttl'] ?? 3600);
+                return $this->pairing($this->worker->invite(trim((string)($data['address'] ?? '')),
+                    $ttl > 0 ? $ttl : 3600));
+            case 'accept':
+                $text = trim((string)($data['invitation'] ?? ''));
+                if ($text === '') {
+                    return self::answer(false, [], ['error' => [$this->texts->get('module_pbx_federation_E_INVITE_INVALID')]]);
+                }
+                return $this->pairing($this->worker->accept($text, trim((string)($data['address'] ?? ''))));
             case 'preview':
                 return $this->fromWorker($this->worker->preview());
             default:
@@ -132,6 +142,20 @@ class FederationApi
         $key = 'module_pbx_federation_' . $code;
         $text = $this->texts->get($key, $params);
         return $text === $key ? $code : $text;
+    }
+
+    /**
+     * An invitation made or accepted: the worker's answer as data, or its problems translated.
+     *
+     * @param array<string, mixed> $reply
+     * @return array{result: bool, data: array, messages: array}
+     */
+    public function pairing(array $reply): array
+    {
+        if (($reply['ok'] ?? false) === true) {
+            return self::answer(true, $reply, []);
+        }
+        return $this->validation($reply);
     }
 
     /** @return array{result: bool, data: array, messages: array} */

@@ -63,7 +63,42 @@ class WorkerClient
     /** @return string[] */
     public function runArgs(): array
     {
-        return array_merge($this->python(), ['run'], $this->locations(), ['--reload-cmd', self::RELOAD_CMD]);
+        return array_merge($this->python(), ['run'], $this->locations(), ['--reload-cmd', self::RELOAD_CMD],
+            ['--sync-bind', '0.0.0.0', '--sync-port', (string)PbxFederationConf::SYNC_PORT]);
+    }
+
+    /** @return string[] a new one-time invitation for another station (JSON: invitation, file, expires) */
+    public function inviteArgs(string $address, int $ttlSeconds): array
+    {
+        $args = array_merge($this->python(), ['invite', 'create'], $this->locations(),
+            ['--sync-port', (string)PbxFederationConf::SYNC_PORT, '--ttl', (string)$ttlSeconds, '--json']);
+        if ($address !== '') {
+            $args = array_merge($args, ['--address', $address]);
+        }
+        return $args;
+    }
+
+    /** @return string[] pairs with the station that made `$invitation` (JSON: ok, peer or problems) */
+    public function acceptArgs(string $invitation, string $address): array
+    {
+        $args = array_merge($this->python(), ['invite', 'accept', $invitation], $this->locations(),
+            ['--sync-port', (string)PbxFederationConf::SYNC_PORT, '--timeout', '6', '--json']);
+        if ($address !== '') {
+            $args = array_merge($args, ['--address', $address]);
+        }
+        return $args;
+    }
+
+    /** @return array<string, mixed> */
+    public function invite(string $address, int $ttlSeconds): array
+    {
+        return $this->runJson($this->inviteArgs($address, $ttlSeconds), self::QUICK_TIMEOUT);
+    }
+
+    /** @return array<string, mixed> */
+    public function accept(string $invitation, string $address): array
+    {
+        return $this->runJson($this->acceptArgs($invitation, $address), self::QUICK_TIMEOUT);
     }
 
     /** @return string[] */

@@ -37,6 +37,7 @@ nohup "$PYTHON" -m python_worker run \
     --module-db "$MODULE_DIR/db/module.db" \
     --state-dir "$STATE_DIR" \
     --reload-cmd php-core \
+    --sync-bind 0.0.0.0 --sync-port 7787 \
     </dev/null >>"$LOG_FILE" 2>&1 &
 echo $! > "$PID_FILE"
 exit 0

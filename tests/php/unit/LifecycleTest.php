@@ -69,6 +69,7 @@ final class LifecycleTest extends TestCase
             '--module-db', "$d/db/module.db",
             '--state-dir', "$d/db/state",
             '--reload-cmd', 'php-core',
+            '--sync-bind', '0.0.0.0', '--sync-port', '7787',
         ];
     }
 

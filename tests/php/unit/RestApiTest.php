@@ -80,6 +80,41 @@ final class RestApiTest extends TestCase
         self::assertSame(['E_NAME_INVALID', 'W_SECRET_WEAK'], array_column($answer['data']['problems'], 'code'));
     }
 
+    public function testInviteRunsTheCliAndReturnsTheInvitation(): void
+    {
+        $this->answer('{"ok": true, "invitation": "pbxfed1:abc", "id": "0a1b", "file": "/x/invitation-0a1b.txt"}');
+        $answer = $this->call(['action' => 'invite', 'data' => ['address' => '10.0.0.2; reboot', 'ttl' => '600']]);
+        self::assertTrue($answer['result']);
+        self::assertSame('pbxfed1:abc', $answer['data']['invitation']);
+        $d = $this->moduleDir;
+        self::assertSame([[
+            "$d/venv/bin/python", '-m', 'python_worker', 'invite', 'create',
+            '--mikopbx-db', '/cf/conf/mikopbx.db', '--module-db', "$d/db/module.db", '--state-dir', "$d/db/state",
+            '--sync-port', '7787', '--ttl', '600', '--json', '--address', '10.0.0.2; reboot',
+        ]], $this->runner->runs);
+    }
+
+    public function testAcceptOfAUsedInvitationIsRefusedWithTheTranslatedReason(): void
+    {
+        $this->answer(json_encode(['ok' => false, 'problems' => [
+            ['code' => 'E_INVITE_USED', 'field' => 'invitation', 'params' => ['value' => 'moscow'],
+                'message' => ['ru' => 'Приглашение станции «moscow» уже использовано; попросите новое.',
+                    'en' => "The invitation from station 'moscow' has already been used; ask for a new one."]],
+        ]]), 2);
+        $answer = $this->call(['action' => 'accept', 'data' => ['invitation' => ' pbxfed1:abc ']]);
+        self::assertFalse($answer['result']);
+        self::assertSame(['invitation: Приглашение станции «moscow» уже использовано; попросите новое.'],
+            $answer['messages']['error']);
+        self::assertSame('pbxfed1:abc', $this->runner->runs[0][5]);
+    }
+
+    public function testAcceptWithoutTextIsRefusedWithoutRunningAnything(): void
+    {
+        $answer = $this->call(['action' => 'accept', 'data' => []]);
+        self::assertFalse($answer['result']);
+        self::assertSame([], $this->runner->runs);
+    }
+
     public function testValidateWithOnlyWarningsPasses(): void
     {
         $this->answer('{"ok": true, "problems": [{"code": "W_PEER_UNREACHABLE", "field": "host"}]}');
