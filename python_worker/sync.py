@@ -56,6 +56,7 @@ PROTOCOL = 1
 MAX_MESSAGE = 8 * 1024 * 1024  # bytes on the wire; a full 20,000-entry directory compresses far below this
 MAX_JSON = 32 * 1024 * 1024
 NONCE_TTL = 30.0
+MAX_NONCES = 256  # pairing challenges outstanding at once; a flood of pair-hello drops the oldest
 _COMPRESS_OVER = 1024
 
 
@@ -477,6 +478,7 @@ class SyncService:
                 "module_version": link.module_version,
                 "last_answer_ago": round(now - link.last_answer, 1) if link.last_answer else None,
                 "next_heartbeat_in": round(max(0.0, link.next_ping - now), 1),
+                "heartbeat_interval": round(link.interval, 2),
                 "problems": [p.to_json() for p in problems],
             }
         status = {"bind": self.opts.bind, "port": self.bound_port, "public_key": self.keys.public,
@@ -529,6 +531,8 @@ class SyncService:
                                 limit=PROTOCOL)
         if kind == "pair-hello":
             self._nonces = {n: v for n, v in self._nonces.items() if v[1] > now}
+            while len(self._nonces) >= MAX_NONCES:
+                self._nonces.pop(next(iter(self._nonces)))
             nonce = secrets.token_hex(16)
             self._nonces[nonce] = (user, now + NONCE_TTL)
             return {"type": "pair-challenge", "nonce": nonce}

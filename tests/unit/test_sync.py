@@ -339,6 +339,9 @@ def test_a_peer_down_during_changes_gets_them_after_restart(nodes: list[Node]) -
     spb.stop()
     wait_until(lambda: "spb" in moscow.svc.unreachable(), 5, "moscow to see spb down")
     assert moscow.svc.status()["peers"]["spb"]["problems"][0]["code"] == "W_SYNC_DOWN"
+    # While spb is away the heartbeats back off to the cap instead of hammering it.
+    wait_until(lambda: moscow.svc.status()["peers"]["spb"]["heartbeat_interval"] == FAST.backoff_max, 5,
+               "the heartbeat backoff to reach its cap")
     moscow.add_phone("204", "New Person")
     moscow.changed()
     moscow.remove_phone("201")
@@ -398,3 +401,25 @@ def test_wire_format_compresses_large_messages() -> None:
     assert frame[:1] == b"Z" and len(frame) < len(json.dumps(msg)) / 3
     assert decode(frame) == msg
     assert to_json(decode(encode({"a": 1}))) == to_json({"a": 1})
+
+
+def test_another_protocol_version_is_refused_with_a_clear_code(nodes: list[Node]) -> None:
+    import zmq
+
+    moscow = nodes[0]
+    moscow.start()
+    keys = load_or_create_keys(moscow.folder / "client")
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.curve_secretkey, sock.curve_publickey = keys.secret.encode(), keys.public.encode()
+    sock.curve_serverkey = moscow.svc.keys.public.encode()
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(f"tcp://{moscow.address}:{moscow.port}")
+    try:
+        sock.send(b"J" + json.dumps({"v": 2, "type": "hello", "from": "spb"}).encode())
+        assert sock.poll(3000)
+        answer = decode(sock.recv())
+    finally:
+        sock.close(0)
+        ctx.term()
+    assert (answer["code"], answer["params"]["other"], answer["params"]["limit"]) == ("E_SYNC_PROTOCOL", "2", "1")
