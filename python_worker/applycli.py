@@ -108,7 +108,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     setup_logging(args.state_dir, verbose=args.verbose)
     opts = WorkerOptions(debounce=args.debounce, resync=args.resync, status_cmd=args.status_cmd,
                          reachability_interval=args.reachability_interval, hints_cmd=args.hints_cmd,
-                         sync=_sync_options(args))
+                         devstate_cmd=args.devstate_cmd, sync=_sync_options(args))
     worker = Worker(_paths(args), _reloader(args), ApplyOptions(busy_timeout=args.busy_timeout), opts)
     return worker.run()
 
@@ -202,6 +202,8 @@ def register(sub: Any) -> None:
     p.add_argument("--sync-port", type=int, default=7787, help="TCP port of directory sync (Lib SYNC_PORT)")
     p.add_argument("--sync-heartbeat", type=float, default=2.0,
                    help="seconds between sync heartbeats; a peer silent for 3 of them reads unreachable")
+    p.add_argument("--devstate-cmd", help="e.g. \"asterisk -rx 'devstate change {device} {state}'\": "
+                   "turns a dead peer's lamps Unavailable even on phones that watch them")
     p.add_argument("--debounce", type=float, default=0.2, help="quiet period in seconds before reconciling")
     p.add_argument("--resync", type=float, default=300.0, help="full reconcile at least this often (seconds)")
     p.set_defaults(func=cmd_run)

@@ -32,7 +32,7 @@ from python_worker.applier import DatabaseBusy
 from python_worker.control import bind_private
 from python_worker.planner import Plan
 from python_worker.reconciler import ApplyOptions, ApplyReport, Paths, reconcile
-from python_worker.reloader import Reloader, query_reachability
+from python_worker.reloader import Reloader, query_reachability, run_command
 from python_worker.snapshot import sqlite_engine
 from python_worker.statefiles import CONTROL_SOCKET, RECORDS_FILE, WORKER_LOCK, read_json
 from python_worker.sync import FileStation, SyncOptions, SyncService
@@ -55,6 +55,11 @@ class WorkerOptions:
     # (its lamps here leave Unavailable), which means it has just configured us; our own outbound publication
     # to it may have been refused before that and Asterisk never retries one, so it is renewed then.
     hints_cmd: str | None = None
+    # e.g. asterisk -rx 'devstate change {device} {state}': run for a peer's Custom:<U>-FED-DOWN device when
+    # it goes down. Hints whose device changed keep their last state across a dialplan reload while phones
+    # watch them (Asterisk carries it over), so the lamps only move when that device's state changes: it is
+    # set to UNKNOWN, then UNAVAILABLE, after the reload.
+    devstate_cmd: str | None = None
     sync: SyncOptions | None = None  # directory sync with paired peers (None: no sync port opened)
 
 
@@ -360,9 +365,26 @@ class Worker:
             return False
         back = self.unreachable - down
         log.warning("trunk reachability changed: down %s, back %s", sorted(down - self.unreachable), sorted(back))
+        gone = down - self.unreachable
         self.unreachable = down
         self.renew_publications(back)
+        self.mark_down(plan, gone)
         return True
+
+    def mark_down(self, plan: Plan, peers: frozenset[str]) -> None:
+        """Make the hints now on a dead peer's Custom device report Unavailable (see WorkerOptions.devstate_cmd);
+        only a change of that device's state reaches them, hence UNKNOWN first."""
+        if not self.opts.devstate_cmd:
+            return
+        for p in plan.peers:
+            if p.name not in peers:
+                continue
+            for state in ("UNKNOWN", "UNAVAILABLE"):
+                argv = [w.replace("{device}", f"Custom:{p.unavailable_device}").replace("{state}", state)
+                        for w in shlex.split(self.opts.devstate_cmd)]
+                code, out = run_command(argv, 5.0)
+                if code != 0:
+                    log.error("devstate command failed (exit %s): %s %s", code, shlex.join(argv), out)
 
     def renew_publications(self, peers: set[str] | frozenset[str]) -> None:
         """Re-plan with a new outbound-publish generation for `peers` (none: just re-plan) and apply it.

@@ -121,7 +121,8 @@ def test_unreachable_peer_hints_read_unavailable(moscow: StationSnapshot) -> Non
              PeerConfig("kzn", "127.0.0.4", patterns="40X", secret=SECRET))
     up = render_hooks(build_plan(moscow, cfg(*peers)))
     down = render_hooks(build_plan(moscow, cfg(*peers), frozenset({"spb"})))
-    assert "exten => 300,hint,PJSIP/SIP-TRUNK-B4FBFB7E21-FED-DOWN\n" in down["extensionGenHints"]
+    assert ("exten => 300,hint,PJSIP/SIP-TRUNK-B4FBFB7E21-FED-DOWN&Custom:SIP-TRUNK-B4FBFB7E21-FED-DOWN\n"
+            in down["extensionGenHints"])
     assert "exten => 400,hint,PJSIP/400\n" in down["extensionGenHints"]
     assert "exten => 300,hint,PJSIP/300\n" in up["extensionGenHints"]
     assert {k: v for k, v in up.items() if k != "extensionGenHints"} == {

@@ -50,12 +50,14 @@ def test_unreachable_peer_gets_unavailable_hints_and_comes_back(tmp_path: Path) 
     contacts = tmp_path / "contacts.txt"
     _write_contacts(contacts, "Avail")
     reloader = RecordingReloader()
+    marked = tmp_path / "devstate.txt"
     opts = WorkerOptions(debounce=0.05, resync=3600, status_cmd=shlex.join(["cat", str(contacts)]),
-                         reachability_interval=0.1)
+                         reachability_interval=0.1,
+                         devstate_cmd=shlex.join(["sh", "-c", f'echo "$0 $1" >> {marked}', "{device}", "{state}"]))
     worker = Worker(paths, reloader, ApplyOptions(), opts)
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
-    down = f"PJSIP/{provider_id('spb')}-FED-DOWN"
+    down = f"PJSIP/{provider_id('spb')}-FED-DOWN&Custom:{provider_id('spb')}-FED-DOWN"
     try:
         _wait(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
         time.sleep(0.5)  # a few polls with everything reachable: nothing changes
@@ -71,6 +73,10 @@ def test_unreachable_peer_gets_unavailable_hints_and_comes_back(tmp_path: Path) 
         assert worker.unreachable == frozenset({"spb"})
         _wait(lambda: len(reloader.calls) > calls, 5, "the reload")
         assert reloader.calls[calls:] == [("dialplan",)]  # only the hints changed
+        # after the reload the Custom device changes state (so hints that kept a watched lamp's state move)
+        device = f"Custom:{provider_id('spb')}-FED-DOWN"
+        _wait(lambda: marked.exists() and len(marked.read_text().splitlines()) >= 2, 5, "the devstate commands")
+        assert marked.read_text().splitlines() == [f"{device} UNKNOWN", f"{device} UNAVAILABLE"]
         calls = len(reloader.calls)
 
         contacts.write_text("garbage")  # unparsable / nothing known: keep what we know
