@@ -408,10 +408,11 @@ class Worker:
         if states is None:
             return False
         seen = {p.name for p in peers if any(states.get(n, "Unavailable") != "Unavailable" for n in p.hint_numbers)}
-        first = self.publishing is None
+        # Also at the first look: a peer already publishing to us may have been refused by our publication
+        # before it knew us (one renewal per peer per worker start costs one pjsip reload).
         new = seen - (self.publishing or set())
         self.publishing = (self.publishing or set()) & {p.name for p in plan.peers} | seen
-        if first or not new:
+        if not new:
             return False
         log.warning("peers started publishing their states to us: %s; renewing our publications to them",
                     sorted(new))
