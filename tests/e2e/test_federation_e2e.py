@@ -146,61 +146,9 @@ def test_blind_transfer_to_peer_extension(fed: fd.Federation) -> None:
     assert fd.header_user(invite, "From") == "201", invite
 
 
-def _notify_states(messages: str) -> list[str]:
-    states = []
-    for block in messages.replace("\r\n", "\n").split("NOTIFY sip:")[1:]:
-        body = block.split("\n\n", 1)[1] if "\n\n" in block else ""
-        found = re.findall(r"<state[^>]*>([a-z]+)</state>", body)
-        states.append(found[0] if found else "idle")
-    return states
-
-
-def blf_follows(fed: fd.Federation, watcher: str, watched: str, caller: str,
-                watcher_at: str | None = None, watched_at: str | None = None) -> dict[str, object]:
-    """`watcher`'s BLF key (SUBSCRIBE Event: dialog on its own station) for `watched` on the other
-    station, while `caller` calls `watched`: the lamp must go idle -> busy (ringing) -> busy (talking) -> idle."""
-    h = fed.h
-    home = fed.station_of(watcher, watcher_at)
-    fed.register(watched, watched_at)
-    assert hs.wait_until(lambda: home.hint_state(watched) == "Idle", 8.0, 0.1), home.rx(f"core show hint {watched}")
-    blf = h.start_sipp(f"blf{watcher}", sc.blf_subscribe(watcher, idle_ms=20000),
-                       local_ip=fed.phone_ip(watcher, watcher_at), remote=home.address, service=watched,
-                       auth=(watcher, fd.phone_secret(watcher)), timeout=40)
-    seen: dict[str, object] = {}
-    try:
-        assert hs.wait_until(lambda: len(_notify_states(blf.messages())) >= 1, 10.0, 0.1), blf.messages()
-        seen["initial"] = _notify_states(blf.messages())[0]
-        uac_run, uas_run = fed.start_call(caller, watched, hold_ms=2000, ring_ms=1500, callee_at=watched_at)
-        assert hs.wait_until(lambda: bool(fd.invite_received(uas_run.messages())), 8.0, 0.05)
-        assert hs.wait_until(lambda: home.hint_state(watched) in ("Busy", "InUse", "Ringing"), 5.0, 0.05)
-        seen["ringing"] = home.hint_state(watched)
-        assert hs.wait_until(lambda: "SIP/2.0 200 OK" in uas_run.messages(), 5.0, 0.05)
-        time.sleep(0.5)
-        seen["talking"] = home.hint_state(watched)
-        uac, uas = uac_run.wait(), uas_run.wait()
-        assert uac.ok and uas.ok, uac.errors + uas.errors
-        assert hs.wait_until(lambda: home.hint_state(watched) == "Idle", 5.0, 0.05)
-        seen["after"] = home.hint_state(watched)
-
-        def back_to_idle() -> bool:
-            st = _notify_states(blf.messages())
-            return "confirmed" in st and st[-1] in ("terminated", "idle")
-
-        assert hs.wait_until(back_to_idle, 10.0, 0.1), _notify_states(blf.messages())
-    finally:
-        res = blf.stop()
-    seen["notify"] = _notify_states(res.messages)
-    print(f"BLF {watcher}@{home.name} -> {watched}:", seen)
-    assert seen["initial"] in ("terminated", "idle"), seen
-    assert seen["ringing"] in ("Busy", "InUse"), seen  # device_state_busy_at=1: ringing reads Busy
-    assert seen["talking"] in ("Busy", "InUse"), seen
-    assert "confirmed" in seen["notify"], seen  # type: ignore[operator]
-    return seen
-
-
 @pytest.mark.parametrize(("watcher", "watched", "caller"), [("202", "301", "302"), ("302", "201", "202")])
 def test_blf_follows_remote_extension(fed: fd.Federation, watcher: str, watched: str, caller: str) -> None:
-    blf_follows(fed, watcher, watched, caller)
+    fd.blf_follows(fed, watcher, watched, caller)
 
 
 # ------------------------------------------------------------------ security
