@@ -164,6 +164,52 @@ def patterns_regex(patterns: list[Pattern]) -> str:
     return "|".join(p.regex() for p in patterns)
 
 
+def numbers_regex(numbers: set[str] | frozenset[str]) -> str:
+    """An alternation of character-class sequences (no groups, no anchors) matching exactly `numbers`.
+
+    Used where a peer's range must leave out some numbers (POSIX regexes have no look-ahead): digits whose
+    remaining numbers are the same set share one class, e.g. 200-299 without 250 is
+    `2[0-46-9][0-9]|25[0-46-9]`."""
+    def branches(strings: frozenset[str], memo: dict[frozenset[str], tuple[str, ...]]) -> tuple[str, ...]:
+        if strings in memo:
+            return memo[strings]
+        if strings == frozenset({""}):
+            return ("",)
+        tails: dict[str, set[str]] = {}
+        for s in strings:
+            tails.setdefault(s[0], set()).add(s[1:])
+        by_tail: dict[frozenset[str], list[str]] = {}
+        for digit, rest in sorted(tails.items()):
+            by_tail.setdefault(frozenset(rest), []).append(digit)
+        out: list[str] = []
+        for tail, digits in by_tail.items():
+            head = _digit_class(digits)
+            out += [head + b for b in branches(tail, memo)]
+        memo[strings] = tuple(out)
+        return memo[strings]
+
+    memo: dict[frozenset[str], tuple[str, ...]] = {}
+    out: list[str] = []
+    for length in sorted({len(n) for n in numbers}):
+        out += branches(frozenset(n for n in numbers if len(n) == length), memo)
+    return "|".join(out)
+
+
+def _digit_class(digits: list[str]) -> str:
+    if len(digits) == 1:
+        return digits[0]
+    values = sorted(int(d) for d in digits)
+    parts: list[str] = []
+    start = prev = values[0]
+    for v in [*values[1:], -9]:
+        if v == prev + 1:
+            prev = v
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}" if prev > start + 1 else f"{start}{prev}")
+        start = prev = v
+    return "[" + "".join(parts) + "]"
+
+
 def derive_patterns(numbers: list[str]) -> list[Pattern]:
     """Patterns for a station's own extensions: one `<first digit>X…` per (length, first digit) group."""
     groups = {(len(n), n[0]) for n in numbers if n.isdigit() and len(n) >= 2}

@@ -21,6 +21,7 @@ from python_worker.patterns import (
     Pattern,
     PatternError,
     derive_patterns,
+    numbers_regex,
     parse_pattern_list,
     patterns_overlap,
     patterns_regex,
@@ -188,13 +189,14 @@ def build_plan(
                                         value=peer.name, count=len(outside), other=peer.patterns))
 
     station_broken = any(p.is_error and p.peer is None for p in problems)
+    local = frozenset(e.number for e in snapshot.extensions if e.number.isdigit())
     peers: list[PeerPlan] = []
     if not station_broken:
         for peer in enabled:
             if peer.name in excluded:
                 continue
             peers.append(_plan_peer(peer, parsed[peer.name], config, peer.name not in unreachable,
-                                    (publish_epochs or {}).get(peer.name, 0)))
+                                    (publish_epochs or {}).get(peer.name, 0), local))
     return Plan(
         station_name=station,
         entity_id=entity_id(station),
@@ -319,7 +321,7 @@ def _route_matches_any(numberbeginswith: str, restnumbers: int, pat: Pattern) ->
 
 
 def _plan_peer(peer: PeerConfig, patterns: list[Pattern], config: ModuleConfig, is_reachable: bool,
-               publish_epoch: int = 0) -> PeerPlan:
+               publish_epoch: int = 0, local: frozenset[str] = frozenset()) -> PeerPlan:
     s = config.settings
     is_blf = _switch(peer.blf, s.blf_default)
     routes = tuple(RoutePlan(p.text, *p.route_parts()) for p in patterns)
@@ -333,6 +335,15 @@ def _plan_peer(peer: PeerConfig, patterns: list[Pattern], config: ModuleConfig, 
         names = tuple(sorted({(e.number, e.name) for e in mine if e.name}, key=lambda x: (len(x[0]), x)))
     elif is_blf:
         hints = tuple(sorted({n for p in patterns for n in p.expand()}, key=lambda n: (len(n), n)))
+    # A number that is also ours (W_LOCAL_EXTENSION_IN_PEER_PATTERN, e.g. 250 on both stations) is ours:
+    # no hint for the peer's one, and its device state is never accepted, or it would light our own lamp
+    # (Asterisk merges same-named devices of all stations).
+    accept_regex = patterns_regex(patterns)
+    if is_blf and local:
+        covered = {n for p in patterns if p.size() <= MAX_NUMBERS_PER_PEER for n in p.expand()}
+        if covered & local:
+            hints = tuple(n for n in hints if n not in local)
+            accept_regex = numbers_regex(frozenset(covered - local)) or "-"  # "-": matches no device
     return PeerPlan(
         name=peer.name,
         host=peer.host,
@@ -343,7 +354,7 @@ def _plan_peer(peer: PeerConfig, patterns: list[Pattern], config: ModuleConfig, 
         provider_id=provider_id(peer.name),
         patterns=tuple(p.text for p in patterns),
         asterisk_patterns=tuple(p.asterisk() for p in patterns),
-        accept_regex=patterns_regex(patterns),
+        accept_regex=accept_regex,
         routes=routes,
         hint_numbers=hints,
         is_blf=is_blf,
