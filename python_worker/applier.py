@@ -26,8 +26,9 @@ from python_worker.snapshot import sqlite_engine
 
 PROVIDERS, SIP, SIP_HOSTS = "m_Providers", "m_Sip", "m_SipHosts"
 OUTGOING, INCOMING, FILTERS = "m_OutgoingRoutingTable", "m_IncomingRoutingTable", "m_NetworkFilters"
-CUSTOM_FILES = "m_CustomFiles"
-TABLE_ORDER = (PROVIDERS, SIP, SIP_HOSTS, OUTGOING, INCOMING, FILTERS, CUSTOM_FILES)
+CUSTOM_FILES, FIREWALL = "m_CustomFiles", "m_FirewallRules"
+# FIREWALL after FILTERS: a rule names our filter by its description and gets its id when written.
+TABLE_ORDER = (PROVIDERS, SIP, SIP_HOSTS, OUTGOING, INCOMING, FILTERS, FIREWALL, CUSTOM_FILES)
 DEFAULT_RULE_PRIORITY = 9999  # Core's default incoming rule: never touched
 
 # Priorities are the admin's to reorder (MikoPBX's route list renumbers them on drag and drop), so a
@@ -149,6 +150,7 @@ def flatten(records: Mapping[str, Any] | None) -> list[Row]:
         (OUTGOING, "outgoing_routes", "note"),
         (INCOMING, "incoming_routes", "note"),
         (FILTERS, "network_filters", "description"),
+        (FIREWALL, "firewall_rules", "description"),
     ):
         for rec in records.get(section, []):
             values = {k: v for k, v in rec.items() if k != "peer"}
@@ -167,7 +169,7 @@ def _key_of(table: str, row: Mapping[str, Any]) -> tuple[str, ...]:
         return (str(row["uniqid"]),)
     if table == SIP_HOSTS:
         return (str(row["provider_id"]), str(row["address"]))
-    if table == FILTERS:
+    if table in (FILTERS, FIREWALL):
         return (str(row["description"]),)
     if table == CUSTOM_FILES:
         return (str(row["filepath"]),)
@@ -202,10 +204,14 @@ def read_owned(conn: Connection, known_ids: set[str]) -> dict[tuple[str, tuple[s
         INCOMING: text(f"SELECT * FROM {INCOMING} WHERE priority IS NOT {DEFAULT_RULE_PRIORITY} AND "
                        + _MARK_SQL.format(col="note")),
         FILTERS: text(f"SELECT * FROM {FILTERS} WHERE " + _MARK_SQL.format(col="description")),
+        FIREWALL: text(f"SELECT * FROM {FIREWALL} WHERE " + _MARK_SQL.format(col="description")),
         CUSTOM_FILES: text(f"SELECT * FROM {CUSTOM_FILES} WHERE " + _MARK_SQL.format(col="description")),
     }
     out: dict[tuple[str, tuple[str, ...]], list[DbRow]] = {}
+    existing = set(conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars().all())
     for table, query in (*by_ids.items(), *by_mark.items()):
+        if table not in existing:
+            continue
         params: dict[str, Any] = dict(mark)
         if table in by_ids:
             params["ids"] = ids or [""]
@@ -241,6 +247,10 @@ def compute_diff(conn: Connection, desired: Sequence[Row], previous: Sequence[Ro
         ident = (row.table, row.key)
         if row.table == FILTERS and row.key in skip_filters:
             continue
+        if row.table == FIREWALL and (str(row.values["network_filter"]),) in skip_filters:
+            continue  # the admin's own filter for that address governs it
+        if not columns[row.table]:
+            continue  # a table this station's schema does not have (never seen in 2024.1/2026.1)
         wanted.add(ident)
         have = owned.get(ident, [])
         prev = prev_by_key.get(ident)
@@ -250,8 +260,9 @@ def compute_diff(conn: Connection, desired: Sequence[Row], previous: Sequence[Ro
                 continue
             diff.changes.append(Change("create", row.table, row.key, row.peer, drift="deleted" if prev else ""))
             continue
-        cols = [c for c in row.values if c in columns[row.table] and c not in KEPT_ON_UPDATE.get(row.table, ())]
-        changed = tuple(c for c in cols if _n(have[0].values.get(c)) != _n(row.values[c]))
+        values = _resolved(conn, row)
+        cols = [c for c in values if c in columns[row.table] and c not in KEPT_ON_UPDATE.get(row.table, ())]
+        changed = tuple(c for c in cols if _n(have[0].values.get(c)) != _n(values[c]))
         if changed:
             edited = prev is not None and any(_n(have[0].values.get(c)) != _n(prev.values.get(c)) for c in changed)
             diff.changes.append(Change("update", row.table, row.key, row.peer, changed, "edited" if edited else ""))
@@ -266,6 +277,17 @@ def compute_diff(conn: Connection, desired: Sequence[Row], previous: Sequence[Ro
     order = {t: i for i, t in enumerate(TABLE_ORDER)}
     diff.changes.sort(key=lambda c: (c.op != "delete", order[c.table], c.peer, c.key))
     return diff
+
+
+def _resolved(conn: Connection, row: Row) -> Mapping[str, Any]:
+    """A firewall rule's `network_filter` (our filter's description) as the networkfilterid column."""
+    if row.table != FIREWALL:
+        return row.values
+    fid = conn.execute(text(f"SELECT id FROM {FILTERS} WHERE description = :d ORDER BY id LIMIT 1"),
+                       {"d": row.values["network_filter"]}).scalar()
+    values = {k: v for k, v in row.values.items() if k != "network_filter"}
+    values["networkfilterid"] = fid
+    return values
 
 
 def _adopt_custom_file(conn: Connection, row: Row, diff: Diff, was_applied: bool) -> None:
@@ -324,7 +346,7 @@ def execute_diff(conn: Connection, diff: Diff, desired: Sequence[Row]) -> None:
             conn.execute(text(f'DELETE FROM "{change.table}" WHERE id = :id'), {"id": change.record_id})
             continue
         row = by_key[(change.table, change.key)]
-        values = {c: v for c, v in row.values.items() if c in columns[change.table]}
+        values = {c: v for c, v in _resolved(conn, row).items() if c in columns[change.table]}
         if change.op == "adopt":
             sets = ", ".join(f'"{c}" = :{c}' for c in values)
             conn.execute(text(f'UPDATE "{change.table}" SET {sets} WHERE id = :_id'),
@@ -422,4 +444,5 @@ def apply_records(
 def empty_records(station: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """records.json with nothing in it (the module disabled)."""
     return {"format": 1, "module": MODULE_ID, "station": dict(station or {}), "providers": [],
-            "outgoing_routes": [], "incoming_routes": [], "network_filters": [], "custom_files": []}
+            "outgoing_routes": [], "incoming_routes": [], "network_filters": [], "firewall_rules": [],
+            "custom_files": []}

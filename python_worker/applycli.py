@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from python_worker import SYNC_PORT
 from python_worker.control import WorkerUnavailable, is_worker_running, request
 from python_worker.logsetup import setup_logging
 from python_worker.reconciler import ApplyOptions, ApplyReport, Paths, reconcile
@@ -199,7 +200,7 @@ def register(sub: Any) -> None:
                    "to us (it has just added us), renew our own publication to it")
     p.add_argument("--sync-bind", help="address to serve directory sync and pairing on, e.g. 0.0.0.0 "
                    "(default: no sync; the firewall opens the port only to paired peers)")
-    p.add_argument("--sync-port", type=int, default=7787, help="TCP port of directory sync (Lib SYNC_PORT)")
+    p.add_argument("--sync-port", type=int, default=SYNC_PORT, help="TCP port of directory sync (Lib SYNC_PORT)")
     p.add_argument("--sync-heartbeat", type=float, default=2.0,
                    help="seconds between sync heartbeats; a peer silent for 3 of them reads unreachable")
     p.add_argument("--devstate-cmd", help="e.g. \"asterisk -rx 'devstate change {device} {state}'\": "

@@ -22,6 +22,7 @@ from typing import Any
 
 import zmq
 
+from python_worker import SYNC_PORT
 from python_worker.config import is_valid_host, is_valid_name
 from python_worker.statefiles import file_lock, read_json, write_atomic
 
@@ -30,7 +31,6 @@ INVITES_FILE = "invitations.json"
 INVITES_LOCK = "invitations.lock"
 PREFIX = "pbxfed1:"
 DEFAULT_TTL = 3600.0
-SYNC_PORT = 7787  # Lib/PbxFederationConf::SYNC_PORT
 _Z85_KEY_LEN = 40
 _Z85_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#")
 

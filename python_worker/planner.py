@@ -61,6 +61,7 @@ class PeerPlan:
     is_transfers: bool
     is_overlap_fix: bool
     is_reachable: bool = True
+    is_paired: bool = False  # paired through invitations: the directory-sync port is opened for it
     publish_epoch: int = 0  # bumped by the worker to replace a publication Asterisk gave up on
     has_directory: bool = False  # numbers and names come from the peer's synced directory
     caller_names: tuple[tuple[str, str], ...] = ()  # (number, display name) of the peer's extensions
@@ -361,6 +362,7 @@ def _plan_peer(peer: PeerConfig, patterns: list[Pattern], config: ModuleConfig, 
         is_transfers=_switch(peer.transfers, s.transfers_default),
         is_overlap_fix=_switch(peer.overlap_fix, s.overlap_fix_default),
         is_reachable=is_reachable,
+        is_paired=peer.paired,
         publish_epoch=publish_epoch,
         has_directory=directory is not None,
         caller_names=names,

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from python_worker.applier import CUSTOM_FILES, FILTERS, INCOMING, OUTGOING, PROVIDERS, SIP, SIP_HOSTS, Change
+from python_worker.applier import CUSTOM_FILES, FILTERS, FIREWALL, INCOMING, OUTGOING, PROVIDERS, SIP, SIP_HOSTS, Change
 
 TARGETS = ("pjsip", "dialplan", "firewall")
 PHP_CORE = "php-core"
@@ -38,6 +38,7 @@ _TABLE_TARGETS: Mapping[str, tuple[str, ...]] = {
     OUTGOING: ("dialplan",),
     INCOMING: ("dialplan",),
     FILTERS: ("firewall",),
+    FIREWALL: ("firewall",),
     # asterisk.conf (the entity ID) is read only when Asterisk starts; never restart it for this.
     CUSTOM_FILES: (),
 }

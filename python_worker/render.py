@@ -10,7 +10,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from python_worker import MODULE_ID, OWNER_MARK
+from python_worker import MODULE_ID, OWNER_MARK, SYNC_PORT
 from python_worker.config import is_ip_literal
 from python_worker.planner import INCOMING_PRIORITY, ROUTE_PRIORITY, PeerPlan, Plan
 
@@ -112,6 +112,7 @@ def build_records(plan: Plan) -> dict[str, Any]:
     outgoing: list[dict[str, Any]] = []
     incoming: list[dict[str, Any]] = []
     filters: list[dict[str, Any]] = []
+    firewall: list[dict[str, Any]] = []
     for peer in plan.peers:
         uid = peer.provider_id
         providers.append({
@@ -148,6 +149,13 @@ def build_records(plan: Plan) -> dict[str, Any]:
                 "deny": "0.0.0.0/0" if prefix == 32 else "::/0",
                 "newer_block_ip": "1", "local_network": "0", "description": _mark(peer),
             })
+            if peer.is_paired:
+                # The sync port's category is 'block' by default; it opens only for a paired peer's filter.
+                firewall.append({
+                    "peer": peer.name, "protocol": "tcp", "portfrom": str(SYNC_PORT), "portto": str(SYNC_PORT),
+                    "action": "allow", "category": MODULE_ID, "portFromKey": "", "portToKey": "",
+                    "description": _mark(peer, "sync"), "network_filter": _mark(peer),
+                })
     custom_files: list[dict[str, Any]] = []
     if plan.peers:
         entity = (f"; {MODULE_ID}: a unique entity ID, so device states of the stations never merge\n"
@@ -165,6 +173,7 @@ def build_records(plan: Plan) -> dict[str, Any]:
         "outgoing_routes": outgoing,
         "incoming_routes": incoming,
         "network_filters": filters,
+        "firewall_rules": firewall,
         "custom_files": custom_files,
     }
 

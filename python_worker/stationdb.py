@@ -53,6 +53,10 @@ _TABLES = {
     "m_CustomFiles": "`id` INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, `filepath` VARCHAR(0) NULL, "
     '`content` VARCHAR(0) NULL, `mode` VARCHAR(0) DEFAULT "none" NULL, `changed` VARCHAR(1) DEFAULT "0" NULL, '
     "`description` VARCHAR(0) NULL",
+    "m_FirewallRules": "`id` INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, `protocol` VARCHAR(0) NULL, "
+    "`portfrom` VARCHAR(0) NULL, `portto` VARCHAR(0) NULL, `networkfilterid` INTEGER NULL, "
+    "`action` VARCHAR(0) NULL, `category` VARCHAR(0) NULL, `portFromKey` VARCHAR(0) NULL, "
+    "`portToKey` VARCHAR(0) NULL, `description` VARCHAR(0) NULL",
     "m_LanInterfaces": "`id` INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, `name` VARCHAR(0) NULL, "
     "`interface` VARCHAR(0) NULL, `ipaddr` VARCHAR(0) NULL, `subnet` VARCHAR(0) NULL, "
     "`extipaddr` VARCHAR(0) NULL, `exthostname` VARCHAR(0) NULL, `disabled` VARCHAR(1) NOT NULL",

@@ -30,7 +30,7 @@ import zmq
 from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils.monitor import parse_monitor_message
 
-from python_worker import __version__
+from python_worker import SYNC_PORT, __version__
 from python_worker.config import ModuleConfig, PeerConfig, RemoteDirectory, is_valid_host, is_valid_name
 from python_worker.directory import DirectoryError, LocalDirectory, build_local_directory, directory_from_wire
 from python_worker.engine import compute
@@ -84,7 +84,7 @@ def decode(frame: bytes) -> dict[str, Any]:
 @dataclass(frozen=True)
 class SyncOptions:
     bind: str = "0.0.0.0"
-    port: int = 7787
+    port: int = SYNC_PORT
     heartbeat: float = 2.0  # seconds between heartbeats while the peer answers
     heartbeat_timeout: float = 6.0  # no answer for this long: the peer is unreachable
     backoff_max: float = 30.0  # heartbeat interval cap while the peer does not answer

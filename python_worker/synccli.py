@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from python_worker import SYNC_PORT
 from python_worker.control import is_worker_running
 from python_worker.moduledb import init_db
 from python_worker.pairing import (
     DEFAULT_TTL,
-    SYNC_PORT,
     InviteError,
     create_invitation,
     list_invitations,
