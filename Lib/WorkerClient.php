@@ -15,6 +15,15 @@ class WorkerClient
     /** What the worker runs to make Core reload pjsip, dialplan and firewall (Lib/ReloadCore.php). */
     public const RELOAD_CMD = 'php-core';
 
+    /**
+     * How the worker reads Asterisk (no shell; run by the worker with shlex): trunk reachability from qualify,
+     * remote lamps that start publishing to us, and the Custom device that turns a dead peer's lamps Unavailable.
+     */
+    public const ASTERISK = '/usr/sbin/asterisk';
+    public const STATUS_CMD = self::ASTERISK . " -rx 'pjsip show contacts'";
+    public const HINTS_CMD = self::ASTERISK . " -rx 'core show hints'";
+    public const DEVSTATE_CMD = self::ASTERISK . " -rx 'devstate change {device} {state}'";
+
     /** Worker command lines contain this; used to recognise our process behind a pid. */
     public const PROCESS_MARK = 'python_worker';
 
@@ -64,7 +73,8 @@ class WorkerClient
     public function runArgs(): array
     {
         return array_merge($this->python(), ['run'], $this->locations(), ['--reload-cmd', self::RELOAD_CMD],
-            ['--sync-bind', '0.0.0.0', '--sync-port', (string)PbxFederationConf::SYNC_PORT]);
+            ['--sync-bind', '0.0.0.0', '--sync-port', (string)PbxFederationConf::SYNC_PORT],
+            ['--status-cmd', self::STATUS_CMD, '--hints-cmd', self::HINTS_CMD, '--devstate-cmd', self::DEVSTATE_CMD]);
     }
 
     /** @return string[] a new one-time invitation for another station (JSON: invitation, file, expires) */

@@ -38,6 +38,9 @@ nohup "$PYTHON" -m python_worker run \
     --state-dir "$STATE_DIR" \
     --reload-cmd php-core \
     --sync-bind 0.0.0.0 --sync-port 7787 \
+    --status-cmd "/usr/sbin/asterisk -rx 'pjsip show contacts'" \
+    --hints-cmd "/usr/sbin/asterisk -rx 'core show hints'" \
+    --devstate-cmd "/usr/sbin/asterisk -rx 'devstate change {device} {state}'" \
     </dev/null >>"$LOG_FILE" 2>&1 &
 echo $! > "$PID_FILE"
 exit 0

@@ -70,6 +70,9 @@ final class LifecycleTest extends TestCase
             '--state-dir', "$d/db/state",
             '--reload-cmd', 'php-core',
             '--sync-bind', '0.0.0.0', '--sync-port', '7787',
+            '--status-cmd', "/usr/sbin/asterisk -rx 'pjsip show contacts'",
+            '--hints-cmd', "/usr/sbin/asterisk -rx 'core show hints'",
+            '--devstate-cmd', "/usr/sbin/asterisk -rx 'devstate change {device} {state}'",
         ];
     }
 
