@@ -188,6 +188,9 @@ class Worker:
         self.publish_epochs: dict[str, int] = {}  # peer -> generation of our outbound-publish to it
         self.sync: SyncService | None = None
         self.sync_down: frozenset[str] = frozenset()  # paired peers that stopped answering sync heartbeats
+        self._sync_back: set[str] = set()  # paired peers answering again: renew our publication to them
+        self._sync_lock = threading.Lock()
+        self._marked_down: frozenset[str] = frozenset()  # peers whose Custom FED-DOWN device we set Unavailable
         self._probe = _VersionProbe([paths.mikopbx_db, paths.module_db])
         self._seen: tuple[object, ...] = ()
         self._zctx = zmq.Context()
@@ -321,6 +324,10 @@ class Worker:
             self.last_check = time.time()
             return None  # events from our own reads or unrelated files: nothing committed
         self._seen = seen
+        with self._sync_lock:
+            back, self._sync_back = self._sync_back, set()
+        for name in back:
+            self.publish_epochs[name] = self.publish_epochs.get(name, 0) % 9 + 1
         try:
             report = reconcile(self.paths, self.reloader, opts=self.apply_opts,
                                hold_digest="" if forced else self.hold_digest,
@@ -337,13 +344,25 @@ class Worker:
         if report.result != "unchanged" or self.last_apply is None:
             self.last_apply = report
         self.last_check = time.time()
+        self._mark_newly_down(report)
         if self.sync is not None:
             self.sync.notify()  # our extensions or the peers table may have changed: push, (re)connect
         return report
 
+    def _mark_newly_down(self, report: ApplyReport) -> None:
+        """After the reload that put a dead peer's hints on its FED-DOWN device, turn that device Unavailable,
+        whichever way the peer was found dead (trunk qualify or sync heartbeats)."""
+        if report.result not in ("applied", "unchanged") or report.plan is None:
+            return
+        down = self.unreachable | self.sync_down
+        self.mark_down(report.plan, down - self._marked_down)
+        self._marked_down = down
+
     def _sync_reachability(self, down: frozenset[str]) -> None:
         """Sync thread: a paired peer stopped or started answering; re-plan (its lamps) on the loop."""
-        self.sync_down = down
+        with self._sync_lock:
+            self._sync_back |= self.sync_down - down
+            self.sync_down = down
         self.request_reconcile(0.0)
 
     def check_reachability(self) -> bool:
@@ -365,10 +384,8 @@ class Worker:
             return False
         back = self.unreachable - down
         log.warning("trunk reachability changed: down %s, back %s", sorted(down - self.unreachable), sorted(back))
-        gone = down - self.unreachable
         self.unreachable = down
-        self.renew_publications(back)
-        self.mark_down(plan, gone)
+        self.renew_publications(back)  # its reconcile marks the newly dead peers' lamps Unavailable
         return True
 
     def mark_down(self, plan: Plan, peers: frozenset[str]) -> None:

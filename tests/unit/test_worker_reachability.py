@@ -161,3 +161,33 @@ def test_peer_starting_to_publish_renews_our_publication(tmp_path: Path) -> None
 
 def _peers_pj(state_dir: Path) -> str:
     return str(json.loads((state_dir / HOOKS_FILE).read_text())["generatePeersPj"])
+
+
+def test_peer_found_dead_by_sync_heartbeats_gets_unavailable_lamps_and_a_new_publication_back(
+        tmp_path: Path) -> None:
+    paths = make_station(tmp_path / "st", "2026.1", peers=(SPB,))
+    reloader = RecordingReloader()
+    marked = tmp_path / "devstate.txt"
+    opts = WorkerOptions(debounce=0.05, resync=3600,
+                         devstate_cmd=shlex.join(["sh", "-c", f'echo "$0 $1" >> {marked}', "{device}", "{state}"]))
+    worker = Worker(paths, reloader, ApplyOptions(), opts)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    device = f"Custom:{provider_id('spb')}-FED-DOWN"
+    try:
+        _wait(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
+        worker._sync_reachability(frozenset({"spb"}))  # what the sync thread reports
+        _wait(lambda: device in _hints(paths.state_dir), 5, "spb's hints on the non-existent device")
+        _wait(lambda: marked.exists() and len(marked.read_text().splitlines()) >= 2, 5, "the devstate commands")
+        assert marked.read_text().splitlines() == [f"{device} UNKNOWN", f"{device} UNAVAILABLE"]
+
+        worker._sync_reachability(frozenset())
+        _wait(lambda: "exten => 301,hint,PJSIP/301" in _hints(paths.state_dir), 5, "spb's hints back")
+        pj = str(json.loads((paths.state_dir / HOOKS_FILE).read_text())["generatePeersPj"])
+        assert f"[{provider_id('spb')}-FED-PUB-1]" in pj  # a new publication re-sends every state
+        time.sleep(0.3)
+        assert len(marked.read_text().splitlines()) == 2  # nothing marked again while it is up
+    finally:
+        worker.stop()
+        thread.join(10)
+    assert not thread.is_alive()
