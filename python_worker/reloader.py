@@ -156,12 +156,17 @@ def make_reloader(
 
 
 _CONTACT_RE = re.compile(r"^\s*Contact:\s+(?P<aor>[^/\s]+)/\S+\s+(?:\S+\s+)?(?P<status>Avail|Unavail|NonQual|Unknown|"
-                         r"Created|Removed|Reachable|Unreachable)\b")
+                         r"Created|Removed|Reachable|Unreachable)\b(?:\s+(?P<rtt>[0-9]+(?:\.[0-9]+)?))?")
 
 
 def parse_contacts(output: str) -> dict[str, str]:
     """`pjsip show contacts` output -> {aor: reachable|unreachable|unknown}."""
-    status: dict[str, str] = {}
+    return {aor: state for aor, (state, _rtt) in parse_contact_details(output).items()}
+
+
+def parse_contact_details(output: str) -> dict[str, tuple[str, float | None]]:
+    """`pjsip show contacts` output -> {aor: (reachable|unreachable|unknown, qualify round trip in ms)}."""
+    status: dict[str, tuple[str, float | None]] = {}
     for line in output.splitlines():
         m = _CONTACT_RE.match(line)
         if not m:
@@ -169,13 +174,20 @@ def parse_contacts(output: str) -> dict[str, str]:
         word = m.group("status")
         state = {"Avail": "reachable", "Reachable": "reachable", "Unavail": "unreachable",
                  "Unreachable": "unreachable"}.get(word, "unknown")
-        if status.get(m.group("aor")) != "reachable":
-            status[m.group("aor")] = state
+        if status.get(m.group("aor"), ("",))[0] != "reachable":
+            rtt = float(m.group("rtt")) if m.group("rtt") and state == "reachable" else None
+            status[m.group("aor")] = (state, rtt)
     return status
 
 
 def query_reachability(status_cmd: str | None, timeout: float = 2.0) -> dict[str, str] | None:
     """Trunk reachability from Asterisk via --status-cmd; None when not configured or not answering."""
+    details = query_contact_details(status_cmd, timeout)
+    return None if details is None else {aor: state for aor, (state, _rtt) in details.items()}
+
+
+def query_contact_details(status_cmd: str | None, timeout: float = 2.0) -> dict[str, tuple[str, float | None]] | None:
+    """Trunk reachability and qualify round trip from Asterisk via --status-cmd; None when unavailable."""
     if not status_cmd:
         return None
     argv = shlex.split(status_cmd)
@@ -185,4 +197,4 @@ def query_reachability(status_cmd: str | None, timeout: float = 2.0) -> dict[str
         return None
     if proc.returncode != 0:
         return None
-    return parse_contacts(proc.stdout.decode("utf-8", "replace"))
+    return parse_contact_details(proc.stdout.decode("utf-8", "replace"))

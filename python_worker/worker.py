@@ -32,7 +32,7 @@ from python_worker.applier import DatabaseBusy
 from python_worker.control import bind_private
 from python_worker.planner import Plan
 from python_worker.reconciler import ApplyOptions, ApplyReport, Paths, reconcile
-from python_worker.reloader import Reloader, query_reachability, run_command
+from python_worker.reloader import Reloader, query_contact_details, query_reachability, run_command
 from python_worker.snapshot import sqlite_engine
 from python_worker.statefiles import CONTROL_SOCKET, RECORDS_FILE, WORKER_LOCK, read_json
 from python_worker.sync import FileStation, SyncOptions, SyncService
@@ -216,7 +216,8 @@ class Worker:
         plan = last.plan if last else None
         applied = read_json(self.paths.state(RECORDS_FILE)) or {}
         applied_ids = {p["m_Providers"]["uniqid"] for p in applied.get("providers", [])}
-        reach = query_reachability(self.opts.status_cmd)
+        details = query_contact_details(self.opts.status_cmd)
+        reach = None if details is None else {aor: state for aor, (state, _rtt) in details.items()}
         names: dict[str, dict[str, Any]] = {}
         if plan is not None:
             for p in plan.peers:
@@ -236,6 +237,9 @@ class Worker:
                              if c.drift and c.peer == name]
             pid = info.get("provider_id")
             info["reachability"] = (reach or {}).get(str(pid), "unknown") if pid else "unknown"
+            info["trunk"] = info["reachability"]  # the admin page's status dot
+            rtt = (details or {}).get(str(pid), ("", None))[1] if pid else None
+            info["rtt_ms"] = None if rtt is None else round(rtt, 1)
             peers.append(info)
         if peer is not None:
             peers = [p for p in peers if p["name"].lower() == peer.lower()]

@@ -14,7 +14,13 @@ import pytest
 from python_worker.applier import OUTGOING, PROVIDERS, SIP_HOSTS, Change
 from python_worker.moduledb import upsert_peer
 from python_worker.reconciler import Paths
-from python_worker.reloader import CommandReloader, make_reloader, parse_contacts, reload_targets
+from python_worker.reloader import (
+    CommandReloader,
+    make_reloader,
+    parse_contact_details,
+    parse_contacts,
+    reload_targets,
+)
 from python_worker.statefiles import HOOKS_FILE, JOURNAL_FILE, LOG_FILE, PAUSE_ENV, read_json, write_if_changed
 from tests.unit.applyhelpers import (
     NSK,
@@ -160,6 +166,8 @@ def test_parse_pjsip_show_contacts() -> None:
 """
     assert parse_contacts(out) == {"SIP-TRUNK-AAAAAAAAAA": "reachable", "SIP-TRUNK-BBBBBBBBBB": "unreachable",
                                    "201": "unknown"}
+    assert parse_contact_details(out) == {"SIP-TRUNK-AAAAAAAAAA": ("reachable", 0.412),
+                                          "SIP-TRUNK-BBBBBBBBBB": ("unreachable", None), "201": ("unknown", None)}
 
 
 def test_write_if_changed_is_atomic_and_skips_equal_content(tmp_path: Path) -> None:

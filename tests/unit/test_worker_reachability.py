@@ -91,6 +91,9 @@ def test_unreachable_peer_gets_unavailable_hints_and_comes_back(tmp_path: Path) 
         assert worker.unreachable == frozenset()
         status = worker.status()
         assert {p["name"]: p["reachability"] for p in status["peers"]} == {"nsk": "reachable", "spb": "reachable"}
+        # what the admin page's dots and round-trip column read
+        assert {p["name"]: (p["trunk"], p["rtt_ms"]) for p in status["peers"]} == {
+            "nsk": ("reachable", 1.0), "spb": ("reachable", 5.4)}
     finally:
         worker.stop()
         thread.join(10)
