@@ -67,7 +67,7 @@ class FederationApi
             case 'invite':
                 $ttl = (int)($data['ttl'] ?? 3600);
                 return $this->pairing($this->worker->invite(trim((string)($data['address'] ?? '')),
-                    $ttl > 0 ? $ttl : 3600));
+                    $ttl > 0 ? $ttl : 3600, trim((string)($data['from'] ?? ''))));
             case 'accept':
                 $text = trim((string)($data['invitation'] ?? ''));
                 if ($text === '') {

@@ -77,13 +77,21 @@ class WorkerClient
             ['--status-cmd', self::STATUS_CMD, '--hints-cmd', self::HINTS_CMD, '--devstate-cmd', self::DEVSTATE_CMD]);
     }
 
-    /** @return string[] a new one-time invitation for another station (JSON: invitation, file, expires) */
-    public function inviteArgs(string $address, int $ttlSeconds): array
+    /**
+     * A new one-time invitation for another station (JSON: invitation, file, expires). `$from`: the invited
+     * station's IP, let through the firewall to the sync port while the invitation is pending.
+     *
+     * @return string[]
+     */
+    public function inviteArgs(string $address, int $ttlSeconds, string $from = ''): array
     {
         $args = array_merge($this->python(), ['invite', 'create'], $this->locations(),
             ['--sync-port', (string)PbxFederationConf::SYNC_PORT, '--ttl', (string)$ttlSeconds, '--json']);
         if ($address !== '') {
             $args = array_merge($args, ['--address', $address]);
+        }
+        if ($from !== '') {
+            $args = array_merge($args, ['--from', $from]);
         }
         return $args;
     }
@@ -100,9 +108,9 @@ class WorkerClient
     }
 
     /** @return array<string, mixed> */
-    public function invite(string $address, int $ttlSeconds): array
+    public function invite(string $address, int $ttlSeconds, string $from = ''): array
     {
-        return $this->runJson($this->inviteArgs($address, $ttlSeconds), self::QUICK_TIMEOUT);
+        return $this->runJson($this->inviteArgs($address, $ttlSeconds, $from), self::QUICK_TIMEOUT);
     }
 
     /** @return array<string, mixed> */

@@ -125,8 +125,12 @@ def parse_invitation(text: str) -> Invitation:
 
 
 def create_invitation(state_dir: Path, station: str, host: str, *, sip_port: int, patterns: str,
-                      sync_port: int = SYNC_PORT, ttl: float = DEFAULT_TTL, now: float | None = None) -> Invitation:
-    """A new invitation, remembered (as its HMAC key, expiry and use) in `<state>/invitations.json`."""
+                      sync_port: int = SYNC_PORT, ttl: float = DEFAULT_TTL, now: float | None = None,
+                      allow_from: str = "") -> Invitation:
+    """A new invitation, remembered (as its HMAC key, expiry and use) in `<state>/invitations.json`.
+
+    `allow_from`: the invited station's IP address; while the invitation is pending the firewall lets that
+    address reach the sync port, which is otherwise open only to paired peers."""
     keys = load_or_create_keys(state_dir)
     now = time.time() if now is None else now
     inv = Invitation(station=station, host=host, sync_port=sync_port, sip_port=sip_port, patterns=patterns,
@@ -137,7 +141,7 @@ def create_invitation(state_dir: Path, station: str, host: str, *, sip_port: int
         # Forget invitations that expired over a day ago; used and recent ones stay to answer "already used".
         store = {k: v for k, v in store.items() if float(v.get("expires", 0)) > now - 86400}
         store[inv.id] = {"mac_key": inv.mac_key.hex(), "expires": inv.expires, "created": round(now, 3),
-                         "used": None, "used_by": None}
+                         "used": None, "used_by": None, "allow_from": allow_from}
         write_atomic(state_dir / INVITES_FILE, json.dumps(store, sort_keys=True, indent=1).encode(), mode=0o600)
     return inv
 
@@ -150,6 +154,13 @@ def _read_store(state_dir: Path) -> dict[str, dict[str, Any]]:
 def list_invitations(state_dir: Path) -> dict[str, dict[str, Any]]:
     """Pending and used invitations without their keys."""
     return {k: {f: v for f, v in rec.items() if f != "mac_key"} for k, rec in _read_store(state_dir).items()}
+
+
+def pairing_sources(state_dir: Path, now: float | None = None) -> list[tuple[str, str]]:
+    """(invitation id, address) of pending invitations made for a known address: unused and unexpired."""
+    now = time.time() if now is None else now
+    return sorted((k, str(rec["allow_from"])) for k, rec in _read_store(state_dir).items()
+                  if rec.get("allow_from") and not rec.get("used") and float(rec.get("expires", 0)) > now)
 
 
 def pair_proof(mac_key: bytes, invite_id: str, nonce: str, client_key: str, info: dict[str, Any]) -> str:

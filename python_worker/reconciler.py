@@ -33,6 +33,7 @@ from python_worker.applier import (
 )
 from python_worker.engine import Outputs, compute_from_files
 from python_worker.logsetup import remember_secrets
+from python_worker.pairing import pairing_sources
 from python_worker.planner import Plan
 from python_worker.problems import Problem
 from python_worker.reloader import TARGETS, Reloader, ReloadResult, reload_targets
@@ -220,7 +221,8 @@ def _desired(paths: Paths, disable: bool, unreachable: frozenset[str] = frozense
              publish_epochs: Mapping[str, int] | None = None) -> tuple[Outputs | None, bool]:
     if disable or not module_enabled(paths.mikopbx_db):
         return None, False
-    return compute_from_files(paths.mikopbx_db, paths.module_db, unreachable, publish_epochs), True
+    return compute_from_files(paths.mikopbx_db, paths.module_db, unreachable, publish_epochs,
+                              pairing_sources(paths.state_dir)), True
 
 
 def reconcile(

@@ -6,6 +6,7 @@ import base64
 import ipaddress
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -106,8 +107,11 @@ def _mark(peer: PeerPlan, what: str = "") -> str:
     return f"{OWNER_MARK} peer {peer.name}{(' ' + what) if what else ''}"
 
 
-def build_records(plan: Plan) -> dict[str, Any]:
-    """The MikoPBX rows the plan needs, in Core's column names (no ids), sorted by peer then pattern."""
+def build_records(plan: Plan, pairing_sources: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+    """The MikoPBX rows the plan needs, in Core's column names (no ids), sorted by peer then pattern.
+
+    `pairing_sources`: (invitation id, IP address) of pending invitations made `--from` an address; that
+    station may reach the sync port (closed by default) until the invitation is used or expires."""
     providers: list[dict[str, Any]] = []
     outgoing: list[dict[str, Any]] = []
     incoming: list[dict[str, Any]] = []
@@ -156,6 +160,20 @@ def build_records(plan: Plan) -> dict[str, Any]:
                     "action": "allow", "category": MODULE_ID, "portFromKey": "", "portToKey": "",
                     "description": _mark(peer, "sync"), "network_filter": _mark(peer),
                 })
+    for invite_id, address in sorted(set(pairing_sources)):
+        if not is_ip_literal(address):
+            continue
+        prefix = 32 if ipaddress.ip_address(address).version == 4 else 128
+        mark = f"{OWNER_MARK} invitation {invite_id}"
+        filters.append({
+            "peer": "", "permit": f"{address}/{prefix}", "deny": "0.0.0.0/0" if prefix == 32 else "::/0",
+            "newer_block_ip": "0", "local_network": "0", "description": mark,
+        })
+        firewall.append({
+            "peer": "", "protocol": "tcp", "portfrom": str(SYNC_PORT), "portto": str(SYNC_PORT),
+            "action": "allow", "category": MODULE_ID, "portFromKey": "", "portToKey": "",
+            "description": f"{mark} sync", "network_filter": mark,
+        })
     custom_files: list[dict[str, Any]] = []
     if plan.peers:
         entity = (f"; {MODULE_ID}: a unique entity ID, so device states of the stations never merge\n"

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from python_worker import SYNC_PORT
-from python_worker.control import is_worker_running
+from python_worker.config import is_ip_literal
+from python_worker.control import is_worker_running, request
 from python_worker.moduledb import init_db
 from python_worker.pairing import (
     DEFAULT_TTL,
@@ -56,8 +58,17 @@ def cmd_invite_create(args: argparse.Namespace) -> int:
     if not address:
         print("error: no address to give peers: pass --address", file=sys.stderr)
         return EXIT_REFUSED
+    allow_from = (args.allow_from or "").strip()
+    if allow_from and not is_ip_literal(allow_from):
+        print(f"error: --from must be the invited station's IP address, not {allow_from!r}", file=sys.stderr)
+        return EXIT_REFUSED
     inv = create_invitation(args.state_dir, directory.station, address, sip_port=station.sip_port(),
-                            patterns=directory.patterns, sync_port=args.sync_port, ttl=args.ttl)
+                            patterns=directory.patterns, sync_port=args.sync_port, ttl=args.ttl,
+                            allow_from=allow_from)
+    if allow_from and is_worker_running(args.state_dir):
+        # the worker opens the sync port for that address now (and closes it once used or expired)
+        with contextlib.suppress(Exception):
+            request(args.state_dir, {"cmd": "reconcile"}, timeout=10.0)
     path = args.file or args.state_dir / f"invitation-{inv.id}.txt"
     write_invitation_file(path, inv)
     if args.json:
@@ -132,6 +143,9 @@ def register(sub: Any) -> None:
     p.add_argument("--address", help="the address peers reach this station at (default: external or LAN IP)")
     p.add_argument("--sync-port", type=int, default=SYNC_PORT, help="this station's sync port")
     p.add_argument("--ttl", type=float, default=DEFAULT_TTL, help="seconds the invitation stays valid")
+    p.add_argument("--from", dest="allow_from", metavar="ADDRESS",
+                   help="the invited station's IP: the firewall lets it reach the sync port until the invitation "
+                        "is used or expires (the port is otherwise open only to paired peers)")
     p.add_argument("--file", type=Path, help="where to save it (default: <state-dir>/invitation-<id>.txt)")
     p.set_defaults(func=cmd_invite_create)
 

@@ -30,6 +30,7 @@ from watchdog.observers import Observer
 
 from python_worker.applier import DatabaseBusy
 from python_worker.control import bind_private
+from python_worker.pairing import list_invitations
 from python_worker.planner import Plan
 from python_worker.reconciler import ApplyOptions, ApplyReport, Paths, reconcile
 from python_worker.reloader import Reloader, query_contact_details, query_reachability, run_command
@@ -513,6 +514,12 @@ class Worker:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda _s, _f: self.stop())
 
+    def _next_pairing_expiry(self) -> float | None:
+        """Wall-clock expiry of the earliest pending invitation that opened the sync port for an address."""
+        pending = [float(rec["expires"]) for rec in list_invitations(self.paths.state_dir).values()
+                   if rec.get("allow_from") and not rec.get("used") and float(rec.get("expires", 0)) > time.time()]
+        return min(pending) if pending else None
+
     def _loop(self) -> None:
         next_resync = 0.0  # the first pass is a full reconcile (it also repairs an interrupted apply)
         polling = bool(self.opts.status_cmd or self.opts.hints_cmd) and self.opts.reachability_interval > 0
@@ -544,6 +551,9 @@ class Worker:
                 self.reconcile_once(forced=forced)
             except DatabaseBusy:  # reconcile() already reports busy; belt and braces
                 log.error("database busy")
+            expiry = self._next_pairing_expiry()
+            if expiry is not None:  # close the sync port for an unused invitation right when it expires
+                next_resync = min(next_resync, time.monotonic() + max(0.0, expiry - time.time()) + 0.5)
             with self._done:
                 self._generation = max(self._generation, pending)
                 self._done.notify_all()

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 from python_worker.moduledb import upsert_peer
-from python_worker.reconciler import reconcile
-from tests.unit.applyhelpers import SPB, RecordingReloader, make_station
+from python_worker.pairing import InvitationBook, create_invitation
+from python_worker.reconciler import ApplyOptions, reconcile
+from python_worker.worker import Worker, WorkerOptions
+from tests.unit.applyhelpers import REPO, SPB, RecordingReloader, make_station, worker_env
 
 
 def rules(db: Path) -> list[tuple[object, ...]]:
@@ -74,3 +81,70 @@ def test_admin_filter_for_the_address_governs_and_gets_no_rule_from_us(tmp_path:
     assert report.result == "applied", report.summary()
     assert rules(paths.mikopbx_db) == []
     assert [i.code for i in report.issues] == ["W_ADMIN_FILTER_SAME_ADDRESS"]
+
+
+def invitation_rules(db: Path) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(
+            "SELECT f.permit, f.newer_block_ip, r.portfrom, r.action, r.category FROM m_FirewallRules r "
+            "JOIN m_NetworkFilters f ON f.id = r.networkfilterid "
+            "WHERE r.description LIKE 'ModulePbxFederation: invitation %'").fetchall()
+    finally:
+        conn.close()
+
+
+def test_pending_invitation_opens_the_port_for_its_address_until_used_or_expired(tmp_path: Path) -> None:
+    paths = make_station(tmp_path, "2026.1")
+    reloader = RecordingReloader()
+    now = time.time()
+    used = create_invitation(paths.state_dir, "moscow", "127.0.0.2", sip_port=5060, patterns="2XX",
+                             allow_from="127.0.0.9", now=now)
+    create_invitation(paths.state_dir, "moscow", "127.0.0.2", sip_port=5060, patterns="2XX",
+                      allow_from="127.0.0.10", ttl=1.0, now=now - 5)  # already expired
+    create_invitation(paths.state_dir, "moscow", "127.0.0.2", sip_port=5060, patterns="2XX")  # no address
+    report = reconcile(paths, reloader)
+    assert report.result == "applied", report.summary()
+    assert invitation_rules(paths.mikopbx_db) == [("127.0.0.9/32", "0", "7787", "allow", "ModulePbxFederation")]
+    assert "firewall" in reloader.calls[-1]
+
+    assert InvitationBook(paths.state_dir).consume(used.id, "spb")
+    assert reconcile(paths, reloader).result == "applied"
+    assert invitation_rules(paths.mikopbx_db) == []
+
+
+def test_invite_from_must_be_an_ip_address(tmp_path: Path) -> None:
+    paths = make_station(tmp_path, "2026.1")
+    proc = subprocess.run([sys.executable, "-m", "python_worker", "invite", "create", "--module-db",
+                           str(paths.module_db), "--mikopbx-db", str(paths.mikopbx_db), "--state-dir",
+                           str(paths.state_dir), "--address", "127.0.0.2", "--from", "spb.example"],
+                          capture_output=True, text=True, timeout=60, env=worker_env(), cwd=REPO, check=False)
+    assert proc.returncode == 2 and "--from must be the invited station's IP address" in proc.stderr
+
+
+def test_running_worker_opens_then_closes_the_port_when_the_invitation_expires(tmp_path: Path) -> None:
+    paths = make_station(tmp_path, "2026.1")
+    worker = Worker(paths, RecordingReloader(), ApplyOptions(), WorkerOptions(debounce=0.05, resync=3600))
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        assert wait_for(lambda: worker.last is not None, 10)
+        create_invitation(paths.state_dir, "moscow", "127.0.0.2", sip_port=5060, patterns="2XX",
+                          allow_from="127.0.0.9", ttl=2.0)
+        worker.request_reconcile(5.0)  # what `invite create --from` asks a running worker
+        assert invitation_rules(paths.mikopbx_db) != []
+        # nothing else happens: the worker wakes up at the expiry on its own (resync is an hour away)
+        assert wait_for(lambda: invitation_rules(paths.mikopbx_db) == [], 10)
+    finally:
+        worker.stop()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+def wait_for(check: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False

@@ -91,6 +91,41 @@
     {% endif %}
 </div>
 
+<div class="ui segment" id="pbx-federation-pairing">
+    <h3 class="ui header">{{ t._('module_pbx_federation_PairingHeader') }}</h3>
+    <p>{{ t._('module_pbx_federation_PairingHelp') }}</p>
+    <div class="ui two column stackable grid">
+        <div class="column">
+            <h4 class="ui header">{{ t._('module_pbx_federation_InviteHeader') }}</h4>
+            <div class="ui form">
+                <div class="field">
+                    <label>{{ t._('module_pbx_federation_InviteAddress') }}</label>
+                    <input type="text" id="pbx-federation-invite-address" placeholder="203.0.113.10">
+                </div>
+                <div class="field">
+                    <label>{{ t._('module_pbx_federation_InviteFrom') }}</label>
+                    <input type="text" id="pbx-federation-invite-from" placeholder="198.51.100.20">
+                    <div class="ui pointing basic label">{{ t._('module_pbx_federation_InviteFromHint') }}</div>
+                </div>
+                <button class="ui blue button" id="pbx-federation-invite"><i class="paper plane icon"></i> {{ t._('module_pbx_federation_CreateInvitation') }}</button>
+                <div class="field" style="margin-top: 1em">
+                    <textarea id="pbx-federation-invitation" rows="4" readonly></textarea>
+                </div>
+            </div>
+        </div>
+        <div class="column">
+            <h4 class="ui header">{{ t._('module_pbx_federation_AcceptHeader') }}</h4>
+            <div class="ui form">
+                <div class="field">
+                    <label>{{ t._('module_pbx_federation_PasteInvitation') }}</label>
+                    <textarea id="pbx-federation-accept-text" rows="4"></textarea>
+                </div>
+                <button class="ui green button" id="pbx-federation-accept"><i class="handshake icon"></i> {{ t._('module_pbx_federation_AcceptInvitation') }}</button>
+            </div>
+        </div>
+    </div>
+</div>
+
 <div class="ui modal" id="pbx-federation-preview-modal">
     <div class="header">{{ t._('module_pbx_federation_PreviewHeader') }}</div>
     <div class="scrolling content">

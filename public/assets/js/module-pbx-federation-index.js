@@ -46,6 +46,27 @@ const ModulePbxFederationIndex = {
 				ModulePbxFederationIndex.poll();
 			});
 		});
+		$('#pbx-federation-invite').on('click', (e) => {
+			e.preventDefault();
+			const data = {
+				address: $('#pbx-federation-invite-address').val(),
+				from: $('#pbx-federation-invite-from').val(),
+			};
+			ModulePbxFederationIndex.call('invite', data, (answer) => {
+				$('#pbx-federation-invitation').val(((answer.data || {}).invitation) || '');
+				ModulePbxFederationIndex.showMessages(answer);
+			});
+		});
+		$('#pbx-federation-accept').on('click', (e) => {
+			e.preventDefault();
+			const data = { invitation: $('#pbx-federation-accept-text').val() };
+			ModulePbxFederationIndex.call('accept', data, (answer) => {
+				ModulePbxFederationIndex.showMessages(answer);
+				if (answer.result) {
+					window.location.reload();
+				}
+			});
+		});
 		ModulePbxFederationIndex.poll();
 	},
 
@@ -145,7 +166,9 @@ const ModulePbxFederationIndex = {
 		const fill = ($list, items) => {
 			$list.empty();
 			(items || []).forEach((item) => {
-				const text = typeof item === 'string' ? item : (item.name || item.id || JSON.stringify(item));
+				// the worker's dry run: {op, table, key: [...], peer}
+				const text = typeof item === 'string' ? item
+					: `${item.table || ''} ${(item.key || []).join(' / ')}${item.peer ? ` (${item.peer})` : ''}`.trim();
 				$('<div class="item">').text(text).appendTo($list);
 			});
 			if (!(items || []).length) {

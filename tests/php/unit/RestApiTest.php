@@ -83,14 +83,16 @@ final class RestApiTest extends TestCase
     public function testInviteRunsTheCliAndReturnsTheInvitation(): void
     {
         $this->answer('{"ok": true, "invitation": "pbxfed1:abc", "id": "0a1b", "file": "/x/invitation-0a1b.txt"}');
-        $answer = $this->call(['action' => 'invite', 'data' => ['address' => '10.0.0.2; reboot', 'ttl' => '600']]);
+        $answer = $this->call(['action' => 'invite', 'data' => [
+            'address' => '10.0.0.2; reboot', 'ttl' => '600', 'from' => '10.0.0.3',
+        ]]);
         self::assertTrue($answer['result']);
         self::assertSame('pbxfed1:abc', $answer['data']['invitation']);
         $d = $this->moduleDir;
         self::assertSame([[
             "$d/venv/bin/python", '-m', 'python_worker', 'invite', 'create',
             '--mikopbx-db', '/cf/conf/mikopbx.db', '--module-db', "$d/db/module.db", '--state-dir', "$d/db/state",
-            '--sync-port', '7787', '--ttl', '600', '--json', '--address', '10.0.0.2; reboot',
+            '--sync-port', '7787', '--ttl', '600', '--json', '--address', '10.0.0.2; reboot', '--from', '10.0.0.3',
         ]], $this->runner->runs);
     }
 
