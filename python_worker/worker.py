@@ -31,7 +31,7 @@ from watchdog.observers import Observer
 from python_worker.applier import DatabaseBusy
 from python_worker.control import bind_private
 from python_worker.pairing import list_invitations
-from python_worker.planner import Plan
+from python_worker.planner import PeerPlan, Plan
 from python_worker.reconciler import ApplyOptions, ApplyReport, Paths, reconcile
 from python_worker.reloader import Reloader, query_contact_details, query_reachability, run_command
 from python_worker.snapshot import sqlite_engine
@@ -224,7 +224,7 @@ class Worker:
             for p in plan.peers:
                 names[p.name] = {"name": p.name, "provider_id": p.provider_id, "host": p.host, "port": p.port,
                                  "transport": p.transport, "patterns": list(p.patterns), "planned": True,
-                                 "applied": p.provider_id in applied_ids}
+                                 "applied": p.provider_id in applied_ids, "blf": self._blf_state(p)}
             for n in plan.disabled_peers:
                 names.setdefault(n, {"name": n, "planned": False, "applied": False, "disabled": True})
             for pr in plan.problems:
@@ -258,6 +258,14 @@ class Worker:
             "peers": peers,
             "sync": self.sync.status() if self.sync is not None else None,
         }
+
+    def _blf_state(self, peer: PeerPlan) -> str:
+        """The admin page's BLF dot: ok once the peer's device states reach us (seen with --hints-cmd)."""
+        if not peer.is_blf:
+            return "disabled"
+        if self.publishing is None:
+            return "unknown"
+        return "ok" if peer.name in self.publishing else "waiting"
 
     def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         cmd = req.get("cmd")

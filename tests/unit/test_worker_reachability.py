@@ -147,6 +147,7 @@ def test_peer_starting_to_publish_renews_our_publication(tmp_path: Path) -> None
         calls = len(reloader.calls)
         time.sleep(0.3)
         assert len(reloader.calls) == calls and pub in _peers_pj(paths.state_dir)
+        assert [p["blf"] for p in worker.status()["peers"]] == ["waiting"]  # the admin page's BLF dot
 
         hints.write_text(HINTS.format(state="Idle"))
         _wait(lambda: f"[{provider_id('spb')}-FED-PUB-1]" in _peers_pj(paths.state_dir), 5, "a renamed publication")
@@ -157,6 +158,7 @@ def test_peer_starting_to_publish_renews_our_publication(tmp_path: Path) -> None
         assert reloader.calls[calls:] == [("pjsip",)]
         time.sleep(0.3)  # seen once: no more renewals, and no more hint polls
         assert len(reloader.calls) == calls + 1 and worker.publishing == {"spb"}
+        assert [p["blf"] for p in worker.status()["peers"]] == ["ok"]
     finally:
         worker.stop()
         thread.join(10)
