@@ -60,7 +60,7 @@ def add_admin_records(db: Path) -> None:
                      "timeout, action, note, audio_message_id) VALUES ('ISP in', '', '201', 'SIP-1611151795', "
                      "2, 120, 'extension', '', '')")
         conn.execute("INSERT INTO m_NetworkFilters(permit, deny, newer_block_ip, local_network, description) "
-                     "VALUES ('192.168.0.0/24', '0.0.0.0/0', '1', '1', 'LAN')")
+                     "VALUES ('127.0.5.0/24', '0.0.0.0/0', '1', '1', 'LAN')")
         conn.commit()
     finally:
         conn.close()

@@ -152,7 +152,7 @@ def test_drift_is_reported_and_repaired_but_a_reordered_priority_is_kept(tmp_pat
     paths = make_station(tmp_path, version)
     reconcile(paths, RecordingReloader())
     conn = sqlite3.connect(paths.mikopbx_db)
-    conn.execute("UPDATE m_Sip SET host = '10.9.9.9', secret = 'guess' WHERE uniqid LIKE 'SIP-TRUNK-%'")
+    conn.execute("UPDATE m_Sip SET host = '127.9.9.9', secret = 'guess' WHERE uniqid LIKE 'SIP-TRUNK-%'")
     conn.execute("DELETE FROM m_IncomingRoutingTable WHERE note LIKE 'ModulePbxFederation:%'")
     conn.execute("UPDATE m_OutgoingRoutingTable SET priority = '7' WHERE note LIKE 'ModulePbxFederation:%'")
     conn.commit()

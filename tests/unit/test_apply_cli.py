@@ -162,7 +162,7 @@ def test_parse_pjsip_show_contacts() -> None:
 
   Contact:  SIP-TRUNK-AAAAAAAAAA/sip:127.0.0.3:5060          4d7e1a9b7c Avail         0.412
   Contact:  SIP-TRUNK-BBBBBBBBBB/sip:127.0.0.4:5060          5e8f2b0c8d Unavail       nan
-  Contact:  201/sip:201@10.0.0.5:5062;ob                     1234567890 NonQual       nan
+  Contact:  201/sip:201@127.0.0.21:5062;ob                     1234567890 NonQual       nan
 """
     assert parse_contacts(out) == {"SIP-TRUNK-AAAAAAAAAA": "reachable", "SIP-TRUNK-BBBBBBBBBB": "unreachable",
                                    "201": "unknown"}

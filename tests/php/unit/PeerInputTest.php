@@ -11,11 +11,11 @@ final class PeerInputTest extends TestCase
     public function testFormValuesBecomeARow(): void
     {
         self::assertSame([
-            'name' => 'spb', 'host' => '10.0.0.2', 'port' => 5070, 'transport' => 'tcp',
+            'name' => 'spb', 'host' => '127.0.0.2', 'port' => 5070, 'transport' => 'tcp',
             'patterns' => '3XX,4XXX', 'secret' => ' s e c ', 'enabled' => 1,
             'blf' => null, 'transfers' => 1, 'overlap_fix' => 0, 'note' => 'Питер', 'id' => 7,
         ], PeerInput::fromPost([
-            'id' => '7', 'name' => ' spb ', 'host' => '10.0.0.2', 'port' => '5070', 'transport' => 'TCP',
+            'id' => '7', 'name' => ' spb ', 'host' => '127.0.0.2', 'port' => '5070', 'transport' => 'TCP',
             'patterns' => ' 3XX , ,4XXX ', 'secret' => ' s e c ', 'enabled' => 'on',
             'blf' => '', 'transfers' => '1', 'overlap_fix' => '0', 'note' => 'Питер',
         ]));

@@ -84,7 +84,7 @@ final class RestApiTest extends TestCase
     {
         $this->answer('{"ok": true, "invitation": "pbxfed1:abc", "id": "0a1b", "file": "/x/invitation-0a1b.txt"}');
         $answer = $this->call(['action' => 'invite', 'data' => [
-            'address' => '10.0.0.2; reboot', 'ttl' => '600', 'from' => '10.0.0.3',
+            'address' => '127.0.0.2; reboot', 'ttl' => '600', 'from' => '127.0.0.3',
         ]]);
         self::assertTrue($answer['result']);
         self::assertSame('pbxfed1:abc', $answer['data']['invitation']);
@@ -92,7 +92,7 @@ final class RestApiTest extends TestCase
         self::assertSame([[
             "$d/venv/bin/python", '-m', 'python_worker', 'invite', 'create',
             '--mikopbx-db', '/cf/conf/mikopbx.db', '--module-db', "$d/db/module.db", '--state-dir', "$d/db/state",
-            '--sync-port', '7787', '--ttl', '600', '--json', '--address', '10.0.0.2; reboot', '--from', '10.0.0.3',
+            '--sync-port', '7787', '--ttl', '600', '--json', '--address', '127.0.0.2; reboot', '--from', '127.0.0.3',
         ]], $this->runner->runs);
     }
 
@@ -129,7 +129,7 @@ final class RestApiTest extends TestCase
     public function testValidatePassesThePeerAsOneArgument(): void
     {
         $this->answer('{"ok": true, "problems": []}');
-        $peer = ['name' => 'spb', 'host' => '10.0.0.2; rm -rf /', 'secret' => "it's \$(reboot) `x`", 'note' => "a\nb"];
+        $peer = ['name' => 'spb', 'host' => '127.0.0.2; rm -rf /', 'secret' => "it's \$(reboot) `x`", 'note' => "a\nb"];
         $this->call(['action' => 'validate', 'data' => ['peer' => $peer]]);
         $d = $this->moduleDir;
         self::assertSame([[
