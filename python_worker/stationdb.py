@@ -85,6 +85,32 @@ class StationSpec:
     language: str = "ru-ru"
 
 
+def insert_phone(conn: sqlite3.Connection, phone: Phone) -> None:
+    """A SIP extension as Core's extension form stores it: m_Users, m_Extensions and the m_Sip peer."""
+    cur = conn.execute("INSERT INTO m_Users(email, username, language) VALUES ('', ?, 'ru-ru')", (phone.name,))
+    conn.execute(
+        "INSERT INTO m_Extensions(number, type, callerid, userid, show_in_phonebook, public_access, "
+        "is_general_user_number) VALUES (?, 'SIP', ?, ?, '1', '1', '1')",
+        (phone.number, phone.name, cur.lastrowid),
+    )
+    conn.execute(
+        "INSERT INTO m_Sip(uniqid, disabled, extension, type, secret, transport, dtmfmode, "
+        "qualifyfreq, qualify, networkfilterid, manualattributes, description) "
+        "VALUES (?, '0', ?, 'peer', ?, 'udp', 'auto', 60, '1', NULL, '', ?)",
+        (f"SIP-PHONE-{phone.number}", phone.number, phone.secret or f"pw{phone.number}", phone.name),
+    )
+
+
+def add_phone(path: Path, phone: Phone) -> None:
+    """Add one SIP extension to an existing station DB (tests and demos: an admin adding a colleague)."""
+    conn = sqlite3.connect(path)
+    try:
+        insert_phone(conn, phone)
+        conn.commit()
+    finally:
+        conn.close()
+
+
 def create_schema(conn: sqlite3.Connection, version: str = "2026.1") -> None:
     """Create the MikoPBX tables this module touches, with the column set of `version`."""
     sip = _SIP_2026 if version.startswith("2026") else _SIP_2024
@@ -119,20 +145,7 @@ def build_station_db(path: Path, spec: StationSpec) -> Path:
                 (spec.lan_ip,),
             )
         for phone in spec.phones:
-            cur = conn.execute(
-                "INSERT INTO m_Users(email, username, language) VALUES ('', ?, 'ru-ru')", (phone.name,)
-            )
-            conn.execute(
-                "INSERT INTO m_Extensions(number, type, callerid, userid, show_in_phonebook, public_access, "
-                "is_general_user_number) VALUES (?, 'SIP', ?, ?, '1', '1', '1')",
-                (phone.number, phone.name, cur.lastrowid),
-            )
-            conn.execute(
-                "INSERT INTO m_Sip(uniqid, disabled, extension, type, secret, transport, dtmfmode, "
-                "qualifyfreq, qualify, networkfilterid, manualattributes, description) "
-                "VALUES (?, '0', ?, 'peer', ?, 'udp', 'auto', 60, '1', NULL, '', ?)",
-                (f"SIP-PHONE-{phone.number}", phone.number, phone.secret or f"pw{phone.number}", phone.name),
-            )
+            insert_phone(conn, phone)
         conn.execute(
             "INSERT INTO m_IncomingRoutingTable(rulename, number, extension, provider, priority, timeout, "
             "action, note, audio_message_id) VALUES ('default action', '', 'hangup', '', 9999, 0, "

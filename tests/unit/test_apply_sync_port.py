@@ -7,7 +7,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from python_worker.moduledb import upsert_peer
 from python_worker.pairing import InvitationBook, create_invitation
 from python_worker.reconciler import ApplyOptions, reconcile
 from python_worker.worker import Worker, WorkerOptions
-from tests.unit.applyhelpers import REPO, SPB, RecordingReloader, make_station, worker_env
+from tests.unit.applyhelpers import REPO, SPB, RecordingReloader, make_station, wait_until, worker_env
 
 
 def rules(db: Path) -> list[tuple[object, ...]]:
@@ -128,23 +127,15 @@ def test_running_worker_opens_then_closes_the_port_when_the_invitation_expires(t
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     try:
-        assert wait_for(lambda: worker.last is not None, 10)
+        wait_until(lambda: worker.last is not None, 10, "the first apply")
         create_invitation(paths.state_dir, "moscow", "127.0.0.2", sip_port=5060, patterns="2XX",
                           allow_from="127.0.0.9", ttl=2.0)
         worker.request_reconcile(5.0)  # what `invite create --from` asks a running worker
         assert invitation_rules(paths.mikopbx_db) != []
         # nothing else happens: the worker wakes up at the expiry on its own (resync is an hour away)
-        assert wait_for(lambda: invitation_rules(paths.mikopbx_db) == [], 10)
+        wait_until(lambda: invitation_rules(paths.mikopbx_db) == [], 10, "the port closed at the expiry")
     finally:
         worker.stop()
         thread.join(10)
     assert not thread.is_alive()
 
-
-def wait_for(check: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return False

@@ -10,7 +10,7 @@ import socket
 import sqlite3
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -27,22 +27,13 @@ from python_worker.pairing import (
     parse_invitation,
 )
 from python_worker.render import to_json
-from python_worker.stationdb import Phone, StationSpec, build_station_db
+from python_worker.stationdb import Phone, StationSpec, add_phone, build_station_db
 from python_worker.sync import FileStation, SyncOptions, SyncService, accept_invitation, decode, encode
+from tests.unit.applyhelpers import wait_until
 from tests.unit.lint import lint, wrap_dialplan
 
 FAST = SyncOptions(bind="127.0.0.1", port=0, heartbeat=0.2, heartbeat_timeout=0.8, backoff_max=0.8,
                    reconnect_max=0.3)
-
-
-def wait_until(check: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
-        time.sleep(0.02)
 
 
 def free_port(host: str) -> int:
@@ -104,12 +95,7 @@ class Node:
         return peer
 
     def add_phone(self, number: str, name: str) -> None:
-        conn = sqlite3.connect(self.mikopbx_db)
-        cur = conn.execute("INSERT INTO m_Users(email, username, language) VALUES ('', ?, 'ru-ru')", (name,))
-        conn.execute("INSERT INTO m_Extensions(number, type, callerid, userid) VALUES (?, 'SIP', ?, ?)",
-                     (number, name, cur.lastrowid))
-        conn.commit()
-        conn.close()
+        add_phone(self.mikopbx_db, Phone(number, name))
 
     def rename(self, number: str, name: str) -> None:
         conn = sqlite3.connect(self.mikopbx_db)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 from python_worker.config import Settings
 from python_worker.moduledb import init_db, read_config, write_settings
 from python_worker.planner import provider_id
-from python_worker.stationdb import Phone, StationSpec, build_station_db
+from python_worker.stationdb import Phone, StationSpec, add_phone, build_station_db
 from tests.unit.applyhelpers import PYTHON, REPO, worker_env
 from tests.unit.test_sync import free_port, wait_until
 
@@ -66,12 +65,7 @@ class Station:
             return ""
 
     def add_phone(self, number: str, name: str) -> None:
-        conn = sqlite3.connect(self.mikopbx_db)
-        cur = conn.execute("INSERT INTO m_Users(email, username, language) VALUES ('', ?, 'ru-ru')", (name,))
-        conn.execute("INSERT INTO m_Extensions(number, type, callerid, userid) VALUES (?, 'SIP', ?, ?)",
-                     (number, name, cur.lastrowid))
-        conn.commit()
-        conn.close()
+        add_phone(self.mikopbx_db, Phone(number, name))
 
 
 @pytest.fixture

@@ -7,14 +7,13 @@ import json
 import shlex
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from python_worker.planner import provider_id
 from python_worker.reconciler import ApplyOptions
 from python_worker.statefiles import HOOKS_FILE
 from python_worker.worker import Worker, WorkerOptions
-from tests.unit.applyhelpers import NSK, SPB, RecordingReloader, make_station
+from tests.unit.applyhelpers import NSK, SPB, RecordingReloader, make_station, wait_until
 
 CONTACTS = """
   Contact:  <Aor/ContactUri..............................> <Hash....> <Status> <RTT(ms)..>
@@ -26,15 +25,6 @@ CONTACTS = """
 
 Objects found: 3
 """
-
-
-def _wait(check: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _hints(state_dir: Path) -> str:
@@ -59,23 +49,23 @@ def test_unreachable_peer_gets_unavailable_hints_and_comes_back(tmp_path: Path) 
     thread.start()
     down = f"PJSIP/{provider_id('spb')}-FED-DOWN&Custom:{provider_id('spb')}-FED-DOWN"
     try:
-        _wait(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
+        wait_until(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
         time.sleep(0.5)  # a few polls with everything reachable: nothing changes
         assert worker.unreachable == frozenset()
         calls = len(reloader.calls)
         assert "exten => 301,hint,PJSIP/301" in _hints(paths.state_dir)
 
         _write_contacts(contacts, "Unavail")
-        _wait(lambda: down in _hints(paths.state_dir), 5, "spb's hints on the non-existent device")
+        wait_until(lambda: down in _hints(paths.state_dir), 5, "spb's hints on the non-existent device")
         hints = _hints(paths.state_dir)
         assert "exten => 301,hint," + down in hints
         assert "exten => 401,hint,PJSIP/401" in hints  # the other peer is untouched
         assert worker.unreachable == frozenset({"spb"})
-        _wait(lambda: len(reloader.calls) > calls, 5, "the reload")
+        wait_until(lambda: len(reloader.calls) > calls, 5, "the reload")
         assert reloader.calls[calls:] == [("dialplan",)]  # only the hints changed
         # after the reload the Custom device changes state (so hints that kept a watched lamp's state move)
         device = f"Custom:{provider_id('spb')}-FED-DOWN"
-        _wait(lambda: marked.exists() and len(marked.read_text().splitlines()) >= 2, 5, "the devstate commands")
+        wait_until(lambda: marked.exists() and len(marked.read_text().splitlines()) >= 2, 5, "the devstate commands")
         assert marked.read_text().splitlines() == [f"{device} UNKNOWN", f"{device} UNAVAILABLE"]
         calls = len(reloader.calls)
 
@@ -84,8 +74,8 @@ def test_unreachable_peer_gets_unavailable_hints_and_comes_back(tmp_path: Path) 
         assert worker.unreachable == frozenset({"spb"}) and len(reloader.calls) == calls
 
         _write_contacts(contacts, "Avail")
-        _wait(lambda: "exten => 301,hint,PJSIP/301" in _hints(paths.state_dir), 5, "spb's hints back")
-        _wait(lambda: len(reloader.calls) >= calls + 1, 5, "the reload")
+        wait_until(lambda: "exten => 301,hint,PJSIP/301" in _hints(paths.state_dir), 5, "spb's hints back")
+        wait_until(lambda: len(reloader.calls) >= calls + 1, 5, "the reload")
         # hints back and a renamed outbound-publish to spb (a new publication re-sends every state)
         assert reloader.calls[calls:] == [("pjsip", "dialplan")]
         assert worker.unreachable == frozenset()
@@ -109,7 +99,7 @@ def test_failing_status_command_changes_nothing(tmp_path: Path) -> None:
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     try:
-        _wait(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
+        wait_until(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
         calls = len(reloader.calls)
         time.sleep(0.4)
         assert worker.unreachable == frozenset() and len(reloader.calls) == calls
@@ -142,19 +132,20 @@ def test_peer_starting_to_publish_renews_our_publication(tmp_path: Path) -> None
     thread.start()
     pub = f"[{provider_id('spb')}-FED-PUB]"
     try:
-        _wait(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
-        _wait(lambda: worker.publishing is not None, 5, "the first look at the hints")
+        wait_until(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
+        wait_until(lambda: worker.publishing is not None, 5, "the first look at the hints")
         calls = len(reloader.calls)
         time.sleep(0.3)
         assert len(reloader.calls) == calls and pub in _peers_pj(paths.state_dir)
         assert [p["blf"] for p in worker.status()["peers"]] == ["waiting"]  # the admin page's BLF dot
 
         hints.write_text(HINTS.format(state="Idle"))
-        _wait(lambda: f"[{provider_id('spb')}-FED-PUB-1]" in _peers_pj(paths.state_dir), 5, "a renamed publication")
+        renamed = f"[{provider_id('spb')}-FED-PUB-1]"
+        wait_until(lambda: renamed in _peers_pj(paths.state_dir), 5, "a renamed publication")
         peers_pj = _peers_pj(paths.state_dir)
         assert pub not in peers_pj
         assert f"devicestate_publish = {provider_id('spb')}-FED-PUB-1" in peers_pj
-        _wait(lambda: len(reloader.calls) > calls, 5, "the reload")
+        wait_until(lambda: len(reloader.calls) > calls, 5, "the reload")
         assert reloader.calls[calls:] == [("pjsip",)]
         time.sleep(0.3)  # seen once: no more renewals, and no more hint polls
         assert len(reloader.calls) == calls + 1 and worker.publishing == {"spb"}
@@ -180,14 +171,14 @@ def test_peer_found_dead_by_sync_heartbeats_gets_unavailable_lamps_and_a_new_pub
     thread.start()
     device = f"Custom:{provider_id('spb')}-FED-DOWN"
     try:
-        _wait(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
+        wait_until(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
         worker._sync_reachability(frozenset({"spb"}))  # what the sync thread reports
-        _wait(lambda: device in _hints(paths.state_dir), 5, "spb's hints on the non-existent device")
-        _wait(lambda: marked.exists() and len(marked.read_text().splitlines()) >= 2, 5, "the devstate commands")
+        wait_until(lambda: device in _hints(paths.state_dir), 5, "spb's hints on the non-existent device")
+        wait_until(lambda: marked.exists() and len(marked.read_text().splitlines()) >= 2, 5, "the devstate commands")
         assert marked.read_text().splitlines() == [f"{device} UNKNOWN", f"{device} UNAVAILABLE"]
 
         worker._sync_reachability(frozenset())
-        _wait(lambda: "exten => 301,hint,PJSIP/301" in _hints(paths.state_dir), 5, "spb's hints back")
+        wait_until(lambda: "exten => 301,hint,PJSIP/301" in _hints(paths.state_dir), 5, "spb's hints back")
         pj = str(json.loads((paths.state_dir / HOOKS_FILE).read_text())["generatePeersPj"])
         assert f"[{provider_id('spb')}-FED-PUB-1]" in pj  # a new publication re-sends every state
         time.sleep(0.3)
