@@ -165,7 +165,7 @@ def cmd_peers_list(args: argparse.Namespace) -> int:
 
 def cmd_peers_validate(args: argparse.Namespace) -> int:
     """Validate a proposed peer given as JSON (what the admin form sends); prints JSON."""
-    data = json.loads(args.peer_json)
+    data = json.loads(args.proposed_json)
     init_db(args.module_db)
     config = read_config(args.module_db)
     if str(data.get("id", "")).isdigit():
@@ -240,7 +240,7 @@ def cmd_settings_set(args: argparse.Namespace) -> int:
 
 def cmd_settings_validate(args: argparse.Namespace) -> int:
     """Validate proposed station settings given as JSON (what the settings form sends); prints JSON."""
-    data = json.loads(args.settings_json)
+    data = json.loads(args.proposed_json)
     init_db(args.module_db)
     config = read_config(args.module_db)
     new = Settings(
@@ -267,6 +267,15 @@ def _on_off(p: argparse.ArgumentParser, name: str, help_text: str) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument(f"--{name}", dest=dest, action="store_const", const="on", help=help_text)
     g.add_argument(f"--no-{name}", dest=dest, action="store_const", const="off", help=f"turn off: {help_text}")
+
+
+def _add_form_validation(group: Any, what: str, func: Callable[[argparse.Namespace], int]) -> None:
+    """`<group> validate [--json] JSON`: what an admin form proposes, checked as the worker will plan it."""
+    p = group.add_parser("validate", help=f"validate {what} given as JSON; prints JSON")
+    _add_dbs(p)
+    p.add_argument("--json", action="store_true", help="(output is always JSON)")
+    p.add_argument("proposed_json")
+    p.set_defaults(func=func)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -311,11 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--module-db", type=Path, required=True)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_peers_list)
-    p = peers.add_parser("validate", help="validate a proposed peer given as JSON; prints JSON")
-    _add_dbs(p)
-    p.add_argument("--json", action="store_true", help="(output is always JSON)")
-    p.add_argument("peer_json")
-    p.set_defaults(func=cmd_peers_validate)
+    _add_form_validation(peers, "a proposed peer", cmd_peers_validate)
 
     settings = sub.add_parser("settings", help="this station's own settings").add_subparsers(
         dest="settings_cmd", required=True)
@@ -331,11 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     _on_off(p, "transfers-default", "allow transfers by default")
     _on_off(p, "overlap-fix-default", "overlap fix by default")
     p.set_defaults(func=cmd_settings_set)
-    p = settings.add_parser("validate", help="validate proposed settings given as JSON; prints JSON")
-    _add_dbs(p)
-    p.add_argument("--json", action="store_true", help="(output is always JSON)")
-    p.add_argument("settings_json")
-    p.set_defaults(func=cmd_settings_validate)
+    _add_form_validation(settings, "proposed station settings", cmd_settings_validate)
 
     p = sub.add_parser("demo", help="build the two-station example (Moscow 2XX, St Petersburg 3XX) and render it")
     p.add_argument("--out", type=Path, default=Path("out/demo"))
