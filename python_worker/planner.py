@@ -72,7 +72,11 @@ class PeerPlan:
 
     @property
     def unavailable_device(self) -> str:
-        """A device that does not exist, so a hint on it reads Unavailable while the trunk is down."""
+        """The peer's "down" device, in every hint for its numbers. `PJSIP/<this>` does not exist, so a hint on it
+        reads Unavailable while the trunk is down; `Custom:<this>` is kept INVALID by the worker while the peer is
+        up (a state every other one outweighs in Asterisk's aggregate, so the lamp shows the remote phone) and
+        UNAVAILABLE while it is down. Its change after the reload that swaps the hints makes Asterisk recompute
+        them: a reload alone keeps a watched hint's last state."""
         return f"{self.provider_id}-FED-DOWN"
 
     @property

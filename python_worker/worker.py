@@ -17,7 +17,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,11 +56,14 @@ class WorkerOptions:
     # (its lamps here leave Unavailable), which means it has just configured us; our own outbound publication
     # to it may have been refused before that and Asterisk never retries one, so it is renewed then.
     hints_cmd: str | None = None
-    # e.g. asterisk -rx 'devstate change {device} {state}': run for a peer's Custom:<U>-FED-DOWN device when
-    # it goes down. Hints whose device changed keep their last state across a dialplan reload while phones
-    # watch them (Asterisk carries it over), so the lamps only move when that device's state changes: it is
-    # set to UNKNOWN, then UNAVAILABLE, after the reload.
+    # e.g. asterisk -rx 'devstate change {device} {state}': sets each BLF peer's Custom:<U>-FED-DOWN device,
+    # which is in every hint for its numbers: INVALID while the peer is up, UNAVAILABLE while it is down.
+    # Asterisk keeps a watched hint's last state across a dialplan reload, even when the reload changed the
+    # hint's devices, and recomputes it only when one of its devices changes state: so after the reload that
+    # swaps a peer's hints (down or back), that device is changed, through the other state, once the reload
+    # shows in `hints_cmd` (Core may queue it) or at the latest after `devstate_wait` seconds.
     devstate_cmd: str | None = None
+    devstate_wait: float = 30.0
     sync: SyncOptions | None = None  # directory sync with paired peers (None: no sync port opened)
 
 
@@ -133,11 +136,23 @@ class _VersionProbe:
             self._close(path)
 
 
-_HINT_RE = re.compile(r"^\s*(?P<exten>[^@\s]+)@\S+\s*:\s*\S+\s+State:(?P<state>\w+)")
+_HINT_RE = re.compile(r"^\s*(?P<exten>[^@\s]+)@\S+\s*:\s*(?P<app>\S+)\s+State:(?P<state>\w+)")
+# Asterisk's CLI answers a refused `devstate change` (e.g. state UNKNOWN, a non-Custom device) with its usage
+# text; `asterisk -rx` still exits 0.
+_DEVSTATE_REFUSED = ("Usage:", "can only be used")
+UP, DOWN = "INVALID", "UNAVAILABLE"  # the Custom:<U>-FED-DOWN device's state while the peer is up / down
 
 
 def query_hint_states(cmd: str, timeout: float = 5.0) -> dict[str, str] | None:
     """`core show hints` via `cmd` -> {extension: state}; None when the command fails."""
+    hints = query_hints(cmd, timeout)
+    return None if hints is None else {exten: state for exten, (_app, state) in hints.items()}
+
+
+def query_hints(cmd: str, timeout: float = 5.0) -> dict[str, tuple[str, str]] | None:
+    """`core show hints` via `cmd` -> {extension: (devices, state)}; None when the command fails.
+
+    Asterisk shows at most 60 characters of the device list."""
     try:
         proc = subprocess.run(shlex.split(cmd), stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
                               check=False)
@@ -145,12 +160,22 @@ def query_hint_states(cmd: str, timeout: float = 5.0) -> dict[str, str] | None:
         return None
     if proc.returncode != 0:
         return None
-    out: dict[str, str] = {}
+    out: dict[str, tuple[str, str]] = {}
     for line in proc.stdout.decode("utf-8", "replace").splitlines():
         m = _HINT_RE.match(line)
         if m:
-            out[m.group("exten")] = m.group("state")
+            out[m.group("exten")] = (m.group("app"), m.group("state"))
     return out
+
+
+def hints_show(peer: PeerPlan, down: bool, hints: Mapping[str, tuple[str, str]]) -> bool:
+    """Whether Asterisk's hints for `peer`'s numbers are the ones rendered for it being down / up."""
+    for number in peer.hint_numbers:
+        app = hints.get(number, ("", ""))[0]
+        first = f"PJSIP/{peer.unavailable_device}&" if down else f"PJSIP/{number}&"
+        if not app.startswith(first):
+            return False
+    return True
 
 
 def plan_summary(plan: Plan | None) -> dict[str, Any]:
@@ -191,7 +216,8 @@ class Worker:
         self.sync_down: frozenset[str] = frozenset()  # paired peers that stopped answering sync heartbeats
         self._sync_back: set[str] = set()  # paired peers answering again: renew our publication to them
         self._sync_lock = threading.Lock()
-        self._marked_down: frozenset[str] = frozenset()  # peers whose Custom FED-DOWN device we set Unavailable
+        self._flags: dict[str, str] = {}  # BLF peer -> state we gave its Custom:<U>-FED-DOWN device (UP/DOWN)
+        self._flags_due: dict[str, tuple[str, float]] = {}  # peer -> (state to give it, monotonic deadline)
         self._probe = _VersionProbe([paths.mikopbx_db, paths.module_db])
         self._seen: tuple[object, ...] = ()
         self._zctx = zmq.Context()
@@ -357,19 +383,62 @@ class Worker:
         if report.result != "unchanged" or self.last_apply is None:
             self.last_apply = report
         self.last_check = time.time()
-        self._mark_newly_down(report)
+        self._update_flags(report)
         if self.sync is not None:
             self.sync.notify()  # our extensions or the peers table may have changed: push, (re)connect
         return report
 
-    def _mark_newly_down(self, report: ApplyReport) -> None:
-        """After the reload that put a dead peer's hints on its FED-DOWN device, turn that device Unavailable,
-        whichever way the peer was found dead (trunk qualify or sync heartbeats)."""
+    def _update_flags(self, report: ApplyReport) -> None:
+        """After a reconcile whose hints are in force, give each BLF peer's Custom:<U>-FED-DOWN device the state
+        for the peer being up or down (found by trunk qualify or sync heartbeats)."""
         if report.result not in ("applied", "unchanged") or report.plan is None:
             return
         down = self.unreachable | self.sync_down
-        self.mark_down(report.plan, down - self._marked_down)
-        self._marked_down = down
+        blf = {p.name: p for p in report.plan.peers if p.is_blf}
+        self._flags = {name: state for name, state in self._flags.items() if name in blf}
+        now = time.monotonic()
+        due: dict[str, tuple[str, float]] = {}
+        for name in blf:
+            want = DOWN if name in down else UP
+            if self._flags.get(name) == want:
+                continue
+            was = self._flags_due.get(name)
+            due[name] = was if was is not None and was[0] == want else (want, now + self.opts.devstate_wait)
+        self._flags_due = due
+        self.set_flags(report.plan)
+
+    def set_flags(self, plan: Plan) -> None:
+        """Change the flag devices that are due, each once Asterisk shows the peer's new hints (or its deadline
+        passed); the rest wait for the next poll. The device goes through the other state first, so the
+        hints see a change even if Asterisk (its AstDB) already had the state."""
+        if not self._flags_due or not self.opts.devstate_cmd:
+            self._flags_due.clear()
+            return
+        hints = query_hints(self.opts.hints_cmd) if self.opts.hints_cmd else None
+        now = time.monotonic()
+        for p in plan.peers:
+            if p.name not in self._flags_due:
+                continue
+            want, deadline = self._flags_due[p.name]
+            if hints is not None and not hints_show(p, want == DOWN, hints) and now < deadline:
+                continue
+            if hints is not None and now >= deadline and not hints_show(p, want == DOWN, hints):
+                log.warning("the reloaded hints for %s did not show in %.0f s; setting its lamps' device anyway",
+                            p.name, self.opts.devstate_wait)
+            ok = all(self._devstate(f"Custom:{p.unavailable_device}", state)
+                     for state in ((UP, DOWN) if want == DOWN else (DOWN, UP)))
+            del self._flags_due[p.name]
+            if ok:
+                self._flags[p.name] = want
+
+    def _devstate(self, device: str, state: str) -> bool:
+        assert self.opts.devstate_cmd
+        argv = [w.replace("{device}", device).replace("{state}", state) for w in shlex.split(self.opts.devstate_cmd)]
+        code, out = run_command(argv, 5.0)
+        if code != 0 or any(word in out for word in _DEVSTATE_REFUSED):
+            log.error("devstate command failed (exit %s): %s %s", code, shlex.join(argv), out.strip())
+            return False
+        return True
 
     def _sync_reachability(self, down: frozenset[str]) -> None:
         """Sync thread: a paired peer stopped or started answering; re-plan (its lamps) on the loop."""
@@ -400,21 +469,6 @@ class Worker:
         self.unreachable = down
         self.renew_publications(back)  # its reconcile marks the newly dead peers' lamps Unavailable
         return True
-
-    def mark_down(self, plan: Plan, peers: frozenset[str]) -> None:
-        """Make the hints now on a dead peer's Custom device report Unavailable (see WorkerOptions.devstate_cmd);
-        only a change of that device's state reaches them, hence UNKNOWN first."""
-        if not self.opts.devstate_cmd:
-            return
-        for p in plan.peers:
-            if p.name not in peers:
-                continue
-            for state in ("UNKNOWN", "UNAVAILABLE"):
-                argv = [w.replace("{device}", f"Custom:{p.unavailable_device}").replace("{state}", state)
-                        for w in shlex.split(self.opts.devstate_cmd)]
-                code, out = run_command(argv, 5.0)
-                if code != 0:
-                    log.error("devstate command failed (exit %s): %s %s", code, shlex.join(argv), out)
 
     def renew_publications(self, peers: set[str] | frozenset[str]) -> None:
         """Re-plan with a new outbound-publish generation for `peers` (none: just re-plan) and apply it.
@@ -543,6 +597,8 @@ class Worker:
                 try:
                     self.check_reachability()
                     self.check_publications()
+                    if self._flags_due and self.last is not None and self.last.plan is not None:
+                        self.set_flags(self.last.plan)  # a queued reload has reached Asterisk by now?
                 except Exception:  # a failed poll must never stop the worker
                     log.exception("reachability check failed")
                 continue

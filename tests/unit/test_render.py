@@ -10,7 +10,7 @@ import pytest
 from jinja2 import UndefinedError
 
 from python_worker.config import ModuleConfig, PeerConfig, Settings
-from python_worker.planner import build_plan
+from python_worker.planner import build_plan, provider_id
 from python_worker.render import RenderError, build_records, escape_conf, make_environment, render_hooks
 from python_worker.snapshot import StationSnapshot
 from tests.unit.lint import lint, wrap_dialplan
@@ -48,8 +48,8 @@ def test_exact_texts_with_overlap_fix_and_tcp(moscow: StationSnapshot) -> None:
         "exten => _3XX,1,Set(__ISTRANSFER=transfer_)\n\tsame => n,Set(__QUEUE_SRC_CHAN=${EMPTY})\n"
         "\tsame => n,Goto(outgoing,${EXTEN},1)\n")
     hints = hooks["extensionGenHints"].splitlines()
-    assert len(hints) == 100 and hints[0] == "exten => 300,hint,PJSIP/300"
-    assert all(re.fullmatch(r"exten => (\d+),hint,PJSIP/\1", h) for h in hints)
+    assert len(hints) == 100 and hints[0] == f"exten => 300,hint,PJSIP/300&Custom:{u}-FED-DOWN"
+    assert all(re.fullmatch(r"exten => (\d+),hint,PJSIP/\1&Custom:" + u + "-FED-DOWN", h) for h in hints)
 
 
 def test_switches_off_render_nothing_for_them(moscow: StationSnapshot) -> None:
@@ -123,7 +123,8 @@ def test_unreachable_peer_hints_read_unavailable(moscow: StationSnapshot) -> Non
     down = render_hooks(build_plan(moscow, cfg(*peers), frozenset({"spb"})))
     assert ("exten => 300,hint,PJSIP/SIP-TRUNK-B4FBFB7E21-FED-DOWN&Custom:SIP-TRUNK-B4FBFB7E21-FED-DOWN\n"
             in down["extensionGenHints"])
-    assert "exten => 400,hint,PJSIP/400\n" in down["extensionGenHints"]
-    assert "exten => 300,hint,PJSIP/300\n" in up["extensionGenHints"]
+    assert f"exten => 400,hint,PJSIP/400&Custom:{provider_id('kzn')}-FED-DOWN\n" in down["extensionGenHints"]
+    # up: the remote phone, plus the peer's down device (INVALID then, which every other state outweighs)
+    assert "exten => 300,hint,PJSIP/300&Custom:SIP-TRUNK-B4FBFB7E21-FED-DOWN\n" in up["extensionGenHints"]
     assert {k: v for k, v in up.items() if k != "extensionGenHints"} == {
         k: v for k, v in down.items() if k != "extensionGenHints"}

@@ -53,20 +53,26 @@ def test_unreachable_peer_gets_unavailable_hints_and_comes_back(tmp_path: Path) 
         time.sleep(0.5)  # a few polls with everything reachable: nothing changes
         assert worker.unreachable == frozenset()
         calls = len(reloader.calls)
-        assert "exten => 301,hint,PJSIP/301" in _hints(paths.state_dir)
+        device = f"Custom:{provider_id('spb')}-FED-DOWN"
+        assert f"exten => 301,hint,PJSIP/301&{device}" in _hints(paths.state_dir)
+        # at the start each peer's down device is set for "up" (INVALID), through the other state
+        nsk_device = f"Custom:{provider_id('nsk')}-FED-DOWN"
+        assert sorted(marked.read_text().splitlines()) == sorted([
+            f"{device} UNAVAILABLE", f"{device} INVALID", f"{nsk_device} UNAVAILABLE", f"{nsk_device} INVALID"])
+        marked.unlink()
 
         _write_contacts(contacts, "Unavail")
         wait_until(lambda: down in _hints(paths.state_dir), 5, "spb's hints on the non-existent device")
         hints = _hints(paths.state_dir)
         assert "exten => 301,hint," + down in hints
-        assert "exten => 401,hint,PJSIP/401" in hints  # the other peer is untouched
+        assert f"exten => 401,hint,PJSIP/401&{nsk_device}" in hints  # the other peer is untouched
         assert worker.unreachable == frozenset({"spb"})
         wait_until(lambda: len(reloader.calls) > calls, 5, "the reload")
         assert reloader.calls[calls:] == [("dialplan",)]  # only the hints changed
         # after the reload the Custom device changes state (so hints that kept a watched lamp's state move)
-        device = f"Custom:{provider_id('spb')}-FED-DOWN"
         wait_until(lambda: marked.exists() and len(marked.read_text().splitlines()) >= 2, 5, "the devstate commands")
-        assert marked.read_text().splitlines() == [f"{device} UNKNOWN", f"{device} UNAVAILABLE"]
+        assert marked.read_text().splitlines() == [f"{device} INVALID", f"{device} UNAVAILABLE"]
+        marked.unlink()
         calls = len(reloader.calls)
 
         contacts.write_text("garbage")  # unparsable / nothing known: keep what we know
@@ -74,10 +80,13 @@ def test_unreachable_peer_gets_unavailable_hints_and_comes_back(tmp_path: Path) 
         assert worker.unreachable == frozenset({"spb"}) and len(reloader.calls) == calls
 
         _write_contacts(contacts, "Avail")
-        wait_until(lambda: "exten => 301,hint,PJSIP/301" in _hints(paths.state_dir), 5, "spb's hints back")
+        wait_until(lambda: f"exten => 301,hint,PJSIP/301&{device}" in _hints(paths.state_dir), 5, "spb's hints back")
         wait_until(lambda: len(reloader.calls) >= calls + 1, 5, "the reload")
         # hints back and a renamed outbound-publish to spb (a new publication re-sends every state)
         assert reloader.calls[calls:] == [("pjsip", "dialplan")]
+        # and the device changes again, so a watched hint that kept "Unavailable" across the reload recomputes
+        wait_until(lambda: marked.exists() and len(marked.read_text().splitlines()) >= 2, 5, "the devstate commands")
+        assert marked.read_text().splitlines() == [f"{device} UNAVAILABLE", f"{device} INVALID"]
         assert worker.unreachable == frozenset()
         status = worker.status()
         assert {p["name"]: p["reachability"] for p in status["peers"]} == {"nsk": "reachable", "spb": "reachable"}
@@ -173,17 +182,100 @@ def test_peer_found_dead_by_sync_heartbeats_gets_unavailable_lamps_and_a_new_pub
     try:
         wait_until(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
         worker._sync_reachability(frozenset({"spb"}))  # what the sync thread reports
-        wait_until(lambda: device in _hints(paths.state_dir), 5, "spb's hints on the non-existent device")
-        wait_until(lambda: marked.exists() and len(marked.read_text().splitlines()) >= 2, 5, "the devstate commands")
-        assert marked.read_text().splitlines() == [f"{device} UNKNOWN", f"{device} UNAVAILABLE"]
+        wait_until(lambda: f"PJSIP/{provider_id('spb')}-FED-DOWN&" in _hints(paths.state_dir), 5,
+                   "spb's hints on the non-existent device")
+        wait_until(lambda: marked.exists() and len(marked.read_text().splitlines()) >= 4, 5, "the devstate commands")
+        assert marked.read_text().splitlines() == [  # at the start (up), then down
+            f"{device} UNAVAILABLE", f"{device} INVALID", f"{device} INVALID", f"{device} UNAVAILABLE"]
 
         worker._sync_reachability(frozenset())
-        wait_until(lambda: "exten => 301,hint,PJSIP/301" in _hints(paths.state_dir), 5, "spb's hints back")
+        wait_until(lambda: f"exten => 301,hint,PJSIP/301&{device}" in _hints(paths.state_dir), 5, "spb's hints back")
         pj = str(json.loads((paths.state_dir / HOOKS_FILE).read_text())["generatePeersPj"])
         assert f"[{provider_id('spb')}-FED-PUB-1]" in pj  # a new publication re-sends every state
+        wait_until(lambda: len(marked.read_text().splitlines()) >= 6, 5, "the devstate commands")
         time.sleep(0.3)
-        assert len(marked.read_text().splitlines()) == 2  # nothing marked again while it is up
+        assert marked.read_text().splitlines()[4:] == [f"{device} UNAVAILABLE", f"{device} INVALID"]  # once
     finally:
         worker.stop()
         thread.join(10)
     assert not thread.is_alive()
+
+
+def _core_show_hints(numbers: list[str], devices: str, state: str) -> str:
+    """`core show hints` as Asterisk 22 prints it (device list cut at 60 characters)."""
+    lines = ["  = Hint                         = Device                        = State         = Presence = Watchers"]
+    for n in numbers:
+        app = devices.replace("{n}", n)
+        lines.append(f"{n + '@internal-hints':<30.30}: {app:<60.60}  State:{state:<15.15} Presence:not_set         "
+                     "Watchers  1")
+    return "\n".join([*lines, "----------------", f"- {len(numbers)} hints registered", ""])
+
+
+def test_lamp_device_waits_for_a_queued_reload_to_reach_asterisk(tmp_path: Path) -> None:
+    """On MikoPBX the dialplan reload is queued in Core: the worker changes a peer's down device only once
+    Asterisk's hints show the new form (a change before the reload would be lost, and a watched hint keeps
+    its last state across the reload), or at the latest after `devstate_wait`."""
+    paths = make_station(tmp_path / "st", "2026.1", peers=(SPB,))
+    contacts, hints, marked = tmp_path / "contacts.txt", tmp_path / "hints.txt", tmp_path / "devstate.txt"
+    numbers = [str(n) for n in range(300, 400)]
+    device = f"Custom:{provider_id('spb')}-FED-DOWN"
+    up_form, down_form = "PJSIP/{n}&" + device, f"PJSIP/{provider_id('spb')}-FED-DOWN&{device}"
+    contacts.write_text(CONTACTS.format(spb=provider_id("spb"), nsk=provider_id("nsk"), spb_state="Avail"))
+    hints.write_text(_core_show_hints(numbers, up_form, "Idle"))
+    opts = WorkerOptions(debounce=0.05, resync=3600, status_cmd=shlex.join(["cat", str(contacts)]),
+                         hints_cmd=shlex.join(["cat", str(hints)]), reachability_interval=0.05, devstate_wait=1.5,
+                         devstate_cmd=shlex.join(["sh", "-c", f'echo "$0 $1" >> {marked}', "{device}", "{state}"]))
+    worker = Worker(paths, RecordingReloader(), ApplyOptions(), opts)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+
+    def lines() -> list[str]:
+        return marked.read_text().splitlines() if marked.exists() else []
+    try:
+        wait_until(lambda: len(lines()) >= 2, 10, "the start's devstate commands")
+        assert lines() == [f"{device} UNAVAILABLE", f"{device} INVALID"]
+
+        _write_contacts(contacts, "Unavail")
+        wait_until(lambda: f"PJSIP/{provider_id('spb')}-FED-DOWN&" in _hints(paths.state_dir), 5, "down hints")
+        time.sleep(0.5)  # Asterisk still shows the old hints: the reload is queued
+        assert len(lines()) == 2 and worker._flags_due == {"spb": ("UNAVAILABLE", worker._flags_due["spb"][1])}
+        hints.write_text(_core_show_hints(numbers[:50], down_form, "Busy"))  # half reloaded: still waiting
+        time.sleep(0.3)
+        assert len(lines()) == 2
+        hints.write_text(_core_show_hints(numbers, down_form, "Busy"))
+        wait_until(lambda: len(lines()) >= 4, 5, "the devstate commands after the reload")
+        assert lines()[2:] == [f"{device} INVALID", f"{device} UNAVAILABLE"] and not worker._flags_due
+
+        _write_contacts(contacts, "Avail")  # back, but the reload never shows: set at the deadline anyway
+        wait_until(lambda: f"exten => 301,hint,PJSIP/301&{device}" in _hints(paths.state_dir), 5, "up hints")
+        started = time.monotonic()
+        wait_until(lambda: len(lines()) >= 6, 5, "the devstate commands at the deadline")
+        assert time.monotonic() - started >= 1.0
+        assert lines()[4:] == [f"{device} UNAVAILABLE", f"{device} INVALID"]
+    finally:
+        worker.stop()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_a_devstate_change_asterisk_refuses_is_not_taken_for_done(tmp_path: Path) -> None:
+    """`asterisk -rx` exits 0 when the CLI refuses `devstate change` (it prints its usage): the worker logs it
+    and tries again at the next reconcile instead of believing the lamps are set."""
+    paths = make_station(tmp_path / "st", "2026.1", peers=(SPB,))
+    count = tmp_path / "count.txt"
+    usage = "Usage: devstate change <device> <state>"
+    refusing = shlex.join(["sh", "-c", f'echo x >> {count}; echo "{usage}"', "{device}", "{state}"])
+    opts = WorkerOptions(debounce=0.05, resync=3600, devstate_cmd=refusing)
+    worker = Worker(paths, RecordingReloader(), ApplyOptions(), opts)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
+        wait_until(lambda: count.exists(), 5, "the devstate command")
+        assert worker._flags == {}
+        worker.request_reconcile(5.0)
+        wait_until(lambda: len(count.read_text().splitlines()) >= 2, 5, "a second try")
+        assert worker._flags == {}
+    finally:
+        worker.stop()
+        thread.join(10)
