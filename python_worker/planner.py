@@ -71,13 +71,13 @@ class PeerPlan:
         return f"{self.provider_id}-names"
 
     @property
-    def unavailable_device(self) -> str:
-        """The peer's "down" device, in every hint for its numbers. `PJSIP/<this>` does not exist, so a hint on it
-        reads Unavailable while the trunk is down; `Custom:<this>` is kept INVALID by the worker while the peer is
-        up (a state every other one outweighs in Asterisk's aggregate, so the lamp shows the remote phone) and
-        UNAVAILABLE while it is down. Its change after the reload that swaps the hints makes Asterisk recompute
-        them: a reload alone keeps a watched hint's last state."""
-        return f"{self.provider_id}-FED-DOWN"
+    def lamp_device(self) -> str:
+        """`FED-<the provider id's hex>`. The device `Custom:FED-<hex>` is in every hint for the peer's numbers:
+        alone while the peer is down (the worker keeps it UNAVAILABLE then), after `PJSIP/<n>&` while it is up (kept
+        INVALID then: every other state outweighs INVALID in Asterisk's aggregate, so the lamp is the remote
+        phone's). Its change after the reload that swaps the hints makes Asterisk recompute them: a reload alone
+        keeps a watched hint's last state."""
+        return "FED-" + self.provider_id.removeprefix("SIP-TRUNK-")
 
     @property
     def auth_in(self) -> str:

@@ -56,7 +56,7 @@ class WorkerOptions:
     # (its lamps here leave Unavailable), which means it has just configured us; our own outbound publication
     # to it may have been refused before that and Asterisk never retries one, so it is renewed then.
     hints_cmd: str | None = None
-    # e.g. asterisk -rx 'devstate change {device} {state}': sets each BLF peer's Custom:<U>-FED-DOWN device,
+    # e.g. asterisk -rx 'devstate change {device} {state}': sets each BLF peer's Custom:FED-<hex> device,
     # which is in every hint for its numbers: INVALID while the peer is up, UNAVAILABLE while it is down.
     # Asterisk keeps a watched hint's last state across a dialplan reload, even when the reload changed the
     # hint's devices, and recomputes it only when one of its devices changes state: so after the reload that
@@ -140,7 +140,8 @@ _HINT_RE = re.compile(r"^\s*(?P<exten>[^@\s]+)@\S+\s*:\s*(?P<app>\S+)\s+State:(?
 # Asterisk's CLI answers a refused `devstate change` (e.g. state UNKNOWN, a non-Custom device) with its usage
 # text; `asterisk -rx` still exits 0.
 _DEVSTATE_REFUSED = ("Usage:", "can only be used")
-UP, DOWN = "INVALID", "UNAVAILABLE"  # the Custom:<U>-FED-DOWN device's state while the peer is up / down
+_HINT_APP_SHOWN = 60  # `core show hints` cuts the device list there
+UP, DOWN = "INVALID", "UNAVAILABLE"  # the Custom:FED-<hex> device's state while the peer is up / down
 
 
 def query_hint_states(cmd: str, timeout: float = 5.0) -> dict[str, str] | None:
@@ -172,8 +173,8 @@ def hints_show(peer: PeerPlan, down: bool, hints: Mapping[str, tuple[str, str]])
     """Whether Asterisk's hints for `peer`'s numbers are the ones rendered for it being down / up."""
     for number in peer.hint_numbers:
         app = hints.get(number, ("", ""))[0]
-        first = f"PJSIP/{peer.unavailable_device}&" if down else f"PJSIP/{number}&"
-        if not app.startswith(first):
+        want = f"Custom:{peer.lamp_device}" if down else f"PJSIP/{number}&Custom:{peer.lamp_device}"
+        if app != want[:_HINT_APP_SHOWN]:
             return False
     return True
 
@@ -216,7 +217,7 @@ class Worker:
         self.sync_down: frozenset[str] = frozenset()  # paired peers that stopped answering sync heartbeats
         self._sync_back: set[str] = set()  # paired peers answering again: renew our publication to them
         self._sync_lock = threading.Lock()
-        self._flags: dict[str, str] = {}  # BLF peer -> state we gave its Custom:<U>-FED-DOWN device (UP/DOWN)
+        self._flags: dict[str, str] = {}  # BLF peer -> state we gave its Custom:FED-<hex> device (UP/DOWN)
         self._flags_due: dict[str, tuple[str, float]] = {}  # peer -> (state to give it, monotonic deadline)
         self._probe = _VersionProbe([paths.mikopbx_db, paths.module_db])
         self._seen: tuple[object, ...] = ()
@@ -389,7 +390,7 @@ class Worker:
         return report
 
     def _update_flags(self, report: ApplyReport) -> None:
-        """After a reconcile whose hints are in force, give each BLF peer's Custom:<U>-FED-DOWN device the state
+        """After a reconcile whose hints are in force, give each BLF peer's Custom:FED-<hex> device the state
         for the peer being up or down (found by trunk qualify or sync heartbeats)."""
         if report.result not in ("applied", "unchanged") or report.plan is None:
             return
@@ -425,7 +426,7 @@ class Worker:
             if hints is not None and now >= deadline and not hints_show(p, want == DOWN, hints):
                 log.warning("the reloaded hints for %s did not show in %.0f s; setting its lamps' device anyway",
                             p.name, self.opts.devstate_wait)
-            ok = all(self._devstate(f"Custom:{p.unavailable_device}", state)
+            ok = all(self._devstate(f"Custom:{p.lamp_device}", state)
                      for state in ((UP, DOWN) if want == DOWN else (DOWN, UP)))
             del self._flags_due[p.name]
             if ok:

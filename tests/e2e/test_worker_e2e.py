@@ -181,7 +181,7 @@ def test_peer_down_fails_fast_and_lamps_follow(mesh: fd.Federation) -> None:
     crash with 301 idle: the lamp must go Unavailable again and come back again.
 
     The watcher matters: Asterisk carries a watched hint's last state across `dialplan reload`, so only a
-    device state change after the reload moves it (the worker's Custom:<U>-FED-DOWN device)."""
+    device state change after the reload moves it (the worker's Custom:FED-<hex> device)."""
     h, m = mesh.h, mesh["moscow"]
     mesh.register("301")
     assert hs.wait_until(lambda: m.hint_state("301") == "Idle", 8.0, 0.1), m.rx("core show hint 301")

@@ -46,7 +46,7 @@ def test_paired_peer_hints_are_exactly_its_phones_and_names_come_from_its_direct
     assert peer.has_directory
     assert peer.hint_numbers == ("301", "302")  # the queue has no device state
     assert peer.caller_names == (("301", "Анна Соколова"), ("310", "Sales"))
-    down = f"Custom:{provider_id('spb')}-FED-DOWN"
+    down = f"Custom:FED-{provider_id('spb')[10:]}"
     assert out.hooks["extensionGenHints"] == f"exten => 301,hint,PJSIP/301&{down}\nexten => 302,hint,PJSIP/302&{down}\n"
     ctx = out.hooks["extensionGenContexts"]
     uid = peer.provider_id

@@ -47,22 +47,22 @@ def test_unreachable_peer_gets_unavailable_hints_and_comes_back(tmp_path: Path) 
     worker = Worker(paths, reloader, ApplyOptions(), opts)
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
-    down = f"PJSIP/{provider_id('spb')}-FED-DOWN&Custom:{provider_id('spb')}-FED-DOWN"
+    down = f"Custom:FED-{provider_id('spb')[10:]}"
     try:
         wait_until(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
         time.sleep(0.5)  # a few polls with everything reachable: nothing changes
         assert worker.unreachable == frozenset()
         calls = len(reloader.calls)
-        device = f"Custom:{provider_id('spb')}-FED-DOWN"
+        device = f"Custom:FED-{provider_id('spb')[10:]}"
         assert f"exten => 301,hint,PJSIP/301&{device}" in _hints(paths.state_dir)
         # at the start each peer's down device is set for "up" (INVALID), through the other state
-        nsk_device = f"Custom:{provider_id('nsk')}-FED-DOWN"
+        nsk_device = f"Custom:FED-{provider_id('nsk')[10:]}"
         assert sorted(marked.read_text().splitlines()) == sorted([
             f"{device} UNAVAILABLE", f"{device} INVALID", f"{nsk_device} UNAVAILABLE", f"{nsk_device} INVALID"])
         marked.unlink()
 
         _write_contacts(contacts, "Unavail")
-        wait_until(lambda: down in _hints(paths.state_dir), 5, "spb's hints on the non-existent device")
+        wait_until(lambda: ",hint," + down in _hints(paths.state_dir), 5, "spb's hints on its lamp device alone")
         hints = _hints(paths.state_dir)
         assert "exten => 301,hint," + down in hints
         assert f"exten => 401,hint,PJSIP/401&{nsk_device}" in hints  # the other peer is untouched
@@ -178,11 +178,11 @@ def test_peer_found_dead_by_sync_heartbeats_gets_unavailable_lamps_and_a_new_pub
     worker = Worker(paths, reloader, ApplyOptions(), opts)
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
-    device = f"Custom:{provider_id('spb')}-FED-DOWN"
+    device = f"Custom:FED-{provider_id('spb')[10:]}"
     try:
         wait_until(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
         worker._sync_reachability(frozenset({"spb"}))  # what the sync thread reports
-        wait_until(lambda: f"PJSIP/{provider_id('spb')}-FED-DOWN&" in _hints(paths.state_dir), 5,
+        wait_until(lambda: f",hint,Custom:FED-{provider_id('spb')[10:]}\n" in _hints(paths.state_dir), 5,
                    "spb's hints on the non-existent device")
         wait_until(lambda: marked.exists() and len(marked.read_text().splitlines()) >= 4, 5, "the devstate commands")
         assert marked.read_text().splitlines() == [  # at the start (up), then down
@@ -218,8 +218,8 @@ def test_lamp_device_waits_for_a_queued_reload_to_reach_asterisk(tmp_path: Path)
     paths = make_station(tmp_path / "st", "2026.1", peers=(SPB,))
     contacts, hints, marked = tmp_path / "contacts.txt", tmp_path / "hints.txt", tmp_path / "devstate.txt"
     numbers = [str(n) for n in range(300, 400)]
-    device = f"Custom:{provider_id('spb')}-FED-DOWN"
-    up_form, down_form = "PJSIP/{n}&" + device, f"PJSIP/{provider_id('spb')}-FED-DOWN&{device}"
+    device = f"Custom:FED-{provider_id('spb')[10:]}"
+    up_form, down_form = "PJSIP/{n}&" + device, device
     contacts.write_text(CONTACTS.format(spb=provider_id("spb"), nsk=provider_id("nsk"), spb_state="Avail"))
     hints.write_text(_core_show_hints(numbers, up_form, "Idle"))
     opts = WorkerOptions(debounce=0.05, resync=3600, status_cmd=shlex.join(["cat", str(contacts)]),
@@ -236,7 +236,7 @@ def test_lamp_device_waits_for_a_queued_reload_to_reach_asterisk(tmp_path: Path)
         assert lines() == [f"{device} UNAVAILABLE", f"{device} INVALID"]
 
         _write_contacts(contacts, "Unavail")
-        wait_until(lambda: f"PJSIP/{provider_id('spb')}-FED-DOWN&" in _hints(paths.state_dir), 5, "down hints")
+        wait_until(lambda: f",hint,Custom:FED-{provider_id('spb')[10:]}\n" in _hints(paths.state_dir), 5, "down hints")
         time.sleep(0.5)  # Asterisk still shows the old hints: the reload is queued
         assert len(lines()) == 2 and worker._flags_due == {"spb": ("UNAVAILABLE", worker._flags_due["spb"][1])}
         hints.write_text(_core_show_hints(numbers[:50], down_form, "Busy"))  # half reloaded: still waiting
