@@ -431,6 +431,8 @@ class Worker:
             del self._flags_due[p.name]
             if ok:
                 self._flags[p.name] = want
+                log.info("lamps of %s: Custom:%s set %s (%.1f s after the reconcile)", p.name, p.lamp_device, want,
+                         self.opts.devstate_wait - (deadline - now))
 
     def _devstate(self, device: str, state: str) -> bool:
         assert self.opts.devstate_cmd
