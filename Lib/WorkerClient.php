@@ -174,7 +174,9 @@ class WorkerClient
     /** @return string[] */
     public function previewArgs(): array
     {
-        return array_merge($this->python(), ['apply', '--dry-run', '--json'], $this->locations());
+        // --devstate-cmd: render the hints as the running worker does (a dry run runs no command)
+        return array_merge($this->python(), ['apply', '--dry-run', '--json'], $this->locations(),
+            ['--devstate-cmd', self::DEVSTATE_CMD]);
     }
 
     /** @return string[] */

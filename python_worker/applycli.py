@@ -86,8 +86,15 @@ def _print_report(report: ApplyReport, as_json: bool, lang: str = "en") -> None:
 
 def cmd_apply(args: argparse.Namespace) -> int:
     setup_logging(None if args.dry_run else args.state_dir, verbose=args.verbose, to_stderr=not args.json)
-    report = reconcile(_paths(args), _reloader(args), opts=ApplyOptions(busy_timeout=args.busy_timeout),
+    report = reconcile(_paths(args), _reloader(args),
+                       opts=ApplyOptions(busy_timeout=args.busy_timeout, lamps=bool(args.devstate_cmd)),
                        dry_run=args.dry_run)
+    if args.devstate_cmd and not args.dry_run and report.result in ("applied", "unchanged") and report.plan:
+        from python_worker.worker import UP, set_lamp
+
+        for peer in report.plan.peers:  # one apply knows no reachability: every peer's lamps follow its phones
+            if peer.is_blf:
+                set_lamp(args.devstate_cmd, peer, UP)
     _print_report(report, args.json)
     return _report_exit(report)
 
@@ -181,6 +188,7 @@ def register(sub: Any) -> None:
     _add_reload(p)
     p.add_argument("--dry-run", action="store_true", help="only show what would be created, changed, removed")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--devstate-cmd", help="as for run: hints carry each peer's lamp device, set after the reload")
     p.set_defaults(func=cmd_apply)
 
     p = sub.add_parser("disable", help="remove every module-owned record, empty hooks.json, reload")

@@ -66,7 +66,7 @@ def run_demo(out: Path, *, three: bool = False, lang: str = "en") -> str:
     """Build, render into `out/<name>/state/`, and return a readable summary."""
     text = []
     for st, mikopbx, module in build_demo(out, three=three):
-        result = compute_from_files(mikopbx, module)
+        result = compute_from_files(mikopbx, module, lamps=True)  # as on a box: the worker sets the lamp devices
         write_outputs(result, out / st.name / "state")
         text.append(describe_plan(result, lang))
         text.append(f"  files: {out / st.name / 'state' / 'hooks.json'}, {out / st.name / 'state' / 'records.json'}\n")

@@ -72,11 +72,12 @@ class PeerPlan:
 
     @property
     def lamp_device(self) -> str:
-        """`FED-<the provider id's hex>`. The device `Custom:FED-<hex>` is in every hint for the peer's numbers:
-        alone while the peer is down (the worker keeps it UNAVAILABLE then), after `PJSIP/<n>&` while it is up (kept
-        INVALID then: every other state outweighs INVALID in Asterisk's aggregate, so the lamp is the remote
-        phone's). Its change after the reload that swaps the hints makes Asterisk recompute them: a reload alone
-        keeps a watched hint's last state."""
+        """`FED-<the provider id's hex>`. With `Plan.lamps` the device `Custom:FED-<hex>` is in every hint for the
+        peer's numbers: alone while the peer is down (the worker keeps it UNAVAILABLE then), after `PJSIP/<n>&`
+        while it is up (kept INVALID then: every other state outweighs INVALID in Asterisk's aggregate, so the
+        lamp is the remote phone's). Its change after the reload that swaps the hints makes Asterisk recompute
+        them: a reload alone keeps a watched hint's last state. Without lamps a dead peer's hints point at
+        `PJSIP/FED-<hex>`, which does not exist (Unavailable, except on hints that keep their watched state)."""
         return "FED-" + self.provider_id.removeprefix("SIP-TRUNK-")
 
     @property
@@ -104,6 +105,9 @@ class Plan:
     peers: tuple[PeerPlan, ...]
     disabled_peers: tuple[str, ...]
     problems: tuple[Problem, ...]
+    # Hints carry each peer's Custom:FED-<hex> lamp device (set by the worker's --devstate-cmd); without it
+    # nobody sets that device, whose state would then be UNKNOWN (which reads Idle), so it is left out.
+    lamps: bool = False
 
     @property
     def errors(self) -> tuple[Problem, ...]:
@@ -154,13 +158,13 @@ def _switch(value: bool | None, default: bool) -> bool:
 
 def build_plan(
     snapshot: StationSnapshot, config: ModuleConfig, unreachable: frozenset[str] = frozenset(),
-    publish_epochs: Mapping[str, int] | None = None,
+    publish_epochs: Mapping[str, int] | None = None, *, lamps: bool = False,
 ) -> Plan:
     """Plan the federation for this station. Deterministic; problems are values, never exceptions.
 
-    `unreachable` names peers whose trunk is known to be down: their hints then point at a device that
-    does not exist, so remote lamps read Unavailable instead of keeping the last state they heard
-    (device state is never expired by Asterisk).
+    `unreachable` names peers whose trunk is known to be down: their hints then point at their lamp device
+    (`lamps`) or at a device that does not exist, so remote lamps read Unavailable instead of keeping the last
+    state they heard (device state is never expired by Asterisk).
     """
     problems: list[Problem] = []
     station = station_name_of(config, snapshot)
@@ -211,6 +215,7 @@ def build_plan(
         peers=tuple(peers),
         disabled_peers=disabled,
         problems=tuple(sorted(set(problems), key=lambda p: (p.peer or "", p.code, p.field, p.params))),
+        lamps=lamps,
     )
 
 

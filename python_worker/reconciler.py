@@ -72,6 +72,7 @@ class Paths:
 class ApplyOptions:
     busy_timeout: float = 10.0  # how long to retry a locked mikopbx.db
     lock_timeout: float = 30.0  # how long to wait for another apply on the same state dir
+    lamps: bool = False  # hints carry the peers' lamp devices (only when something sets them: --devstate-cmd)
 
 
 @dataclass
@@ -218,11 +219,11 @@ def recover(paths: Paths, reloader: Reloader, opts: ApplyOptions) -> str:
 
 
 def _desired(paths: Paths, disable: bool, unreachable: frozenset[str] = frozenset(),
-             publish_epochs: Mapping[str, int] | None = None) -> tuple[Outputs | None, bool]:
+             publish_epochs: Mapping[str, int] | None = None, lamps: bool = False) -> tuple[Outputs | None, bool]:
     if disable or not module_enabled(paths.mikopbx_db):
         return None, False
     return compute_from_files(paths.mikopbx_db, paths.module_db, unreachable, publish_epochs,
-                              pairing_sources(paths.state_dir)), True
+                              pairing_sources(paths.state_dir), lamps=lamps), True
 
 
 def reconcile(
@@ -263,7 +264,7 @@ def _reconcile_locked(paths: Paths, reloader: Reloader, opts: ApplyOptions, dry_
                       publish_epochs: Mapping[str, int] | None = None) -> ApplyReport:
     recovered = "" if dry_run else recover(paths, reloader, opts)
     old_hooks, old_records = _last_good(paths)
-    outputs, enabled = _desired(paths, disable, unreachable, publish_epochs)
+    outputs, enabled = _desired(paths, disable, unreachable, publish_epochs, opts.lamps)
     report = ApplyReport("unchanged", recovered=recovered, module_enabled=enabled)
     if outputs is None:
         new_hooks: dict[str, str] = dict(EMPTY_HOOKS)

@@ -18,7 +18,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +179,19 @@ def hints_show(peer: PeerPlan, down: bool, hints: Mapping[str, tuple[str, str]])
     return True
 
 
+def set_lamp(devstate_cmd: str, peer: PeerPlan, want: str) -> bool:
+    """Give `peer`'s Custom:FED-<hex> lamp device the state `want` (UP or DOWN) through the other one, so the
+    hints that carry it see a change (and are recomputed) even if AstDB already had that state."""
+    for state in (UP, DOWN) if want == DOWN else (DOWN, UP):
+        device = f"Custom:{peer.lamp_device}"
+        argv = [w.replace("{device}", device).replace("{state}", state) for w in shlex.split(devstate_cmd)]
+        code, out = run_command(argv, 5.0)
+        if code != 0 or any(word in out for word in _DEVSTATE_REFUSED):
+            log.error("devstate command failed (exit %s): %s %s", code, shlex.join(argv), out.strip())
+            return False
+    return True
+
+
 def plan_summary(plan: Plan | None) -> dict[str, Any]:
     if plan is None:
         return {"station": None, "peers": []}
@@ -197,7 +210,8 @@ class Worker:
     def __init__(self, paths: Paths, reloader: Reloader, apply_opts: ApplyOptions, opts: WorkerOptions) -> None:
         self.paths = paths
         self.reloader = reloader
-        self.apply_opts = apply_opts
+        # The lamp devices go into the hints only when this worker sets them.
+        self.apply_opts = replace(apply_opts, lamps=bool(opts.devstate_cmd))
         self.opts = opts
         self.wake = threading.Event()
         self.stopping = threading.Event()
@@ -426,22 +440,13 @@ class Worker:
             if hints is not None and now >= deadline and not hints_show(p, want == DOWN, hints):
                 log.warning("the reloaded hints for %s did not show in %.0f s; setting its lamps' device anyway",
                             p.name, self.opts.devstate_wait)
-            ok = all(self._devstate(f"Custom:{p.lamp_device}", state)
-                     for state in ((UP, DOWN) if want == DOWN else (DOWN, UP)))
+            ok = set_lamp(self.opts.devstate_cmd, p, want)
             del self._flags_due[p.name]
             if ok:
                 self._flags[p.name] = want
                 log.info("lamps of %s: Custom:%s set %s (%.1f s after the reconcile)", p.name, p.lamp_device, want,
                          self.opts.devstate_wait - (deadline - now))
 
-    def _devstate(self, device: str, state: str) -> bool:
-        assert self.opts.devstate_cmd
-        argv = [w.replace("{device}", device).replace("{state}", state) for w in shlex.split(self.opts.devstate_cmd)]
-        code, out = run_command(argv, 5.0)
-        if code != 0 or any(word in out for word in _DEVSTATE_REFUSED):
-            log.error("devstate command failed (exit %s): %s %s", code, shlex.join(argv), out.strip())
-            return False
-        return True
 
     def _sync_reachability(self, down: frozenset[str]) -> None:
         """Sync thread: a paired peer stopped or started answering; re-plan (its lamps) on the loop."""

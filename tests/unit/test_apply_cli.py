@@ -211,3 +211,34 @@ def test_secrets_are_masked_in_messages_and_tracebacks() -> None:
     assert flt.filter(record)
     text = logging.Formatter().format(record)
     assert SECRET_SPB not in text and MASK in text and "ValueError" in text
+
+
+def test_apply_with_devstate_cmd_renders_lamps_and_sets_them_after_the_reload(tmp_path: Path) -> None:
+    """`apply --devstate-cmd` renders the hints as the worker does (each peer's Custom:FED-<hex> lamp device) and
+    sets every BLF peer's lamp for "up" after the reload; a dry run renders them but runs nothing; without the
+    option the hints carry no device nobody would set (its UNKNOWN state would read Idle)."""
+    from python_worker.planner import provider_id
+
+    paths = make_station(tmp_path / "st", "2026.1")
+    log = tmp_path / "log.txt"
+    devstate = f"sh -c 'echo \"devstate $0 $1\" >> {log}' {{device}} {{state}}"
+    reload = f"sh -c 'echo \"reload $0\" >> {log}' {{what}}"
+    lamp = f"Custom:FED-{provider_id('spb')[10:]}"
+
+    dry = _run(_apply_argv(paths, "--dry-run", "--devstate-cmd", devstate, "--reload-cmd", reload))
+    assert dry.returncode == 0, dry.stderr
+    assert not log.exists()
+
+    plain = _run(_apply_argv(paths, "--reload-cmd", reload))
+    assert plain.returncode == 0, plain.stderr
+    hints = json.loads((paths.state_dir / HOOKS_FILE).read_text())["extensionGenHints"]
+    assert "exten => 301,hint,PJSIP/301\n" in hints and "Custom:" not in hints
+    assert "devstate" not in log.read_text()
+    log.unlink()
+
+    done = _run(_apply_argv(paths, "--devstate-cmd", devstate, "--reload-cmd", reload))
+    assert done.returncode == 0, done.stderr
+    hints = json.loads((paths.state_dir / HOOKS_FILE).read_text())["extensionGenHints"]
+    assert f"exten => 301,hint,PJSIP/301&{lamp}\n" in hints
+    assert log.read_text().splitlines() == [  # only the hints changed; then the lamp, through the other state
+        "reload dialplan", f"devstate {lamp} UNAVAILABLE", f"devstate {lamp} INVALID"]

@@ -15,7 +15,6 @@ from python_worker.directory import (
     directory_from_wire,
 )
 from python_worker.engine import compute
-from python_worker.planner import provider_id
 from python_worker.snapshot import Extension
 from tests.conftest import make_snapshot
 from tests.unit.lint import lint, wrap_dialplan
@@ -46,8 +45,7 @@ def test_paired_peer_hints_are_exactly_its_phones_and_names_come_from_its_direct
     assert peer.has_directory
     assert peer.hint_numbers == ("301", "302")  # the queue has no device state
     assert peer.caller_names == (("301", "Анна Соколова"), ("310", "Sales"))
-    down = f"Custom:FED-{provider_id('spb')[10:]}"
-    assert out.hooks["extensionGenHints"] == f"exten => 301,hint,PJSIP/301&{down}\nexten => 302,hint,PJSIP/302&{down}\n"
+    assert out.hooks["extensionGenHints"] == "exten => 301,hint,PJSIP/301\nexten => 302,hint,PJSIP/302\n"
     ctx = out.hooks["extensionGenContexts"]
     uid = peer.provider_id
     assert (f'\tsame => n,GosubIf($["${{CALLERID(name)}}" = "" & ${{DIALPLAN_EXISTS({uid}-names,'

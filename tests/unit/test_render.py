@@ -48,8 +48,8 @@ def test_exact_texts_with_overlap_fix_and_tcp(moscow: StationSnapshot) -> None:
         "exten => _3XX,1,Set(__ISTRANSFER=transfer_)\n\tsame => n,Set(__QUEUE_SRC_CHAN=${EMPTY})\n"
         "\tsame => n,Goto(outgoing,${EXTEN},1)\n")
     hints = hooks["extensionGenHints"].splitlines()
-    assert len(hints) == 100 and hints[0] == f"exten => 300,hint,PJSIP/300&Custom:FED-{u[10:]}"
-    assert all(re.fullmatch(r"exten => (\d+),hint,PJSIP/\1&Custom:FED-" + u[10:], h) for h in hints)
+    assert len(hints) == 100 and hints[0] == "exten => 300,hint,PJSIP/300"
+    assert all(re.fullmatch(r"exten => (\d+),hint,PJSIP/\1", h) for h in hints)
 
 
 def test_switches_off_render_nothing_for_them(moscow: StationSnapshot) -> None:
@@ -117,14 +117,23 @@ def test_lint_wrapper_catches_errors(tmp_path: Path) -> None:
 
 
 def test_unreachable_peer_hints_read_unavailable(moscow: StationSnapshot) -> None:
+    """With lamps (the worker sets them): up `PJSIP/n&Custom:FED-<hex>` (INVALID then, which every other state
+    outweighs), down the lamp device alone (UNAVAILABLE then). Without: up `PJSIP/n`, down a PJSIP device that
+    does not exist. The peer that is still up is untouched either way, and nothing but the hints changes."""
     peers = (PeerConfig("spb", "127.0.0.3", patterns="30X", secret=SECRET),
              PeerConfig("kzn", "127.0.0.4", patterns="40X", secret=SECRET))
-    up = render_hooks(build_plan(moscow, cfg(*peers)))
-    down = render_hooks(build_plan(moscow, cfg(*peers), frozenset({"spb"})))
-    assert ("exten => 300,hint,Custom:FED-B4FBFB7E21\n"
-            in down["extensionGenHints"])
-    assert f"exten => 400,hint,PJSIP/400&Custom:FED-{provider_id('kzn')[10:]}\n" in down["extensionGenHints"]
-    # up: the remote phone, plus the peer's down device (INVALID then, which every other state outweighs)
+    kzn = provider_id("kzn")[10:]
+    up = render_hooks(build_plan(moscow, cfg(*peers), lamps=True))
+    down = render_hooks(build_plan(moscow, cfg(*peers), frozenset({"spb"}), lamps=True))
+    assert "exten => 300,hint,Custom:FED-B4FBFB7E21\n" in down["extensionGenHints"]
+    assert f"exten => 400,hint,PJSIP/400&Custom:FED-{kzn}\n" in down["extensionGenHints"]
     assert "exten => 300,hint,PJSIP/300&Custom:FED-B4FBFB7E21\n" in up["extensionGenHints"]
-    assert {k: v for k, v in up.items() if k != "extensionGenHints"} == {
-        k: v for k, v in down.items() if k != "extensionGenHints"}
+    plain_up = render_hooks(build_plan(moscow, cfg(*peers)))
+    plain_down = render_hooks(build_plan(moscow, cfg(*peers), frozenset({"spb"})))
+    assert "exten => 300,hint,PJSIP/300\n" in plain_up["extensionGenHints"]
+    assert "exten => 300,hint,PJSIP/FED-B4FBFB7E21\n" in plain_down["extensionGenHints"]
+    assert "exten => 400,hint,PJSIP/400\n" in plain_down["extensionGenHints"]
+    assert "Custom:" not in plain_up["extensionGenHints"] + plain_down["extensionGenHints"]
+    for hooks in (up, down, plain_up, plain_down):
+        assert {k: v for k, v in hooks.items() if k != "extensionGenHints"} == {
+            k: v for k, v in down.items() if k != "extensionGenHints"}

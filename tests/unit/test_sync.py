@@ -26,7 +26,6 @@ from python_worker.pairing import (
     load_or_create_keys,
     parse_invitation,
 )
-from python_worker.planner import provider_id
 from python_worker.render import to_json
 from python_worker.stationdb import Phone, StationSpec, add_phone, build_station_db
 from python_worker.sync import FileStation, SyncOptions, SyncService, accept_invitation, decode, encode
@@ -188,8 +187,7 @@ def test_pairing_makes_each_station_a_paired_peer_of_the_other(nodes: list[Node]
     assert plan.caller_names == (("301", "User 301"), ("302", "User 302"))
     assert out.plan.errors == ()
     hints = out.hooks["extensionGenHints"]
-    down = f"Custom:FED-{provider_id('spb')[10:]}"
-    assert hints == f"exten => 301,hint,PJSIP/301&{down}\nexten => 302,hint,PJSIP/302&{down}\n"
+    assert hints == "exten => 301,hint,PJSIP/301\nexten => 302,hint,PJSIP/302\n"
     contexts = out.hooks["extensionGenContexts"]
     assert "exten => 301,1,Set(CALLERID(name)=User 301)" in contexts
     assert lint(wrap_dialplan(out.hooks), moscow.folder) == {}
@@ -314,8 +312,7 @@ def test_directory_changes_reach_the_peer_within_a_second(nodes: list[Node]) -> 
         wait_until(lambda e=expected: spb.directory_of("moscow") == e, 2, f"spb to see {expected}")
         assert time.monotonic() - started < 1.0
     out = compute_from_files(spb.mikopbx_db, spb.module_db)
-    down = f"Custom:FED-{provider_id('moscow')[10:]}"
-    assert out.hooks["extensionGenHints"] == f"exten => 201,hint,PJSIP/201&{down}\nexten => 203,hint,PJSIP/203&{down}\n"
+    assert out.hooks["extensionGenHints"] == "exten => 201,hint,PJSIP/201\nexten => 203,hint,PJSIP/203\n"
     assert lint(wrap_dialplan(out.hooks), spb.folder) == {}
 
 

@@ -189,7 +189,10 @@ final class RestApiTest extends TestCase
         self::assertTrue($answer['result']);
         $d = $this->moduleDir;
         self::assertSame(['apply', '--dry-run', '--json', '--mikopbx-db', '/cf/conf/mikopbx.db',
-            '--module-db', "$d/db/module.db", '--state-dir', "$d/db/state"], array_slice($this->runner->runs[0], 3));
+            '--module-db', "$d/db/module.db", '--state-dir', "$d/db/state",
+            // the hints as the running worker renders them (with its lamp devices); a dry run runs no command
+            '--devstate-cmd', "/usr/sbin/asterisk -rx 'devstate change {device} {state}'"],
+            array_slice($this->runner->runs[0], 3));
     }
 
     public function testApplyStartsAStoppedWorkerAndReconcilesARunningOne(): void
