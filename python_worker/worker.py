@@ -430,6 +430,8 @@ class Worker:
             self._flags_due.clear()
             return
         hints = query_hints(self.opts.hints_cmd) if self.opts.hints_cmd else None
+        if self.opts.hints_cmd and hints is None:
+            return  # Asterisk does not answer (yet, e.g. while the box boots): look again at the next poll
         now = time.monotonic()
         for p in plan.peers:
             if p.name not in self._flags_due:

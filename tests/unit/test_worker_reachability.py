@@ -221,7 +221,6 @@ def test_lamp_device_waits_for_a_queued_reload_to_reach_asterisk(tmp_path: Path)
     device = f"Custom:FED-{provider_id('spb')[10:]}"
     up_form, down_form = "PJSIP/{n}&" + device, device
     contacts.write_text(CONTACTS.format(spb=provider_id("spb"), nsk=provider_id("nsk"), spb_state="Avail"))
-    hints.write_text(_core_show_hints(numbers, up_form, "Idle"))
     opts = WorkerOptions(debounce=0.05, resync=3600, status_cmd=shlex.join(["cat", str(contacts)]),
                          hints_cmd=shlex.join(["cat", str(hints)]), reachability_interval=0.05, devstate_wait=1.5,
                          devstate_cmd=shlex.join(["sh", "-c", f'echo "$0 $1" >> {marked}', "{device}", "{state}"]))
@@ -232,6 +231,11 @@ def test_lamp_device_waits_for_a_queued_reload_to_reach_asterisk(tmp_path: Path)
     def lines() -> list[str]:
         return marked.read_text().splitlines() if marked.exists() else []
     try:
+        # Asterisk not answering yet (the box is booting): the lamp waits for it, past the deadline too
+        wait_until(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
+        time.sleep(2.0)
+        assert not lines() and "spb" in worker._flags_due
+        hints.write_text(_core_show_hints(numbers, up_form, "Idle"))
         wait_until(lambda: len(lines()) >= 2, 10, "the start's devstate commands")
         assert lines() == [f"{device} UNAVAILABLE", f"{device} INVALID"]
 
