@@ -1,6 +1,6 @@
 """The e2e stand-in for MikoPBX Core's reload actions; the module's worker runs it as `--reload-cmd`.
 
-    python tests/e2e/station_reload.py <station.json> [pjsip] [dialplan] [firewall]
+    python tests/e2e/station_reload.py [--queue SECONDS] <station.json> [pjsip] [dialplan] [firewall]
 
 Like Core, it regenerates pjsip.conf and extensions.conf from the station's mikopbx.db plus the
 module's hooks.json (tests/e2e/mikopbx_station.py), then reloads what the worker asked for:
@@ -9,6 +9,9 @@ pjsip -> `module reload res_pjsip.so`, `res_pjsip_outbound_publish.so`, `res_pjs
 firewall -> nothing (the e2e stations have no firewall).  A station whose Asterisk is not running only
 gets its files rewritten (it reads them when it starts), as Core's config generation would do.
 Exit status 0 = done, 1 = a reload command failed (the worker then rolls back).
+
+`--queue SECONDS` plays Core's queued reload (WorkerModelsEvents runs the actions later): it answers 0 at once
+and leaves the regeneration and reloads to a detached child that starts after SECONDS (it ends by itself).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -64,6 +68,15 @@ def running(cfg: dict[str, object]) -> bool:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--queue"] and len(argv) >= 3:
+        delay = max(0.0, min(float(argv[1]), 30.0))
+        subprocess.Popen([sys.executable, __file__, "--after", str(delay), *argv[2:]], start_new_session=True,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        print(f"queued: {' '.join(argv[3:])} in {delay:.1f}s")
+        return 0
+    if argv[:1] == ["--after"] and len(argv) >= 3:
+        time.sleep(float(argv[1]))
+        argv = argv[2:]
     if not argv:
         print(__doc__, file=sys.stderr)
         return 2

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import itertools
 import re
+import shlex
+import sys
 import time
 from collections.abc import Iterator
 
@@ -245,5 +247,56 @@ def _down_and_back(mesh: fd.Federation, *, busy: bool) -> None:
     assert "Watchers  0" not in m.rx("core show hint 301")
     mesh.qualify_all()
     print("peer down:", FIGURES)
+    uac, uas = mesh.call("201", "301", hold_ms=300)
+    assert uac.ok and uas.ok
+
+
+QUEUE_S = 3.0
+
+
+def test_lamps_wait_for_a_queued_reload(mesh: fd.Federation) -> None:
+    """On MikoPBX, Core queues the reloads the worker asks for. moscow's worker now has a reload command that
+    answers at once and reloads QUEUE_S later (like Core's WorkerModelsEvents): a lamp device changed before
+    the reload would be lost (a watched hint keeps its state across the reload), so the worker changes it only
+    once `core show hints` shows the swapped hints. spb crashes and comes back with 301 idle and watched."""
+    h, m, s = mesh.h, mesh["moscow"], mesh["spb"]
+    m.stop_worker()
+    queued = shlex.join([sys.executable, str(fd.RELOAD_SCRIPT), "--queue", str(QUEUE_S), str(m.station_json)])
+    mark = len(m.federation_log())
+    m.start_worker("--reload-cmd", queued)
+    blf = None
+    try:
+        mesh.register("301")
+        assert hs.wait_until(lambda: m.hint_state("301") == "Idle", 15.0, 0.1), m.rx("core show hint 301")
+        blf = h.start_sipp("blf202-queued", sc.blf_subscribe("202", expires=300, idle_ms=90000),
+                           local_ip=fd.MOSCOW.phone_ip("202"), remote=m.address, service="301",
+                           auth=("202", fd.phone_secret("202")), timeout=150)
+        assert hs.wait_until(lambda: "Watchers  0" not in m.rx("core show hint 301"), 10.0, 0.1), blf.messages()
+
+        assert s.st.proc is not None
+        s.st.proc.kill()  # only spb's Asterisk, by its PID
+        s.st.proc.wait(timeout=10)
+        s.st.proc = None
+        assert hs.wait_until(lambda: m.trunk_state("spb") == "Unavail", 20.0, 0.2), m.contacts()
+        assert hs.wait_until(lambda: m.hint_state("301") == "Unavailable", 10.0 + QUEUE_S, 0.1), \
+            m.rx("core show hint 301")
+        h.start(s.st)
+        s.rx("pjsip set logger on")
+        mesh.register("301")
+        assert hs.wait_until(lambda: m.hint_state("301") == "Idle", 25.0 + QUEUE_S, 0.1), m.rx("core show hint 301")
+
+        # the worker set the lamp device only after the queued reload reached Asterisk, both ways
+        waited = {state: float(sec) for state, sec in re.findall(
+            r"lamps of spb: Custom:FED-\w+ set (UNAVAILABLE|INVALID) \(([\d.]+) s after the reconcile\)",
+            m.federation_log()[mark:])}
+        FIGURES["queued_reload_lamp_wait_s"] = waited
+        assert set(waited) == {"UNAVAILABLE", "INVALID"}, m.federation_log()[mark:][-3000:]
+        assert all(QUEUE_S - 0.5 <= sec < 30.0 for sec in waited.values()), waited
+    finally:
+        if blf is not None:
+            blf.stop()
+        m.stop_worker()
+        m.start_worker()
+    mesh.qualify_all()
     uac, uas = mesh.call("201", "301", hold_ms=300)
     assert uac.ok and uas.ok
