@@ -35,7 +35,7 @@ from python_worker.planner import PeerPlan, Plan
 from python_worker.reconciler import ApplyOptions, ApplyReport, Paths, reconcile
 from python_worker.reloader import Reloader, query_contact_details, query_reachability, run_command
 from python_worker.snapshot import sqlite_engine
-from python_worker.statefiles import CONTROL_SOCKET, RECORDS_FILE, WORKER_LOCK, read_json
+from python_worker.statefiles import CONTROL_SOCKET, HOOKS_FILE, RECORDS_FILE, WORKER_LOCK, read_json
 from python_worker.sync import FileStation, SyncOptions, SyncService
 
 log = logging.getLogger("pbxfed")
@@ -169,21 +169,24 @@ def query_hints(cmd: str, timeout: float = 5.0) -> dict[str, tuple[str, str]] | 
     return out
 
 
-def hints_show(peer: PeerPlan, down: bool, hints: Mapping[str, tuple[str, str]]) -> bool:
-    """Whether Asterisk's hints for `peer`'s numbers are the ones rendered for it being down / up."""
-    for number in peer.hint_numbers:
-        app = hints.get(number, ("", ""))[0]
-        want = f"Custom:{peer.lamp_device}" if down else f"PJSIP/{number}&Custom:{peer.lamp_device}"
-        if app != want[:_HINT_APP_SHOWN]:
-            return False
-    return True
+_RENDERED_HINT_RE = re.compile(r"^exten => (?P<exten>[^,]+),hint,(?P<app>.+)$", re.MULTILINE)
+
+
+def rendered_hints(text: str) -> dict[str, str]:
+    """Our extensionGenHints text -> {extension: devices}."""
+    return {m["exten"]: m["app"] for m in _RENDERED_HINT_RE.finditer(text)}
+
+
+def hints_show(peer: PeerPlan, ours: Mapping[str, str], hints: Mapping[str, tuple[str, str]]) -> bool:
+    """Whether Asterisk's hints for `peer`'s numbers (`hints`, from query_hints) are the ones we rendered."""
+    return all(hints.get(n, ("", ""))[0] == ours.get(n, "")[:_HINT_APP_SHOWN] for n in peer.hint_numbers)
 
 
 def set_lamp(devstate_cmd: str, peer: PeerPlan, want: str) -> bool:
     """Give `peer`'s Custom:FED-<hex> lamp device the state `want` (UP or DOWN) through the other one, so the
     hints that carry it see a change (and are recomputed) even if AstDB already had that state."""
+    device = f"Custom:{peer.lamp_device}"
     for state in (UP, DOWN) if want == DOWN else (DOWN, UP):
-        device = f"Custom:{peer.lamp_device}"
         argv = [w.replace("{device}", device).replace("{state}", state) for w in shlex.split(devstate_cmd)]
         code, out = run_command(argv, 5.0)
         if code != 0 or any(word in out for word in _DEVSTATE_REFUSED):
@@ -432,14 +435,16 @@ class Worker:
         hints = query_hints(self.opts.hints_cmd) if self.opts.hints_cmd else None
         if self.opts.hints_cmd and hints is None:
             return  # Asterisk does not answer (yet, e.g. while the box boots): look again at the next poll
+        ours = rendered_hints(str((read_json(self.paths.state(HOOKS_FILE)) or {}).get("extensionGenHints", "")))
         now = time.monotonic()
         for p in plan.peers:
             if p.name not in self._flags_due:
                 continue
             want, deadline = self._flags_due[p.name]
-            if hints is not None and not hints_show(p, want == DOWN, hints) and now < deadline:
+            shown = hints is None or hints_show(p, ours, hints)
+            if not shown and now < deadline:
                 continue
-            if hints is not None and now >= deadline and not hints_show(p, want == DOWN, hints):
+            if not shown:
                 log.warning("the reloaded hints for %s did not show in %.0f s; setting its lamps' device anyway",
                             p.name, self.opts.devstate_wait)
             ok = set_lamp(self.opts.devstate_cmd, p, want)
@@ -448,7 +453,6 @@ class Worker:
                 self._flags[p.name] = want
                 log.info("lamps of %s: Custom:%s set %s (%.1f s after the reconcile)", p.name, p.lamp_device, want,
                          self.opts.devstate_wait - (deadline - now))
-
 
     def _sync_reachability(self, down: frozenset[str]) -> None:
         """Sync thread: a paired peer stopped or started answering; re-plan (its lamps) on the loop."""
