@@ -6,8 +6,10 @@ import os
 import shutil
 import sqlite3
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from python_worker.reloader import ReloadResult
 from python_worker.render import ASTERISK_CONF
 from python_worker.statefiles import HOOKS_FILE, JOURNAL_FILE, RECORDS_FILE, read_json
 from python_worker.stationdb import Phone, StationSpec, build_station_db
+from python_worker.worker import Worker
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE_DB = REPO.parent / "shared" / "reference" / "mikopbx-runtime.db"
@@ -164,3 +167,15 @@ def wait_until(check: Callable[[], object], timeout: float, what: str) -> object
             return value
         assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
         time.sleep(0.02)
+
+
+@contextmanager
+def running(worker: Worker) -> Iterator[threading.Thread]:
+    """`worker.run()` on a thread for the `with` block; stopped and joined (bounded) at its end."""
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        yield thread
+    finally:
+        worker.stop()
+        thread.join(10)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import threading
 import time
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from python_worker.planner import provider_id
 from python_worker.reconciler import ApplyOptions
 from python_worker.statefiles import HOOKS_FILE
 from python_worker.worker import Worker, WorkerOptions
-from tests.unit.applyhelpers import NSK, SPB, RecordingReloader, make_station, wait_until
+from tests.unit.applyhelpers import NSK, SPB, RecordingReloader, make_station, running, wait_until
 
 CONTACTS = """
   Contact:  <Aor/ContactUri..............................> <Hash....> <Status> <RTT(ms)..>
@@ -45,10 +44,8 @@ def test_unreachable_peer_gets_unavailable_hints_and_comes_back(tmp_path: Path) 
                          reachability_interval=0.1,
                          devstate_cmd=shlex.join(["sh", "-c", f'echo "$0 $1" >> {marked}', "{device}", "{state}"]))
     worker = Worker(paths, reloader, ApplyOptions(), opts)
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
     down = f"Custom:FED-{provider_id('spb')[10:]}"
-    try:
+    with running(worker) as thread:
         wait_until(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
         time.sleep(0.5)  # a few polls with everything reachable: nothing changes
         assert worker.unreachable == frozenset()
@@ -93,9 +90,6 @@ def test_unreachable_peer_gets_unavailable_hints_and_comes_back(tmp_path: Path) 
         # what the admin page's dots and round-trip column read
         assert {p["name"]: (p["trunk"], p["rtt_ms"]) for p in status["peers"]} == {
             "nsk": ("reachable", 1.0), "spb": ("reachable", 5.4)}
-    finally:
-        worker.stop()
-        thread.join(10)
     assert not thread.is_alive()
 
 
@@ -105,17 +99,12 @@ def test_failing_status_command_changes_nothing(tmp_path: Path) -> None:
     opts = WorkerOptions(debounce=0.05, resync=3600, status_cmd=shlex.join(["cat", str(tmp_path / "missing")]),
                          reachability_interval=0.05)
     worker = Worker(paths, reloader, ApplyOptions(), opts)
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    try:
+    with running(worker):
         wait_until(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
         calls = len(reloader.calls)
         time.sleep(0.4)
         assert worker.unreachable == frozenset() and len(reloader.calls) == calls
         assert worker.check_reachability() is False
-    finally:
-        worker.stop()
-        thread.join(10)
 
 
 HINTS = """
@@ -137,10 +126,8 @@ def test_peer_starting_to_publish_renews_our_publication(tmp_path: Path) -> None
     opts = WorkerOptions(debounce=0.05, resync=3600, hints_cmd=shlex.join(["cat", str(hints)]),
                          reachability_interval=0.1)
     worker = Worker(paths, reloader, ApplyOptions(), opts)
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
     pub = f"[{provider_id('spb')}-FED-PUB]"
-    try:
+    with running(worker):
         wait_until(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
         wait_until(lambda: worker.publishing is not None, 5, "the first look at the hints")
         calls = len(reloader.calls)
@@ -159,9 +146,6 @@ def test_peer_starting_to_publish_renews_our_publication(tmp_path: Path) -> None
         time.sleep(0.3)  # seen once: no more renewals, and no more hint polls
         assert len(reloader.calls) == calls + 1 and worker.publishing == {"spb"}
         assert [p["blf"] for p in worker.status()["peers"]] == ["ok"]
-    finally:
-        worker.stop()
-        thread.join(10)
 
 
 def _peers_pj(state_dir: Path) -> str:
@@ -176,10 +160,8 @@ def test_peer_found_dead_by_sync_heartbeats_gets_unavailable_lamps_and_a_new_pub
     opts = WorkerOptions(debounce=0.05, resync=3600,
                          devstate_cmd=shlex.join(["sh", "-c", f'echo "$0 $1" >> {marked}', "{device}", "{state}"]))
     worker = Worker(paths, reloader, ApplyOptions(), opts)
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
     device = f"Custom:FED-{provider_id('spb')[10:]}"
-    try:
+    with running(worker) as thread:
         wait_until(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
         worker._sync_reachability(frozenset({"spb"}))  # what the sync thread reports
         wait_until(lambda: f",hint,Custom:FED-{provider_id('spb')[10:]}\n" in _hints(paths.state_dir), 5,
@@ -195,9 +177,6 @@ def test_peer_found_dead_by_sync_heartbeats_gets_unavailable_lamps_and_a_new_pub
         wait_until(lambda: len(marked.read_text().splitlines()) >= 6, 5, "the devstate commands")
         time.sleep(0.3)
         assert marked.read_text().splitlines()[4:] == [f"{device} UNAVAILABLE", f"{device} INVALID"]  # once
-    finally:
-        worker.stop()
-        thread.join(10)
     assert not thread.is_alive()
 
 
@@ -225,12 +204,10 @@ def test_lamp_device_waits_for_a_queued_reload_to_reach_asterisk(tmp_path: Path)
                          hints_cmd=shlex.join(["cat", str(hints)]), reachability_interval=0.05, devstate_wait=1.5,
                          devstate_cmd=shlex.join(["sh", "-c", f'echo "$0 $1" >> {marked}', "{device}", "{state}"]))
     worker = Worker(paths, RecordingReloader(), ApplyOptions(), opts)
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
 
     def lines() -> list[str]:
         return marked.read_text().splitlines() if marked.exists() else []
-    try:
+    with running(worker) as thread:
         # Asterisk not answering yet (the box is booting): the lamp waits for it, past the deadline too
         wait_until(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
         time.sleep(2.0)
@@ -256,9 +233,6 @@ def test_lamp_device_waits_for_a_queued_reload_to_reach_asterisk(tmp_path: Path)
         wait_until(lambda: len(lines()) >= 6, 5, "the devstate commands at the deadline")
         assert time.monotonic() - started >= 1.0
         assert lines()[4:] == [f"{device} UNAVAILABLE", f"{device} INVALID"]
-    finally:
-        worker.stop()
-        thread.join(10)
     assert not thread.is_alive()
 
 
@@ -271,15 +245,10 @@ def test_a_devstate_change_asterisk_refuses_is_not_taken_for_done(tmp_path: Path
     refusing = shlex.join(["sh", "-c", f'echo x >> {count}; echo "{usage}"', "{device}", "{state}"])
     opts = WorkerOptions(debounce=0.05, resync=3600, devstate_cmd=refusing)
     worker = Worker(paths, RecordingReloader(), ApplyOptions(), opts)
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    try:
+    with running(worker):
         wait_until(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
         wait_until(lambda: count.exists(), 5, "the devstate command")
         assert worker._flags == {}
         worker.request_reconcile(5.0)
         wait_until(lambda: len(count.read_text().splitlines()) >= 2, 5, "a second try")
         assert worker._flags == {}
-    finally:
-        worker.stop()
-        thread.join(10)
