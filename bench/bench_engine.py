@@ -30,11 +30,11 @@ def patterns_for(index: int, size: int) -> str:
 
 
 def one_case(peers: int, ext: int, repeat: int) -> dict[str, float]:
-    from python_worker.config import ModuleConfig, PeerConfig, Settings
-    from python_worker.engine import compute
-    from python_worker.patterns import parse_pattern
-    from python_worker.render import to_json
-    from python_worker.snapshot import Extension, StationSnapshot
+    from python_worker.core.config import ModuleConfig, PeerConfig, Settings
+    from python_worker.core.patterns import parse_pattern
+    from python_worker.db.snapshot import Extension, StationSnapshot
+    from python_worker.pipeline import compute
+    from python_worker.render.hooks import to_json
 
     own_pattern = "9XX" if ext == 100 else "9[0-1]XXX"
     own = parse_pattern(own_pattern).expand()

@@ -24,14 +24,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from python_worker.config import Settings  # noqa: E402
-from python_worker.directory import build_local_directory  # noqa: E402
-from python_worker.engine import compute_from_files  # noqa: E402
-from python_worker.moduledb import init_db, read_config, write_settings  # noqa: E402
-from python_worker.pairing import create_invitation, parse_invitation  # noqa: E402
-from python_worker.snapshot import read_snapshot  # noqa: E402
-from python_worker.stationdb import Phone, StationSpec, build_station_db  # noqa: E402
-from python_worker.sync import FileStation, SyncOptions, SyncService, accept_invitation, encode  # noqa: E402
+from python_worker.core.config import Settings  # noqa: E402
+from python_worker.core.directory import build_local_directory  # noqa: E402
+from python_worker.db.moduledb import init_db, read_config, write_settings  # noqa: E402
+from python_worker.db.snapshot import read_snapshot  # noqa: E402
+from python_worker.demo.stationdb import Phone, StationSpec, build_station_db  # noqa: E402
+from python_worker.pipeline import compute_from_files  # noqa: E402
+from python_worker.sync.pairing import create_invitation, parse_invitation  # noqa: E402
+from python_worker.sync.service import FileStation, SyncOptions, SyncService, accept_invitation, encode  # noqa: E402
 
 START, END = "<!-- sync-bench:start -->", "<!-- sync-bench:end -->"
 

@@ -22,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from python_worker.moduledb import upsert_peer  # noqa: E402
+from python_worker.db.moduledb import upsert_peer  # noqa: E402
 from tests.unit.applyhelpers import NSK, SPB, make_station, worker_env  # noqa: E402
 
 

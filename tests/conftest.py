@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from python_worker.snapshot import Extension, StationSnapshot
+from python_worker.db.snapshot import Extension, StationSnapshot
 
 REFERENCE_DB = Path(__file__).resolve().parents[2] / "shared" / "reference" / "mikopbx-runtime.db"
 

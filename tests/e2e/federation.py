@@ -73,13 +73,13 @@ def phone_secret(number: str) -> str:
 
 
 def provider_id(peer_name: str) -> str:
-    from python_worker.planner import provider_id as pid
+    from python_worker.core.planner import provider_id as pid
 
     return pid(peer_name)
 
 
 def entity_id(station_name: str) -> str:
-    from python_worker.planner import entity_id as eid
+    from python_worker.core.planner import entity_id as eid
 
     return eid(station_name)
 

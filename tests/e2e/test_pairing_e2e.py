@@ -70,7 +70,7 @@ def paired() -> Iterator[fd.Federation]:
 
 
 def test_each_station_holds_the_others_as_paired_peers(paired: fd.Federation) -> None:
-    from python_worker.moduledb import read_config
+    from python_worker.db.moduledb import read_config
 
     for name in SPECS:
         config = read_config(paired[name].module_db)

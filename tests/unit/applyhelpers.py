@@ -14,16 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from python_worker.applier import TABLE_ORDER, flatten, read_diff
-from python_worker.config import PeerConfig, Settings
-from python_worker.engine import compute_from_files
-from python_worker.moduledb import init_db, upsert_peer, write_settings
-from python_worker.reconciler import Paths
-from python_worker.reloader import ReloadResult
-from python_worker.render import ASTERISK_CONF
-from python_worker.statefiles import HOOKS_FILE, JOURNAL_FILE, RECORDS_FILE, read_json
-from python_worker.stationdb import Phone, StationSpec, build_station_db
-from python_worker.worker import Worker
+from python_worker.apply.reconciler import Paths
+from python_worker.apply.system import ReloadResult
+from python_worker.core.config import PeerConfig, Settings
+from python_worker.db.moduledb import init_db, upsert_peer, write_settings
+from python_worker.db.owned import TABLE_ORDER, flatten, read_diff
+from python_worker.demo.stationdb import Phone, StationSpec, build_station_db
+from python_worker.pipeline import compute_from_files
+from python_worker.render.hooks import ASTERISK_CONF
+from python_worker.service.worker import Worker
+from python_worker.statedir import HOOKS_FILE, JOURNAL_FILE, RECORDS_FILE, read_json
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE_DB = REPO.parent / "shared" / "reference" / "mikopbx-runtime.db"

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from python_worker.applier import empty_records
-from python_worker.moduledb import remove_peer, upsert_peer
-from python_worker.reconciler import ApplyOptions, Paths, reconcile
-from python_worker.render import HOOK_TEMPLATES
-from python_worker.statefiles import HOOKS_FILE, JOURNAL_FILE, RECORDS_FILE, read_json
+from python_worker.apply.reconciler import ApplyOptions, Paths, reconcile
+from python_worker.db.moduledb import remove_peer, upsert_peer
+from python_worker.db.owned import empty_records
+from python_worker.render.hooks import HOOK_TEMPLATES
+from python_worker.statedir import HOOKS_FILE, JOURNAL_FILE, RECORDS_FILE, read_json
 from tests.unit.applyhelpers import (
     NSK,
     SPB,
@@ -255,8 +255,8 @@ def test_station_errors_keep_the_last_good_configuration(tmp_path: Path) -> None
     paths = make_station(tmp_path, "2026.1")
     reconcile(paths, RecordingReloader())
     db = dump_rows(paths.mikopbx_db)
-    from python_worker.config import Settings
-    from python_worker.moduledb import write_settings
+    from python_worker.core.config import Settings
+    from python_worker.db.moduledb import write_settings
 
     write_settings(paths.module_db, Settings(station_name="9 bad name", own_patterns="2XX"))
     report = reconcile(paths, RecordingReloader())

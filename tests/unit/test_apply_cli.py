@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from python_worker.applier import OUTGOING, PROVIDERS, SIP_HOSTS, Change
-from python_worker.moduledb import upsert_peer
-from python_worker.reconciler import Paths
-from python_worker.reloader import (
+from python_worker.apply.reconciler import Paths
+from python_worker.apply.system import (
     CommandReloader,
     make_reloader,
     parse_contact_details,
     parse_contacts,
     reload_targets,
 )
-from python_worker.statefiles import HOOKS_FILE, JOURNAL_FILE, LOG_FILE, PAUSE_ENV, read_json, write_if_changed
+from python_worker.db.moduledb import upsert_peer
+from python_worker.db.owned import OUTGOING, PROVIDERS, SIP_HOSTS, Change
+from python_worker.statedir import HOOKS_FILE, JOURNAL_FILE, LOG_FILE, PAUSE_ENV, read_json, write_if_changed
 from tests.unit.applyhelpers import (
     NSK,
     PYTHON,
@@ -183,7 +183,7 @@ def test_write_if_changed_is_atomic_and_skips_equal_content(tmp_path: Path) -> N
 def test_without_reload_options_a_station_reloads_through_core(tmp_path: Path) -> None:
     import argparse
 
-    from python_worker.applycli import _reloader
+    from python_worker.cli.apply_cmds import _reloader
 
     (tmp_path / "Lib").mkdir()
     (tmp_path / "Lib" / "ReloadCore.php").write_text("<?php\n")
@@ -198,7 +198,7 @@ def test_without_reload_options_a_station_reloads_through_core(tmp_path: Path) -
 def test_secrets_are_masked_in_messages_and_tracebacks() -> None:
     import logging
 
-    from python_worker.logsetup import MASK, SecretFilter
+    from python_worker.service.logsetup import MASK, SecretFilter
 
     flt = SecretFilter()
     flt.add([SECRET_SPB])
@@ -217,7 +217,7 @@ def test_apply_with_devstate_cmd_renders_lamps_and_sets_them_after_the_reload(tm
     """`apply --devstate-cmd` renders the hints as the worker does (each peer's Custom:FED-<hex> lamp device) and
     sets every BLF peer's lamp for "up" after the reload; a dry run renders them but runs nothing; without the
     option the hints carry no device nobody would set (its UNKNOWN state would read Idle)."""
-    from python_worker.planner import provider_id
+    from python_worker.core.planner import provider_id
 
     paths = make_station(tmp_path / "st", "2026.1")
     log = tmp_path / "log.txt"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from python_worker.moduledb import remove_peer
-from python_worker.planner import entity_id
-from python_worker.reconciler import reconcile
-from python_worker.render import ASTERISK_CONF
+from python_worker.apply.reconciler import reconcile
+from python_worker.core.planner import entity_id
+from python_worker.db.moduledb import remove_peer
+from python_worker.render.hooks import ASTERISK_CONF
 from tests.unit.applyhelpers import RecordingReloader, make_station
 
 

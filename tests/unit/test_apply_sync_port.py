@@ -10,10 +10,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from python_worker.moduledb import upsert_peer
-from python_worker.pairing import InvitationBook, create_invitation
-from python_worker.reconciler import ApplyOptions, reconcile
-from python_worker.worker import Worker, WorkerOptions
+from python_worker.apply.reconciler import ApplyOptions, reconcile
+from python_worker.db.moduledb import upsert_peer
+from python_worker.service.worker import Worker, WorkerOptions
+from python_worker.sync.pairing import InvitationBook, create_invitation
 from tests.unit.applyhelpers import REPO, SPB, RecordingReloader, make_station, wait_until, worker_env
 
 

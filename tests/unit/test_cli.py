@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from python_worker.cli import main
-from python_worker.moduledb import read_config
-from python_worker.stationdb import Phone, StationSpec, build_station_db
+from python_worker.db.moduledb import read_config
+from python_worker.demo.stationdb import Phone, StationSpec, build_station_db
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "Sup3rSecretTrunkPass"

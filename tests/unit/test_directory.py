@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from python_worker.config import DirectoryEntry, ModuleConfig, PeerConfig, RemoteDirectory, Settings
-from python_worker.directory import (
+from python_worker.core.config import DirectoryEntry, ModuleConfig, PeerConfig, RemoteDirectory, Settings
+from python_worker.core.directory import (
     DirectoryError,
     build_local_directory,
     clean_name,
     directory_from_wire,
 )
-from python_worker.engine import compute
-from python_worker.snapshot import Extension
+from python_worker.db.snapshot import Extension
+from python_worker.pipeline import compute
 from tests.conftest import make_snapshot
 from tests.unit.lint import lint, wrap_dialplan
 

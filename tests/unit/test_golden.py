@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from python_worker.cli_support import write_outputs
-from python_worker.demo import build_demo
-from python_worker.engine import compute_from_files
+from python_worker.cli.common import write_outputs
+from python_worker.demo.example import build_demo
+from python_worker.pipeline import compute_from_files
 from tests.unit.lint import lint, wrap_dialplan
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"

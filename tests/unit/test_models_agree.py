@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Table
 
-from python_worker.models import directory_table, metadata, peers_table, settings_table, table_columns
-from python_worker.moduledb import init_db
+from python_worker.db.moduledb import init_db
+from python_worker.db.tables import directory_table, metadata, peers_table, settings_table, table_columns
 
 ROOT = Path(__file__).resolve().parents[2]
 _PHP_TYPES = {"integer": "INTEGER", "string": "TEXT", "text": "TEXT"}

@@ -6,10 +6,10 @@ from __future__ import annotations
 import random
 import re
 
-from python_worker.config import ModuleConfig, PeerConfig, Settings
-from python_worker.patterns import numbers_regex
-from python_worker.planner import Plan, build_plan
-from python_worker.render import render_hooks
+from python_worker.core.config import ModuleConfig, PeerConfig, Settings
+from python_worker.core.patterns import numbers_regex
+from python_worker.core.planner import Plan, build_plan
+from python_worker.render.hooks import render_hooks
 from tests.conftest import make_snapshot
 
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from python_worker.patterns import (
+from python_worker.core.patterns import (
     PatternError,
     derive_patterns,
     parse_pattern,

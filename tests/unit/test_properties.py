@@ -9,9 +9,9 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from python_worker.config import ModuleConfig, PeerConfig, Settings
-from python_worker.engine import compute
-from python_worker.render import render_hooks, to_json
+from python_worker.core.config import ModuleConfig, PeerConfig, Settings
+from python_worker.pipeline import compute
+from python_worker.render.hooks import render_hooks, to_json
 from tests.conftest import make_snapshot
 
 SNAP = make_snapshot(("201", "202", "250"))

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from jinja2 import UndefinedError
 
-from python_worker.config import ModuleConfig, PeerConfig, Settings
-from python_worker.planner import build_plan, provider_id
-from python_worker.render import RenderError, build_records, escape_conf, make_environment, render_hooks
-from python_worker.snapshot import StationSnapshot
+from python_worker.core.config import ModuleConfig, PeerConfig, Settings
+from python_worker.core.planner import build_plan, provider_id
+from python_worker.db.snapshot import StationSnapshot
+from python_worker.render.hooks import RenderError, build_records, escape_conf, make_environment, render_hooks
 from tests.unit.lint import lint, wrap_dialplan
 
 SECRET = "s3cret-s3cret-s3cret"

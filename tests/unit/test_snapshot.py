@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from python_worker.planner import provider_id
-from python_worker.snapshot import Extension, read_snapshot
-from python_worker.stationdb import Phone, StationSpec, build_station_db
+from python_worker.core.planner import provider_id
+from python_worker.db.snapshot import Extension, read_snapshot
+from python_worker.demo.stationdb import Phone, StationSpec, build_station_db
 
 
 def digest(path: Path) -> str:

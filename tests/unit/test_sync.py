@@ -16,19 +16,19 @@ from pathlib import Path
 
 import pytest
 
-from python_worker.config import Settings
-from python_worker.engine import compute_from_files
-from python_worker.moduledb import init_db, read_config, write_settings
-from python_worker.pairing import (
+from python_worker.core.config import Settings
+from python_worker.db.moduledb import init_db, read_config, write_settings
+from python_worker.demo.stationdb import Phone, StationSpec, add_phone, build_station_db
+from python_worker.pipeline import compute_from_files
+from python_worker.render.hooks import to_json
+from python_worker.sync.pairing import (
     KEY_FILE,
     InviteError,
     create_invitation,
     load_or_create_keys,
     parse_invitation,
 )
-from python_worker.render import to_json
-from python_worker.stationdb import Phone, StationSpec, add_phone, build_station_db
-from python_worker.sync import FileStation, SyncOptions, SyncService, accept_invitation, decode, encode
+from python_worker.sync.service import FileStation, SyncOptions, SyncService, accept_invitation, decode, encode
 from tests.unit.applyhelpers import wait_until
 from tests.unit.lint import lint, wrap_dialplan
 
@@ -228,7 +228,7 @@ def test_used_expired_forged_and_unknown_invitations_are_refused(nodes: list[Nod
 
 def _accept_later(node: Node, inv: object) -> object:
     """Accept after the invitation expired on the inviting side, with a local clock that thinks it has not."""
-    from python_worker.pairing import Invitation
+    from python_worker.sync.pairing import Invitation
 
     assert isinstance(inv, Invitation)
     wait_until(lambda: time.time() > inv.expires, 3, "the invitation to expire")

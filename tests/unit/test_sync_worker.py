@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from python_worker.config import Settings
-from python_worker.moduledb import init_db, read_config, write_settings
-from python_worker.planner import provider_id
-from python_worker.stationdb import Phone, StationSpec, add_phone, build_station_db
+from python_worker.core.config import Settings
+from python_worker.core.planner import provider_id
+from python_worker.db.moduledb import init_db, read_config, write_settings
+from python_worker.demo.stationdb import Phone, StationSpec, add_phone, build_station_db
 from tests.unit.applyhelpers import PYTHON, REPO, worker_env
 from tests.unit.test_sync import free_port, wait_until
 

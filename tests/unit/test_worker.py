@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from python_worker.control import WorkerUnavailable, is_worker_running, request
-from python_worker.moduledb import upsert_peer
-from python_worker.reconciler import ApplyOptions, Paths
-from python_worker.statefiles import CONTROL_SOCKET, HOOKS_FILE, LOG_FILE
-from python_worker.worker import Worker, WorkerOptions
+from python_worker.apply.reconciler import ApplyOptions, Paths
+from python_worker.db.moduledb import upsert_peer
+from python_worker.service.control import WorkerUnavailable, is_worker_running, request
+from python_worker.service.worker import Worker, WorkerOptions
+from python_worker.statedir import CONTROL_SOCKET, HOOKS_FILE, LOG_FILE
 from tests.unit.applyhelpers import (
     NSK,
     PYTHON,
@@ -64,7 +64,7 @@ def running_worker(tmp_path: Path) -> Iterator[tuple[Paths, Path, subprocess.Pop
 
 
 def _provider_id() -> str:
-    from python_worker.planner import provider_id
+    from python_worker.core.planner import provider_id
 
     return provider_id("spb")
 

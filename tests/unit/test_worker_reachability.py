@@ -8,10 +8,10 @@ import shlex
 import time
 from pathlib import Path
 
-from python_worker.planner import provider_id
-from python_worker.reconciler import ApplyOptions
-from python_worker.statefiles import HOOKS_FILE
-from python_worker.worker import Worker, WorkerOptions
+from python_worker.apply.reconciler import ApplyOptions
+from python_worker.core.planner import provider_id
+from python_worker.service.worker import Worker, WorkerOptions
+from python_worker.statedir import HOOKS_FILE
 from tests.unit.applyhelpers import NSK, SPB, RecordingReloader, make_station, running, wait_until
 
 CONTACTS = """

@@ -11,7 +11,7 @@ from typing import Any
 
 import zmq
 
-from python_worker.statefiles import CONTROL_SOCKET, WORKER_LOCK
+from python_worker.statedir import CONTROL_SOCKET, WORKER_LOCK
 
 MAX_IPC_PATH = 107  # sun_path
 

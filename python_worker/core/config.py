@@ -6,8 +6,8 @@ import ipaddress
 import re
 from dataclasses import dataclass, replace
 
-from python_worker.patterns import PatternError, parse_pattern_list
-from python_worker.problems import Problem, problem
+from python_worker.core.patterns import PatternError, parse_pattern_list
+from python_worker.core.problems import Problem, problem
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 _HOST_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")

@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import Table, delete, insert, inspect, select, text, update
 from sqlalchemy.engine import Connection
 
-from python_worker.config import DirectoryEntry, ModuleConfig, PeerConfig, RemoteDirectory, Settings
-from python_worker.models import directory_table, metadata, peers_table, settings_table, table_columns
-from python_worker.snapshot import sqlite_engine
+from python_worker.core.config import DirectoryEntry, ModuleConfig, PeerConfig, RemoteDirectory, Settings
+from python_worker.db.snapshot import sqlite_engine
+from python_worker.db.tables import directory_table, metadata, peers_table, settings_table, table_columns
 
 _SWITCHES = ("blf", "transfers", "overlap_fix")
 

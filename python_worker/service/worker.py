@@ -28,15 +28,15 @@ from sqlalchemy.engine import Connection
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from python_worker.applier import DatabaseBusy
-from python_worker.control import bind_private
-from python_worker.pairing import list_invitations
-from python_worker.planner import PeerPlan, Plan
-from python_worker.reconciler import ApplyOptions, ApplyReport, Paths, reconcile
-from python_worker.reloader import Reloader, query_contact_details, query_reachability, run_command
-from python_worker.snapshot import sqlite_engine
-from python_worker.statefiles import CONTROL_SOCKET, HOOKS_FILE, RECORDS_FILE, WORKER_LOCK, read_json
-from python_worker.sync import FileStation, SyncOptions, SyncService
+from python_worker.apply.reconciler import ApplyOptions, ApplyReport, Paths, reconcile
+from python_worker.apply.system import Reloader, query_contact_details, query_reachability, run_command
+from python_worker.core.planner import PeerPlan, Plan
+from python_worker.db.owned import DatabaseBusy
+from python_worker.db.snapshot import sqlite_engine
+from python_worker.service.control import bind_private
+from python_worker.statedir import CONTROL_SOCKET, HOOKS_FILE, RECORDS_FILE, WORKER_LOCK, read_json
+from python_worker.sync.pairing import list_invitations
+from python_worker.sync.service import FileStation, SyncOptions, SyncService
 
 log = logging.getLogger("pbxfed")
 _WATCHED_EVENTS = frozenset({"modified", "created", "deleted", "moved", "closed"})

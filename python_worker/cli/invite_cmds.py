@@ -10,10 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from python_worker import SYNC_PORT
-from python_worker.config import is_ip_literal
-from python_worker.control import is_worker_running, request
-from python_worker.moduledb import init_db
-from python_worker.pairing import (
+from python_worker.core.config import is_ip_literal
+from python_worker.core.problems import problem
+from python_worker.db.moduledb import init_db
+from python_worker.db.snapshot import read_snapshot
+from python_worker.render.hooks import to_json
+from python_worker.service.control import is_worker_running, request
+from python_worker.sync.pairing import (
     DEFAULT_TTL,
     InviteError,
     create_invitation,
@@ -22,10 +25,7 @@ from python_worker.pairing import (
     parse_invitation,
     write_invitation_file,
 )
-from python_worker.problems import problem
-from python_worker.render import to_json
-from python_worker.snapshot import read_snapshot
-from python_worker.sync import FileStation, accept_invitation
+from python_worker.sync.service import FileStation, accept_invitation
 
 DEFAULT_MIKOPBX_DB = Path("/cf/conf/mikopbx.db")
 DEFAULT_STATE_DIR = Path("/storage/usbdisk1/mikopbx/custom_modules/ModulePbxFederation/db/state")

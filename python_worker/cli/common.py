@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from python_worker.engine import Outputs
-from python_worker.render import to_json
+from python_worker.pipeline import Outputs
+from python_worker.render.hooks import to_json
 
 
 def write_outputs(out: Outputs, directory: Path) -> None:

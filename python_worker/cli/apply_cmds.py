@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from python_worker import SYNC_PORT
-from python_worker.control import WorkerUnavailable, is_worker_running, request
-from python_worker.logsetup import setup_logging
-from python_worker.reconciler import ApplyOptions, ApplyReport, Paths, reconcile
-from python_worker.reloader import PHP_CORE, TARGETS, Reloader, make_reloader
-from python_worker.render import to_json
+from python_worker.apply.reconciler import ApplyOptions, ApplyReport, Paths, reconcile
+from python_worker.apply.system import PHP_CORE, TARGETS, Reloader, make_reloader
+from python_worker.render.hooks import to_json
+from python_worker.service.control import WorkerUnavailable, is_worker_running, request
+from python_worker.service.logsetup import setup_logging
 
 DEFAULT_MIKOPBX_DB = Path("/cf/conf/mikopbx.db")
 DEFAULT_STATE_DIR = Path("/storage/usbdisk1/mikopbx/custom_modules/ModulePbxFederation/db/state")
@@ -90,7 +90,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
                        opts=ApplyOptions(busy_timeout=args.busy_timeout, lamps=bool(args.devstate_cmd)),
                        dry_run=args.dry_run)
     if args.devstate_cmd and not args.dry_run and report.result in ("applied", "unchanged") and report.plan:
-        from python_worker.worker import UP, set_lamp
+        from python_worker.service.worker import UP, set_lamp
 
         for peer in report.plan.peers:  # one apply knows no reachability: every peer's lamps follow its phones
             if peer.is_blf:
@@ -111,7 +111,7 @@ def cmd_disable(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from python_worker.worker import Worker, WorkerOptions
+    from python_worker.service.worker import Worker, WorkerOptions
 
     setup_logging(args.state_dir, verbose=args.verbose)
     opts = WorkerOptions(debounce=args.debounce, resync=args.resync, status_cmd=args.status_cmd,
@@ -124,7 +124,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _sync_options(args: argparse.Namespace) -> Any:
     if not args.sync_bind:
         return None
-    from python_worker.sync import SyncOptions
+    from python_worker.sync.service import SyncOptions
 
     return SyncOptions(bind=args.sync_bind, port=args.sync_port, heartbeat=args.sync_heartbeat,
                        heartbeat_timeout=3 * args.sync_heartbeat)

@@ -23,8 +23,8 @@ from typing import Any
 import zmq
 
 from python_worker import SYNC_PORT
-from python_worker.config import is_valid_host, is_valid_name
-from python_worker.statefiles import file_lock, read_json, write_atomic
+from python_worker.core.config import is_valid_host, is_valid_name
+from python_worker.statedir import file_lock, read_json, write_atomic
 
 KEY_FILE = "sync-key.json"
 INVITES_FILE = "invitations.json"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from python_worker.engine import Outputs
+from python_worker.pipeline import Outputs
 
 _T = {
     "en": {

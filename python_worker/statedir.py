@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from python_worker.render import to_json
+from python_worker.render.hooks import to_json
 
 HOOKS_FILE = "hooks.json"
 RECORDS_FILE = "records.json"

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from python_worker.config import ModuleConfig
-from python_worker.moduledb import read_config
-from python_worker.planner import Plan, build_plan
-from python_worker.render import build_records, render_hooks
-from python_worker.snapshot import StationSnapshot, read_snapshot
+from python_worker.core.config import ModuleConfig
+from python_worker.core.planner import Plan, build_plan
+from python_worker.db.moduledb import read_config
+from python_worker.db.snapshot import StationSnapshot, read_snapshot
+from python_worker.render.hooks import build_records, render_hooks
 
 
 @dataclass(frozen=True)

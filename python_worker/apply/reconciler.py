@@ -21,7 +21,10 @@ from typing import Any
 from sqlalchemy import text
 
 from python_worker import MODULE_ID
-from python_worker.applier import (
+from python_worker.apply.system import TARGETS, Reloader, ReloadResult, reload_targets
+from python_worker.core.planner import Plan
+from python_worker.core.problems import Problem
+from python_worker.db.owned import (
     Change,
     DatabaseBusy,
     Diff,
@@ -31,15 +34,11 @@ from python_worker.applier import (
     flatten,
     read_diff,
 )
-from python_worker.engine import Outputs, compute_from_files
-from python_worker.logsetup import remember_secrets
-from python_worker.pairing import pairing_sources
-from python_worker.planner import Plan
-from python_worker.problems import Problem
-from python_worker.reloader import TARGETS, Reloader, ReloadResult, reload_targets
-from python_worker.render import HOOK_TEMPLATES, to_json
-from python_worker.snapshot import sqlite_engine
-from python_worker.statefiles import (
+from python_worker.db.snapshot import sqlite_engine
+from python_worker.pipeline import Outputs, compute_from_files
+from python_worker.render.hooks import HOOK_TEMPLATES, to_json
+from python_worker.service.logsetup import remember_secrets
+from python_worker.statedir import (
     APPLY_LOCK,
     HOOKS_FILE,
     JOURNAL_FILE,
@@ -52,6 +51,7 @@ from python_worker.statefiles import (
     remove_file,
     write_json_if_changed,
 )
+from python_worker.sync.pairing import pairing_sources
 
 log = logging.getLogger("pbxfed")
 

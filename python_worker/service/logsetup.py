@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from python_worker.statefiles import LOG_FILE
+from python_worker.statedir import LOG_FILE
 
 LOGGER = "pbxfed"
 MASK = "********"

@@ -10,14 +10,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from python_worker.cli_support import write_outputs
-from python_worker.config import ModuleConfig, PeerConfig, Settings
-from python_worker.engine import Outputs, compute, compute_from_files
-from python_worker.moduledb import init_db, peer_name_by_id, read_config, remove_peer, upsert_peer, write_settings
-from python_worker.problems import Problem
-from python_worker.render import to_json
-from python_worker.snapshot import read_snapshot
-from python_worker.summary import describe_plan
+from python_worker.cli.common import write_outputs
+from python_worker.core.config import ModuleConfig, PeerConfig, Settings
+from python_worker.core.problems import Problem
+from python_worker.core.views import describe_plan
+from python_worker.db.moduledb import init_db, peer_name_by_id, read_config, remove_peer, upsert_peer, write_settings
+from python_worker.db.snapshot import read_snapshot
+from python_worker.pipeline import Outputs, compute, compute_from_files
+from python_worker.render.hooks import to_json
 
 DEFAULT_MIKOPBX_DB = Path("/cf/conf/mikopbx.db")
 
@@ -256,7 +256,7 @@ def cmd_settings_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from python_worker.demo import run_demo
+    from python_worker.demo.example import run_demo
 
     sys.stdout.write(run_demo(args.out, three=args.three, lang=_lang(args)))
     return 0
@@ -351,7 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands() -> list[Callable[[Any], None]]:
     """Commands that live in other modules (worker, apply, sync); each module adds its own parsers."""
-    from python_worker import applycli, synccli
+    from python_worker.cli import apply_cmds as applycli
+    from python_worker.cli import invite_cmds as synccli
 
     registers: list[Callable[[Any], None]] = [applycli.register, synccli.register]
     return registers

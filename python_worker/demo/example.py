@@ -6,12 +6,12 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from python_worker.cli_support import write_outputs
-from python_worker.config import PeerConfig, Settings
-from python_worker.engine import compute_from_files
-from python_worker.moduledb import init_db, upsert_peer, write_settings
-from python_worker.stationdb import Phone, StationSpec, build_station_db
-from python_worker.summary import describe_plan
+from python_worker.cli.common import write_outputs
+from python_worker.core.config import PeerConfig, Settings
+from python_worker.core.views import describe_plan
+from python_worker.db.moduledb import init_db, upsert_peer, write_settings
+from python_worker.demo.stationdb import Phone, StationSpec, build_station_db
+from python_worker.pipeline import compute_from_files
 
 
 @dataclass(frozen=True)

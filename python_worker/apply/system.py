@@ -23,7 +23,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from python_worker.applier import CUSTOM_FILES, FILTERS, FIREWALL, INCOMING, OUTGOING, PROVIDERS, SIP, SIP_HOSTS, Change
+from python_worker.db.owned import (
+    CUSTOM_FILES,
+    FILTERS,
+    FIREWALL,
+    INCOMING,
+    OUTGOING,
+    PROVIDERS,
+    SIP,
+    SIP_HOSTS,
+    Change,
+)
 
 TARGETS = ("pjsip", "dialplan", "firewall")
 PHP_CORE = "php-core"

@@ -31,11 +31,14 @@ from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils.monitor import parse_monitor_message
 
 from python_worker import SYNC_PORT, __version__
-from python_worker.config import ModuleConfig, PeerConfig, RemoteDirectory, is_valid_host, is_valid_name
-from python_worker.directory import DirectoryError, LocalDirectory, build_local_directory, directory_from_wire
-from python_worker.engine import compute
-from python_worker.moduledb import read_config, upsert_peer, write_directory
-from python_worker.pairing import (
+from python_worker.core.config import ModuleConfig, PeerConfig, RemoteDirectory, is_valid_host, is_valid_name
+from python_worker.core.directory import DirectoryError, LocalDirectory, build_local_directory, directory_from_wire
+from python_worker.core.patterns import PatternError, parse_pattern_list
+from python_worker.core.problems import Problem, problem
+from python_worker.db.moduledb import read_config, upsert_peer, write_directory
+from python_worker.db.snapshot import read_snapshot
+from python_worker.pipeline import compute
+from python_worker.sync.pairing import (
     Invitation,
     InvitationBook,
     InviteError,
@@ -46,9 +49,6 @@ from python_worker.pairing import (
     new_trunk_secret,
     pair_proof,
 )
-from python_worker.patterns import PatternError, parse_pattern_list
-from python_worker.problems import Problem, problem
-from python_worker.snapshot import read_snapshot
 
 log = logging.getLogger("pbxfed")
 

@@ -7,14 +7,17 @@ import ipaddress
 import json
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from python_worker import MODULE_ID, OWNER_MARK, SYNC_PORT
-from python_worker.config import is_ip_literal
-from python_worker.planner import INCOMING_PRIORITY, ROUTE_PRIORITY, PeerPlan, Plan
+from python_worker.core.config import is_ip_literal
+from python_worker.core.planner import INCOMING_PRIORITY, ROUTE_PRIORITY, PeerPlan, Plan
 
+# Beside this module, read as plain files (the module may run from an unpacked tree on the box).
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 HOOK_TEMPLATES = {
     "generatePeersPj": "peers_pj.j2",
     "extensionGenContexts": "contexts.j2",
@@ -65,7 +68,7 @@ def uri_host(host: str) -> str:
 
 def make_environment() -> Environment:
     env = Environment(
-        loader=PackageLoader("python_worker", "templates"),
+        loader=FileSystemLoader(TEMPLATE_DIR),
         undefined=StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,

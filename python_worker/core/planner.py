@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import combinations
 
-from python_worker.config import (
+from python_worker.core.config import (
     DirectoryEntry,
     ModuleConfig,
     PeerConfig,
@@ -17,7 +17,7 @@ from python_worker.config import (
     default_station_name,
     is_valid_name,
 )
-from python_worker.patterns import (
+from python_worker.core.patterns import (
     Pattern,
     PatternError,
     derive_patterns,
@@ -26,8 +26,8 @@ from python_worker.patterns import (
     patterns_overlap,
     patterns_regex,
 )
-from python_worker.problems import Problem, problem
-from python_worker.snapshot import StationSnapshot
+from python_worker.core.problems import Problem, problem
+from python_worker.db.snapshot import StationSnapshot
 
 MAX_NUMBERS_PER_PEER = 10_000
 ROUTE_PRIORITY = 0  # constant, so adding or removing one peer never renumbers another peer's routes

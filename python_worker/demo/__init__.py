@@ -1,0 +1,1 @@
+"""The demo: the manual's two- (or three-) station example as real station databases."""

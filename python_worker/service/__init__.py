@@ -1,0 +1,1 @@
+"""The long-running worker: its loop, database watching, control endpoint, lamps, status and logging."""

@@ -1,0 +1,1 @@
+"""Pairing and directory sync between stations over CurveZMQ."""
