@@ -32,9 +32,10 @@ def patterns_for(index: int, size: int) -> str:
 def one_case(peers: int, ext: int, repeat: int) -> dict[str, float]:
     from python_worker.core.config import ModuleConfig, PeerConfig, Settings
     from python_worker.core.patterns import parse_pattern
-    from python_worker.db.snapshot import Extension, StationSnapshot
+    from python_worker.core.runtime import Runtime
+    from python_worker.core.station import Extension, StationSnapshot
     from python_worker.pipeline import compute
-    from python_worker.render.hooks import to_json
+    from python_worker.statedir import to_json
 
     own_pattern = "9XX" if ext == 100 else "9[0-1]XXX"
     own = parse_pattern(own_pattern).expand()
@@ -50,7 +51,7 @@ def one_case(peers: int, ext: int, repeat: int) -> dict[str, float]:
     size = 0
     for _ in range(repeat):
         start = time.perf_counter()
-        out = compute(snap, cfg, lamps=True)  # as the worker renders on a box (hints with lamp devices)
+        out = compute(snap, cfg, Runtime(drives_lamps=True))  # as the worker renders on a box (hints with lamp devices)
         text = to_json(out.hooks) + to_json(out.records)
         times.append(time.perf_counter() - start)
         size = len(text.encode())

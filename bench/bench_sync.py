@@ -30,8 +30,11 @@ from python_worker.db.moduledb import init_db, read_config, write_settings  # no
 from python_worker.db.snapshot import read_snapshot  # noqa: E402
 from python_worker.demo.stationdb import Phone, StationSpec, build_station_db  # noqa: E402
 from python_worker.pipeline import compute_from_files  # noqa: E402
+from python_worker.sync.accept import accept_invitation  # noqa: E402
 from python_worker.sync.pairing import create_invitation, parse_invitation  # noqa: E402
-from python_worker.sync.service import FileStation, SyncOptions, SyncService, accept_invitation, encode  # noqa: E402
+from python_worker.sync.service import SyncOptions, SyncService  # noqa: E402
+from python_worker.sync.station import FileStation  # noqa: E402
+from python_worker.sync.wire import encode  # noqa: E402
 
 START, END = "<!-- sync-bench:start -->", "<!-- sync-bench:end -->"
 

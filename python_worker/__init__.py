@@ -2,5 +2,8 @@
 
 MODULE_ID = "ModulePbxFederation"
 OWNER_MARK = "ModulePbxFederation:"
-SYNC_PORT = 7787  # TCP port of directory sync; Lib/PbxFederationConf::SYNC_PORT
 __version__ = "0.1.0"
+
+from python_worker.box import SYNC_PORT  # noqa: E402  (TCP port of directory sync; shared with PHP in contract.json)
+
+__all__ = ["MODULE_ID", "OWNER_MARK", "SYNC_PORT", "__version__"]

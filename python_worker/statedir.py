@@ -1,4 +1,4 @@
-"""The worker's state directory: atomic JSON files (temp + fsync + rename), locks and test pause points."""
+"""The worker's state directory: its file names, canonical JSON, atomic writes (temp + fsync + rename), locks."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-from python_worker.render.hooks import to_json
 
 HOOKS_FILE = "hooks.json"
 RECORDS_FILE = "records.json"
@@ -26,12 +24,18 @@ PAUSE_ENV = "PBXFED_TEST_PAUSE"  # "<point>:<marker file>": tests freeze an appl
 PAUSE_LIMIT_S = 30.0
 
 
+def to_json(data: object) -> str:
+    """Canonical JSON text: sorted keys, UTF-8, trailing newline, so equal data gives equal bytes."""
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
+
+
 class LockTimeout(RuntimeError):
     """Another apply held the state directory's lock for longer than we may wait."""
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Replace `path` with `data` so readers see the old or the new bytes, never a torn file."""
+def write_atomic(path: Path, data: bytes, mode: int = 0o600, *, durable: bool = True) -> None:
+    """Replace `path` with `data` so readers see the old or the new bytes, never a torn file; `durable` also
+    fsyncs the data and the rename (what the configuration needs; a status view does not)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
@@ -39,13 +43,15 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
 def fsync_dir(directory: Path) -> None:
@@ -57,7 +63,7 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_if_changed(path: Path, text: str, mode: int = 0o600) -> bool:
+def write_if_changed(path: Path, text: str, mode: int = 0o600, *, durable: bool = True) -> bool:
     """Atomically write `text` unless the file already holds exactly it; True when written."""
     data = text.encode("utf-8")
     try:
@@ -65,12 +71,12 @@ def write_if_changed(path: Path, text: str, mode: int = 0o600) -> bool:
             return False
     except FileNotFoundError:
         pass
-    write_atomic(path, data, mode)
+    write_atomic(path, data, mode, durable=durable)
     return True
 
 
-def write_json_if_changed(path: Path, data: object) -> bool:
-    return write_if_changed(path, to_json(data))
+def write_json_if_changed(path: Path, data: object, *, durable: bool = True) -> bool:
+    return write_if_changed(path, to_json(data), durable=durable)
 
 
 def read_json(path: Path) -> Any:
@@ -118,3 +124,25 @@ def pause_point(name: str) -> None:
     if marker:
         Path(marker).write_text(str(os.getpid()), encoding="utf-8")
     time.sleep(PAUSE_LIMIT_S)  # bounded: a test that forgets to kill us only loses this much time
+
+
+@contextlib.contextmanager
+def instance_lock(path: Path, wait: float = 2.0) -> Iterator[bool]:
+    """Hold `path`'s exclusive flock for the life of the block; yields False when another process holds it for
+    longer than `wait` seconds (one worker per state directory)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    yield False
+                    return
+                time.sleep(0.05)
+        yield True
+    finally:
+        os.close(fd)

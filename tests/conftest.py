@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from python_worker.db.snapshot import Extension, StationSnapshot
+from python_worker.core.station import Extension, StationSnapshot
 
 REFERENCE_DB = Path(__file__).resolve().parents[2] / "shared" / "reference" / "mikopbx-runtime.db"
 

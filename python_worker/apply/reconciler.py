@@ -21,37 +21,30 @@ from typing import Any
 from sqlalchemy import text
 
 from python_worker import MODULE_ID
-from python_worker.apply.system import TARGETS, Reloader, ReloadResult, reload_targets
+from python_worker.apply.reloads import TARGETS, reload_targets
+from python_worker.apply.system import Reloader, ReloadResult
 from python_worker.core.planner import Plan
 from python_worker.core.problems import Problem
-from python_worker.db.owned import (
-    Change,
-    DatabaseBusy,
-    Diff,
-    Issue,
-    apply_records,
-    empty_records,
-    flatten,
-    read_diff,
-)
-from python_worker.db.snapshot import sqlite_engine
+from python_worker.core.records import empty_records
+from python_worker.core.runtime import STATIC, Runtime
+from python_worker.db.engine import sqlite_engine
+from python_worker.db.owned import Change, DatabaseBusy, Diff, apply_records, flatten, read_diff
+from python_worker.logs import remember_secrets
 from python_worker.pipeline import Outputs, compute_from_files
-from python_worker.render.hooks import HOOK_TEMPLATES, to_json
-from python_worker.service.logsetup import remember_secrets
+from python_worker.render.hooks import HOOK_TEMPLATES
 from python_worker.statedir import (
     APPLY_LOCK,
     HOOKS_FILE,
     JOURNAL_FILE,
     RECORDS_FILE,
-    STATUS_FILE,
     LockTimeout,
     file_lock,
     pause_point,
     read_json,
     remove_file,
+    to_json,
     write_json_if_changed,
 )
-from python_worker.sync.pairing import pairing_sources
 
 log = logging.getLogger("pbxfed")
 
@@ -72,7 +65,6 @@ class Paths:
 class ApplyOptions:
     busy_timeout: float = 10.0  # how long to retry a locked mikopbx.db
     lock_timeout: float = 30.0  # how long to wait for another apply on the same state dir
-    lamps: bool = False  # hints carry the peers' lamp devices (only when something sets them: --devstate-cmd)
 
 
 @dataclass
@@ -82,7 +74,7 @@ class ApplyReport:
     result: str  # unchanged | applied | dry-run | rolled-back | busy | refused | held | error
     time: float = field(default_factory=time.time)
     changes: list[Change] = field(default_factory=list)
-    issues: list[Issue] = field(default_factory=list)
+    issues: list[Problem] = field(default_factory=list)  # conflicts with the admin's own rows
     problems: tuple[Problem, ...] = ()
     hooks_changed: list[str] = field(default_factory=list)
     reload: tuple[str, ...] = ()
@@ -165,7 +157,7 @@ def module_enabled(mikopbx_db: Path) -> bool:
     return row is None or str(row[0]) != "1"
 
 
-def _last_good(paths: Paths) -> tuple[dict[str, str], dict[str, Any]]:
+def _last_good(paths: Paths) -> tuple[dict[str, str], Mapping[str, Any]]:
     hooks = read_json(paths.state(HOOKS_FILE))
     records = read_json(paths.state(RECORDS_FILE))
     return (dict(hooks) if isinstance(hooks, dict) else dict(EMPTY_HOOKS),
@@ -218,12 +210,10 @@ def recover(paths: Paths, reloader: Reloader, opts: ApplyOptions) -> str:
     return direction
 
 
-def _desired(paths: Paths, disable: bool, unreachable: frozenset[str] = frozenset(),
-             publish_epochs: Mapping[str, int] | None = None, lamps: bool = False) -> tuple[Outputs | None, bool]:
+def _desired(paths: Paths, disable: bool, runtime: Runtime) -> tuple[Outputs | None, bool]:
     if disable or not module_enabled(paths.mikopbx_db):
         return None, False
-    return compute_from_files(paths.mikopbx_db, paths.module_db, unreachable, publish_epochs,
-                              pairing_sources(paths.state_dir), lamps=lamps), True
+    return compute_from_files(paths.mikopbx_db, paths.module_db, runtime), True
 
 
 def reconcile(
@@ -234,41 +224,35 @@ def reconcile(
     dry_run: bool = False,
     disable: bool = False,
     hold_digest: str = "",
-    unreachable: frozenset[str] = frozenset(),
-    publish_epochs: Mapping[str, int] | None = None,
+    runtime: Runtime = STATIC,
 ) -> ApplyReport:
     """One full reconcile under the state dir's lock. Never raises for busy DBs or failed reloads.
 
-    `unreachable`: peers whose trunk is known to be down (the worker's reachability poll);
-    `publish_epochs`: per peer, the outbound-publish generation the worker wants rendered."""
+    `runtime`: what the worker knows at run time (dead peers, publication epochs, lamps, pairing sources)."""
     opts = opts or ApplyOptions()
     paths.state_dir.mkdir(parents=True, exist_ok=True)
     try:
         with file_lock(paths.state(APPLY_LOCK), opts.lock_timeout):
-            report = _reconcile_locked(paths, reloader, opts, dry_run, disable, hold_digest, unreachable,
-                                       publish_epochs)
+            report = _reconcile_locked(paths, reloader, opts, dry_run, disable, hold_digest, runtime)
     except LockTimeout as exc:
         report = ApplyReport("busy", message=f"another apply is running: {exc}")
     except DatabaseBusy as exc:
         report = ApplyReport("busy", message=str(exc))
     except FileNotFoundError as exc:
         report = ApplyReport("error", message=str(exc))
-    if not dry_run and (report.result != "unchanged" or not paths.state(STATUS_FILE).exists()):
-        write_json_if_changed(paths.state(STATUS_FILE), {"last_apply": report.to_json()})
     (log.info if report.ok else log.error)("%s", report.summary())
     return report
 
 
 def _reconcile_locked(paths: Paths, reloader: Reloader, opts: ApplyOptions, dry_run: bool, disable: bool,
-                      hold_digest: str, unreachable: frozenset[str] = frozenset(),
-                      publish_epochs: Mapping[str, int] | None = None) -> ApplyReport:
+                      hold_digest: str, runtime: Runtime) -> ApplyReport:
     recovered = "" if dry_run else recover(paths, reloader, opts)
     old_hooks, old_records = _last_good(paths)
-    outputs, enabled = _desired(paths, disable, unreachable, publish_epochs, opts.lamps)
+    outputs, enabled = _desired(paths, disable, runtime)
     report = ApplyReport("unchanged", recovered=recovered, module_enabled=enabled)
     if outputs is None:
         new_hooks: dict[str, str] = dict(EMPTY_HOOKS)
-        new_records: dict[str, Any] = empty_records(old_records.get("station"))
+        new_records: Mapping[str, Any] = empty_records(old_records.get("station"))
     else:
         new_hooks, new_records = outputs.hooks, outputs.records
         report.plan, report.problems = outputs.plan, outputs.plan.problems

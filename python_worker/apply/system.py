@@ -1,4 +1,4 @@
-"""What to reload after an apply, and the one place that runs reload and status commands (never via a shell).
+"""The one place that runs commands on the system (never via a shell): reloads, and reading and setting Asterisk.
 
 Reload command scheme (CLI options of apply/run/disable):
 - `--reload-cmd php-core`: `php -f <moduleDir>/Lib/ReloadCore.php -- <targets...>` (Core regenerates and reloads).
@@ -18,60 +18,13 @@ import re
 import shlex
 import shutil
 import subprocess
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from python_worker.db.owned import (
-    CUSTOM_FILES,
-    FILTERS,
-    FIREWALL,
-    INCOMING,
-    OUTGOING,
-    PROVIDERS,
-    SIP,
-    SIP_HOSTS,
-    Change,
-)
-
-TARGETS = ("pjsip", "dialplan", "firewall")
 PHP_CORE = "php-core"
 log = logging.getLogger("pbxfed")
-
-# Which reloads a change needs. A provider row created or removed also changes extensions.conf
-# (Core renders its `<U>-incoming` and route contexts from it); SipHosts feed both pjsip identify and the firewall.
-_TABLE_TARGETS: Mapping[str, tuple[str, ...]] = {
-    PROVIDERS: ("pjsip", "dialplan"),
-    SIP: ("pjsip",),
-    SIP_HOSTS: ("pjsip", "firewall"),
-    OUTGOING: ("dialplan",),
-    INCOMING: ("dialplan",),
-    FILTERS: ("firewall",),
-    FIREWALL: ("firewall",),
-    # asterisk.conf (the entity ID) is read only when Asterisk starts; never restart it for this.
-    CUSTOM_FILES: (),
-}
-_HOOK_TARGETS: Mapping[str, str] = {
-    "generatePeersPj": "pjsip",
-    "extensionGenContexts": "dialplan",
-    "extensionGenInternalTransfer": "dialplan",
-    "extensionGenHints": "dialplan",
-}
-
-
-def reload_targets(
-    changes: Iterable[Change], old_hooks: Mapping[str, str], new_hooks: Mapping[str, str]
-) -> tuple[str, ...]:
-    """The reloads needed, in a fixed order; empty when nothing changed."""
-    need: set[str] = set()
-    for change in changes:
-        need.update(_TABLE_TARGETS[change.table])
-    for hook in set(old_hooks) | set(new_hooks):
-        if old_hooks.get(hook, "") != new_hooks.get(hook, ""):
-            need.add(_HOOK_TARGETS.get(hook, "dialplan"))
-    return tuple(t for t in TARGETS if t in need)
-
 
 @dataclass(frozen=True)
 class ReloadResult:
@@ -167,11 +120,10 @@ def make_reloader(
 
 _CONTACT_RE = re.compile(r"^\s*Contact:\s+(?P<aor>[^/\s]+)/\S+\s+(?:\S+\s+)?(?P<status>Avail|Unavail|NonQual|Unknown|"
                          r"Created|Removed|Reachable|Unreachable)\b(?:\s+(?P<rtt>[0-9]+(?:\.[0-9]+)?))?")
-
-
-def parse_contacts(output: str) -> dict[str, str]:
-    """`pjsip show contacts` output -> {aor: reachable|unreachable|unknown}."""
-    return {aor: state for aor, (state, _rtt) in parse_contact_details(output).items()}
+_HINT_RE = re.compile(r"^\s*(?P<exten>[^@\s]+)@\S+\s*:\s*(?P<app>\S+)\s+State:(?P<state>\w+)")
+# Asterisk's CLI answers a refused `devstate change` (e.g. state UNKNOWN, a non-Custom device) with its usage
+# text; `asterisk -rx` still exits 0.
+_DEVSTATE_REFUSED = ("Usage:", "can only be used")
 
 
 def parse_contact_details(output: str) -> dict[str, tuple[str, float | None]]:
@@ -190,21 +142,57 @@ def parse_contact_details(output: str) -> dict[str, tuple[str, float | None]]:
     return status
 
 
-def query_reachability(status_cmd: str | None, timeout: float = 2.0) -> dict[str, str] | None:
-    """Trunk reachability from Asterisk via --status-cmd; None when not configured or not answering."""
-    details = query_contact_details(status_cmd, timeout)
-    return None if details is None else {aor: state for aor, (state, _rtt) in details.items()}
+def parse_contacts(output: str) -> dict[str, str]:
+    """`pjsip show contacts` output -> {aor: reachable|unreachable|unknown}."""
+    return {aor: state for aor, (state, _rtt) in parse_contact_details(output).items()}
 
 
-def query_contact_details(status_cmd: str | None, timeout: float = 2.0) -> dict[str, tuple[str, float | None]] | None:
-    """Trunk reachability and qualify round trip from Asterisk via --status-cmd; None when unavailable."""
-    if not status_cmd:
-        return None
-    argv = shlex.split(status_cmd)
+def parse_hints(output: str) -> dict[str, tuple[str, str]]:
+    """`core show hints` output -> {extension: (devices as shown, state)}; Asterisk shows at most 60 characters
+    of the device list."""
+    out: dict[str, tuple[str, str]] = {}
+    for line in output.splitlines():
+        m = _HINT_RE.match(line)
+        if m:
+            out[m.group("exten")] = (m.group("app"), m.group("state"))
+    return out
+
+
+def _output_of(cmd: str, timeout: float) -> str | None:
+    """The standard output of `cmd` (split like a shell would, never run by one); None when it fails."""
     try:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
+        proc = subprocess.run(shlex.split(cmd), stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
+                              check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    if proc.returncode != 0:
-        return None
-    return parse_contact_details(proc.stdout.decode("utf-8", "replace"))
+    return proc.stdout.decode("utf-8", "replace") if proc.returncode == 0 else None
+
+
+@dataclass(frozen=True)
+class AsteriskCli:
+    """How the worker reads and sets Asterisk: each a command template (e.g. `asterisk -rx 'pjsip show contacts'`);
+    None when not configured. Every query answers None when Asterisk does not answer."""
+
+    contacts_cmd: str | None = None  # trunk reachability and qualify round trip
+    hints_cmd: str | None = None  # the hints in force: their devices and states
+    devstate_cmd: str | None = None  # sets a Custom device: `{device}` and `{state}` are replaced
+    timeout: float = 5.0
+
+    def contacts(self) -> dict[str, tuple[str, float | None]] | None:
+        out = _output_of(self.contacts_cmd, min(self.timeout, 2.0)) if self.contacts_cmd else None
+        return None if out is None else parse_contact_details(out)
+
+    def hints(self) -> dict[str, tuple[str, str]] | None:
+        out = _output_of(self.hints_cmd, self.timeout) if self.hints_cmd else None
+        return None if out is None else parse_hints(out)
+
+    def set_device(self, device: str, state: str) -> bool:
+        """Set a Custom device's state; False (logged) when the command fails or Asterisk refuses it."""
+        if not self.devstate_cmd:
+            return False
+        argv = [w.replace("{device}", device).replace("{state}", state) for w in shlex.split(self.devstate_cmd)]
+        code, out = run_command(argv, self.timeout)
+        if code != 0 or any(word in out for word in _DEVSTATE_REFUSED):
+            log.error("devstate command failed (exit %s): %s %s", code, shlex.join(argv), out.strip())
+            return False
+        return True

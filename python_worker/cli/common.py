@@ -1,15 +1,23 @@
-"""Small helpers shared by the CLI commands and the demo."""
+"""What the CLI commands share: refusals, exit codes, how problems are printed."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import sys
+from collections.abc import Sequence
+from typing import IO
 
-from python_worker.pipeline import Outputs
-from python_worker.render.hooks import to_json
+from python_worker.core.problems import Problem
+
+EXIT_FAILED = 1
+EXIT_REFUSED = 2  # a refused value or command: the message says which field and why; nothing changed
+EXIT_UNAVAILABLE = 3  # worker not running / DB busy: try again later
 
 
-def write_outputs(out: Outputs, directory: Path) -> None:
-    """Write hooks.json and records.json (plain writes: the apply step owns atomic state files)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "hooks.json").write_text(to_json(out.hooks), encoding="utf-8")
-    (directory / "records.json").write_text(to_json(out.records), encoding="utf-8")
+class CliError(Exception):
+    """A refused command: the message goes to stderr and the exit code is 2."""
+
+
+def print_problems(problems: Sequence[Problem], lang: str, stream: IO[str] | None = None) -> None:
+    for p in problems:
+        where = f"{p.peer}." if p.peer else "station."
+        print(f"{p.severity.value.upper()} {p.code} [{where}{p.field}]: {p.message(lang)}", file=stream or sys.stderr)

@@ -9,15 +9,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from python_worker import SYNC_PORT
-from python_worker.core.config import is_ip_literal
+from python_worker.cli.common import EXIT_REFUSED
+from python_worker.core.fields import is_ip_literal
 from python_worker.core.problems import problem
 from python_worker.db.moduledb import init_db
 from python_worker.db.snapshot import read_snapshot
-from python_worker.render.hooks import to_json
 from python_worker.service.control import is_worker_running, request
+from python_worker.statedir import to_json
+from python_worker.sync.accept import accept_invitation
 from python_worker.sync.pairing import (
-    DEFAULT_TTL,
     InviteError,
     create_invitation,
     list_invitations,
@@ -25,11 +25,7 @@ from python_worker.sync.pairing import (
     parse_invitation,
     write_invitation_file,
 )
-from python_worker.sync.service import FileStation, accept_invitation
-
-DEFAULT_MIKOPBX_DB = Path("/cf/conf/mikopbx.db")
-DEFAULT_STATE_DIR = Path("/storage/usbdisk1/mikopbx/custom_modules/ModulePbxFederation/db/state")
-EXIT_REFUSED = 2
+from python_worker.sync.station import FileStation
 
 
 def _station(args: argparse.Namespace) -> FileStation:
@@ -38,9 +34,8 @@ def _station(args: argparse.Namespace) -> FileStation:
 
 
 def _default_address(mikopbx_db: Path) -> str:
-    """The address peers reach us at: the external SIP address, else the first LAN address."""
-    snap = read_snapshot(mikopbx_db)
-    return next((a for a in snap.own_addresses if a), "")
+    """The address peers reach us at: the external SIP address (Core's NAT settings), else the LAN address."""
+    return read_snapshot(mikopbx_db).reachable_address
 
 
 def _refused(exc: InviteError, args: argparse.Namespace) -> int:
@@ -123,45 +118,3 @@ def cmd_invite_list(args: argparse.Namespace) -> int:
 def cmd_sync_key(args: argparse.Namespace) -> int:
     print(load_or_create_keys(args.state_dir).public)
     return 0
-
-
-def _common(p: argparse.ArgumentParser, *, dbs: bool = True) -> None:
-    if dbs:
-        p.add_argument("--mikopbx-db", type=Path, default=DEFAULT_MIKOPBX_DB, help="MikoPBX config DB")
-        p.add_argument("--module-db", type=Path, required=True, help="the module's db/module.db")
-    p.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="holds the key pair and invitations")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--lang", default="en", help="language of messages: en or ru")
-
-
-def register(sub: Any) -> None:
-    """Add `invite create|accept|list` and `sync-key` to the CLI's subparsers."""
-    invite = sub.add_parser("invite", help="pair stations: create or accept an invitation").add_subparsers(
-        dest="invite_cmd", required=True)
-    p = invite.add_parser("create", help="print a one-time invitation for another station (and save it as a file)")
-    _common(p)
-    p.add_argument("--address", help="the address peers reach this station at (default: external or LAN IP)")
-    p.add_argument("--sync-port", type=int, default=SYNC_PORT, help="this station's sync port")
-    p.add_argument("--ttl", type=float, default=DEFAULT_TTL, help="seconds the invitation stays valid")
-    p.add_argument("--from", dest="allow_from", metavar="ADDRESS",
-                   help="the invited station's IP: the firewall lets it reach the sync port until the invitation "
-                        "is used or expires (the port is otherwise open only to paired peers)")
-    p.add_argument("--file", type=Path, help="where to save it (default: <state-dir>/invitation-<id>.txt)")
-    p.set_defaults(func=cmd_invite_create)
-
-    p = invite.add_parser("accept", help="pair with the station that made the invitation")
-    _common(p)
-    p.add_argument("text", nargs="?", help="the invitation text (or --file, or stdin)")
-    p.add_argument("--file", type=Path, help="read the invitation from this file")
-    p.add_argument("--address", help="the address the other station reaches this one at")
-    p.add_argument("--sync-port", type=int, default=SYNC_PORT, help="this station's sync port")
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the other station")
-    p.set_defaults(func=cmd_invite_accept)
-
-    p = invite.add_parser("list", help="invitations made here: pending, used, expired (no secrets)")
-    _common(p, dbs=False)
-    p.set_defaults(func=cmd_invite_list)
-
-    p = sub.add_parser("sync-key", help="print this station's public sync key (created at first use)")
-    p.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
-    p.set_defaults(func=cmd_sync_key)

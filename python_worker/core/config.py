@@ -1,20 +1,32 @@
-"""The module's own configuration as plain data, and the field checks the form and the worker share."""
+"""The module's own configuration as plain data (what module.db holds), and how a switch value reads."""
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from dataclasses import dataclass, replace
 
-from python_worker.core.patterns import PatternError, parse_pattern_list
-from python_worker.core.problems import Problem, problem
+_ON = frozenset({"1", "true", "on", "yes"})
+_OFF = frozenset({"0", "false", "off", "no"})
 
-NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
-_HOST_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-_SECRET_RE = re.compile(r'^[\x21-\x7e]+$')
-_SECRET_FORBIDDEN = set(';#[]"\\')
-TRANSPORTS = ("udp", "tcp", "tls")
-WEAK_SECRET_LENGTH = 16
+
+def parse_switch(value: object) -> bool | None:
+    """How every switch reads, wherever it comes from (a module.db row, the admin form, a CLI flag):
+    1/true/on/yes and 0/false/off/no in any case; None for empty or anything else ("station default")."""
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return None
+    word = str(value).strip().lower()
+    if word in _ON:
+        return True
+    if word in _OFF:
+        return False
+    return None
+
+
+def switch_or(value: object, default: bool) -> bool:
+    """A switch with a default for empty or unreadable values."""
+    parsed = parse_switch(value)
+    return default if parsed is None else parsed
 
 
 @dataclass(frozen=True)
@@ -83,58 +95,3 @@ class ModuleConfig:
         """The config with `peer` added, or replacing the peer of the same name."""
         others = tuple(p for p in self.peers if p.name.lower() != peer.name.lower())
         return replace(self, peers=(*others, peer))
-
-
-def is_valid_name(name: str) -> bool:
-    return bool(NAME_RE.match(name))
-
-
-def is_valid_host(host: str) -> bool:
-    if not host or len(host) > 253:
-        return False
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        pass
-    labels = host.rstrip(".").split(".")
-    return all(_HOST_LABEL_RE.match(label) for label in labels) and not labels[-1].isdigit()
-
-
-def is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def check_peer_fields(peer: PeerConfig) -> list[Problem]:
-    """Checks of one peer's own fields, independent of other peers and of the station."""
-    out: list[Problem] = []
-    name = peer.name
-    if not is_valid_name(peer.name):
-        out.append(problem("E_NAME_INVALID", name, "name", value=peer.name))
-    if not is_valid_host(peer.host):
-        out.append(problem("E_HOST_INVALID", name, "host", value=peer.host))
-    if not 1 <= peer.port <= 65535:
-        out.append(problem("E_PORT_INVALID", name, "port", value=peer.port))
-    if peer.transport not in TRANSPORTS:
-        out.append(problem("E_TRANSPORT_INVALID", name, "transport", value=peer.transport))
-    try:
-        parse_pattern_list(peer.patterns)
-    except PatternError as exc:
-        out.append(problem("E_PATTERN_INVALID", name, "patterns", value=peer.patterns, reason=exc))
-    if not peer.secret:
-        out.append(problem("E_SECRET_MISSING", name, "secret"))
-    elif not _SECRET_RE.match(peer.secret) or _SECRET_FORBIDDEN & set(peer.secret):
-        out.append(problem("E_SECRET_INVALID", name, "secret"))
-    elif len(peer.secret) < WEAK_SECRET_LENGTH:
-        out.append(problem("W_SECRET_WEAK", name, "secret", limit=WEAK_SECRET_LENGTH))
-    return out
-
-
-def default_station_name(pbx_name: str) -> str:
-    """A valid station identifier derived from the PBX's display name."""
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", pbx_name.strip()).strip("-")[:32]
-    return slug if is_valid_name(slug) else "station"

@@ -11,7 +11,7 @@ from typing import Any
 from python_worker import __version__
 from python_worker.core.config import DirectoryEntry, ModuleConfig, RemoteDirectory
 from python_worker.core.planner import own_patterns_of, station_name_of
-from python_worker.db.snapshot import StationSnapshot
+from python_worker.core.station import StationSnapshot
 
 # Extension kinds a peer may dial or watch; EXTERNAL (mobile numbers), SYSTEM, MODULES and PARKING stay private.
 VISIBLE_KINDS = ("SIP", "QUEUE", "IVR MENU", "CONFERENCE", "DIALPLAN APPLICATION")

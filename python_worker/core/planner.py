@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import combinations
 
-from python_worker.core.config import (
-    DirectoryEntry,
-    ModuleConfig,
-    PeerConfig,
-    RemoteDirectory,
-    check_peer_fields,
-    default_station_name,
-    is_valid_name,
-)
+from python_worker.core.config import DirectoryEntry, ModuleConfig, PeerConfig, RemoteDirectory
+from python_worker.core.fields import check_peer_fields, default_station_name, is_valid_name
 from python_worker.core.patterns import (
     Pattern,
     PatternError,
@@ -27,7 +19,8 @@ from python_worker.core.patterns import (
     patterns_regex,
 )
 from python_worker.core.problems import Problem, problem
-from python_worker.db.snapshot import StationSnapshot
+from python_worker.core.runtime import STATIC, Runtime
+from python_worker.core.station import StationSnapshot
 
 MAX_NUMBERS_PER_PEER = 10_000
 ROUTE_PRIORITY = 0  # constant, so adding or removing one peer never renumbers another peer's routes
@@ -65,6 +58,7 @@ class PeerPlan:
     publish_epoch: int = 0  # bumped by the worker to replace a publication Asterisk gave up on
     has_directory: bool = False  # numbers and names come from the peer's synced directory
     caller_names: tuple[tuple[str, str], ...] = ()  # (number, display name) of the peer's extensions
+    is_lamp_driven: bool = False  # the worker sets this peer's lamp device: the hints carry it
 
     @property
     def names_context(self) -> str:
@@ -72,13 +66,21 @@ class PeerPlan:
 
     @property
     def lamp_device(self) -> str:
-        """`FED-<the provider id's hex>`. With `Plan.lamps` the device `Custom:FED-<hex>` is in every hint for the
-        peer's numbers: alone while the peer is down (the worker keeps it UNAVAILABLE then), after `PJSIP/<n>&`
-        while it is up (kept INVALID then: every other state outweighs INVALID in Asterisk's aggregate, so the
-        lamp is the remote phone's). Its change after the reload that swaps the hints makes Asterisk recompute
-        them: a reload alone keeps a watched hint's last state. Without lamps a dead peer's hints point at
-        `PJSIP/FED-<hex>`, which does not exist (Unavailable, except on hints that keep their watched state)."""
+        """`FED-<the provider id's hex>`: the peer's lamp device is `Custom:FED-<hex>` (see hint_devices)."""
         return "FED-" + self.provider_id.removeprefix("SIP-TRUNK-")
+
+    def hint_devices(self, number: str) -> str:
+        """The device list of `number`'s hint, the one place that decides it.
+
+        When the worker drives the lamps (`is_lamp_driven`), `Custom:FED-<hex>` is in every hint for the peer's
+        numbers: after `PJSIP/<n>&` while the peer is up (the worker keeps it INVALID then: every other state
+        outweighs INVALID in Asterisk's aggregate, so the lamp is the remote phone's), alone while it is down (kept
+        UNAVAILABLE). Its change after the reload that swaps the hints makes Asterisk recompute them: a reload
+        alone keeps a watched hint's last state. Without a driver a dead peer's hints point at `PJSIP/FED-<hex>`,
+        which does not exist (Unavailable, except on hints that keep their watched state)."""
+        if self.is_reachable:
+            return f"PJSIP/{number}&Custom:{self.lamp_device}" if self.is_lamp_driven else f"PJSIP/{number}"
+        return f"Custom:{self.lamp_device}" if self.is_lamp_driven else f"PJSIP/{self.lamp_device}"
 
     @property
     def auth_in(self) -> str:
@@ -105,9 +107,8 @@ class Plan:
     peers: tuple[PeerPlan, ...]
     disabled_peers: tuple[str, ...]
     problems: tuple[Problem, ...]
-    # Hints carry each peer's Custom:FED-<hex> lamp device (set by the worker's --devstate-cmd); without it
-    # nobody sets that device, whose state would then be UNKNOWN (which reads Idle), so it is left out.
-    lamps: bool = False
+    # (invitation id, IP address) of pending invitations made for an address (Runtime.pairing_sources)
+    pairing_sources: tuple[tuple[str, str], ...] = ()
 
     @property
     def errors(self) -> tuple[Problem, ...]:
@@ -156,15 +157,12 @@ def _switch(value: bool | None, default: bool) -> bool:
     return default if value is None else value
 
 
-def build_plan(
-    snapshot: StationSnapshot, config: ModuleConfig, unreachable: frozenset[str] = frozenset(),
-    publish_epochs: Mapping[str, int] | None = None, *, lamps: bool = False,
-) -> Plan:
+def build_plan(snapshot: StationSnapshot, config: ModuleConfig, runtime: Runtime = STATIC) -> Plan:
     """Plan the federation for this station. Deterministic; problems are values, never exceptions.
 
-    `unreachable` names peers whose trunk is known to be down: their hints then point at their lamp device
-    (`lamps`) or at a device that does not exist, so remote lamps read Unavailable instead of keeping the last
-    state they heard (device state is never expired by Asterisk).
+    Peers the runtime knows to be down get hints on their lamp device (or on a device that does not exist),
+    so remote lamps read Unavailable instead of keeping the last state they heard (Asterisk never expires
+    device state).
     """
     problems: list[Problem] = []
     station = station_name_of(config, snapshot)
@@ -204,8 +202,7 @@ def build_plan(
         for peer in enabled:
             if peer.name in excluded:
                 continue
-            peers.append(_plan_peer(peer, parsed[peer.name], config, peer.name not in unreachable,
-                                    (publish_epochs or {}).get(peer.name, 0), local))
+            peers.append(_plan_peer(peer, parsed[peer.name], config, runtime, local))
     return Plan(
         station_name=station,
         entity_id=entity_id(station),
@@ -215,7 +212,7 @@ def build_plan(
         peers=tuple(peers),
         disabled_peers=disabled,
         problems=tuple(sorted(set(problems), key=lambda p: (p.peer or "", p.code, p.field, p.params))),
-        lamps=lamps,
+        pairing_sources=runtime.pairing_sources,
     )
 
 
@@ -330,8 +327,8 @@ def _route_matches_any(numberbeginswith: str, restnumbers: int, pat: Pattern) ->
     return any(rx.match(n) for n in pat.expand())
 
 
-def _plan_peer(peer: PeerConfig, patterns: list[Pattern], config: ModuleConfig, is_reachable: bool,
-               publish_epoch: int = 0, local: frozenset[str] = frozenset()) -> PeerPlan:
+def _plan_peer(peer: PeerConfig, patterns: list[Pattern], config: ModuleConfig, runtime: Runtime,
+               local: frozenset[str]) -> PeerPlan:
     s = config.settings
     is_blf = _switch(peer.blf, s.blf_default)
     routes = tuple(RoutePlan(p.text, *p.route_parts()) for p in patterns)
@@ -370,9 +367,10 @@ def _plan_peer(peer: PeerConfig, patterns: list[Pattern], config: ModuleConfig, 
         is_blf=is_blf,
         is_transfers=_switch(peer.transfers, s.transfers_default),
         is_overlap_fix=_switch(peer.overlap_fix, s.overlap_fix_default),
-        is_reachable=is_reachable,
+        is_reachable=not runtime.is_down(peer.name),
         is_paired=peer.paired,
-        publish_epoch=publish_epoch,
+        publish_epoch=runtime.publish_epoch(peer.name),
         has_directory=directory is not None,
         caller_names=names,
+        is_lamp_driven=runtime.drives_lamps,
     )

@@ -1,9 +1,17 @@
-"""Planning problems: values with stable codes, a field, and messages in the admin's languages."""
+"""Problems: values with a stable code, the peer and field they concern, and their text in the admin's languages.
+
+The one catalog of problem texts: the PHP host and the admin page show the `message` each problem carries
+(both languages), so no other layer keeps a copy. The severity is the code's: `E_` errors, `W_` warnings."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+
+
+def admin_language(value: object) -> str:
+    """The admin's language as this module speaks it: 'ru' for any Russian locale (ru, ru-ru, ru_RU), else 'en'."""
+    return "ru" if str(value or "").strip().lower().startswith("ru") else "en"
 
 
 class Severity(str, Enum):
@@ -143,12 +151,26 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Станция «{value}» сообщила {count} номер(ов) вне своих шаблонов ({other}); они не настраиваются.",
         "Station '{value}' announced {count} number(s) outside its patterns ({other}); they are not configured.",
     ),
+    "W_ADMIN_FILTER_SAME_ADDRESS": (
+        "Сетевой фильтр «{detail}», созданный вручную, уже описывает адрес станции «{value}»; модуль его не трогает.",
+        "Network filter '{detail}', made by hand, already covers the address of peer '{value}'; left as it is.",
+    ),
+    "W_ADMIN_ROUTE_ON_MODULE_TRUNK": (
+        "Маршрут «{detail}», созданный вручную, ведёт в транк станции «{value}», которым управляет модуль.",
+        "Route '{detail}', made by hand, uses the trunk of peer '{value}', which the module manages.",
+    ),
+    "W_ADMIN_CUSTOM_FILE": (
+        "Файл {detail} уже изменён вручную (Системный файл); Entity ID станции не записан — добавьте в него "
+        "строку из records.json.",
+        "File {detail} is already customised by hand (system file); the station's entity ID was not written: "
+        "add the line from records.json yourself.",
+    ),
 }
 
 
 @dataclass(frozen=True, order=True)
 class Problem:
-    """One planning problem. `peer` is None for station-wide problems."""
+    """One problem. `peer` is None for station-wide problems; `field` is the form field it concerns."""
 
     code: str
     peer: str | None
@@ -165,7 +187,7 @@ class Problem:
 
     def message(self, lang: str = "en") -> str:
         ru, en = MESSAGES[self.code]
-        template = ru if lang.startswith("ru") else en
+        template = ru if admin_language(lang) == "ru" else en
         return template.format(**dict(self.params))
 
     def to_json(self) -> dict[str, object]:

@@ -1,8 +1,11 @@
-"""A plan told in words, for the admin's terminal."""
+"""A plan shown to people: as JSON (the one plan view of the CLI and the control endpoint) and in words."""
 
 from __future__ import annotations
 
-from python_worker.pipeline import Outputs
+from typing import Any
+
+from python_worker.core.planner import Plan
+from python_worker.core.problems import admin_language
 
 _T = {
     "en": {
@@ -36,9 +39,23 @@ _T = {
 }
 
 
-def describe_plan(out: Outputs, lang: str = "en") -> str:
-    t = _T["ru" if lang.startswith("ru") else "en"]
-    plan = out.plan
+def plan_view(plan: Plan | None) -> dict[str, Any]:
+    """The plan as JSON: what each peer gets (no secret), and every problem with its texts."""
+    if plan is None:
+        return {"station": None, "peers": [], "problems": []}
+    return {
+        "station": plan.station_name, "entity_id": plan.entity_id, "own_patterns": list(plan.own_patterns),
+        "disabled_peers": list(plan.disabled_peers),
+        "peers": [{"name": p.name, "provider_id": p.provider_id, "host": p.host, "port": p.port,
+                   "transport": p.transport, "patterns": list(p.patterns), "blf": p.is_blf,
+                   "transfers": p.is_transfers, "overlap_fix": p.is_overlap_fix,
+                   "routes": [r.pattern for r in p.routes], "hints": len(p.hint_numbers)} for p in plan.peers],
+        "problems": [pr.to_json() for pr in plan.problems],
+    }
+
+
+def describe_plan(plan: Plan, lang: str = "en") -> str:
+    t = _T[admin_language(lang)]
     own = ",".join(plan.own_patterns) or "-"
     lines = [t["station"].format(name=plan.station_name, eid=plan.entity_id, own=own)]
     for p in plan.peers:

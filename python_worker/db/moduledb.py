@@ -11,8 +11,16 @@ from typing import Any
 from sqlalchemy import Table, delete, insert, inspect, select, text, update
 from sqlalchemy.engine import Connection
 
-from python_worker.core.config import DirectoryEntry, ModuleConfig, PeerConfig, RemoteDirectory, Settings
-from python_worker.db.snapshot import sqlite_engine
+from python_worker.core.config import (
+    DirectoryEntry,
+    ModuleConfig,
+    PeerConfig,
+    RemoteDirectory,
+    Settings,
+    parse_switch,
+    switch_or,
+)
+from python_worker.db.engine import sqlite_engine
 from python_worker.db.tables import directory_table, metadata, peers_table, settings_table, table_columns
 
 _SWITCHES = ("blf", "transfers", "overlap_fix")
@@ -56,18 +64,6 @@ def _entries(raw: object) -> tuple[DirectoryEntry, ...]:
     return tuple(sorted(out))
 
 
-def _bool(value: object, default: bool) -> bool:
-    if value is None or value == "":
-        return default
-    return str(value) not in ("0", "False", "false")
-
-
-def _opt_bool(value: object) -> bool | None:
-    if value is None or value == "":
-        return None
-    return str(value) not in ("0", "False", "false")
-
-
 def _db_bool(value: bool | None) -> int | None:
     return None if value is None else int(value)
 
@@ -88,9 +84,9 @@ def read_config(path: Path) -> ModuleConfig:
             station_name=(row["station_name"] or "").strip(),
             display_name=row["display_name"] or "",
             own_patterns=row["own_patterns"] or "",
-            blf_default=_bool(row["blf_default"], True),
-            transfers_default=_bool(row["transfers_default"], True),
-            overlap_fix_default=_bool(row["overlap_fix_default"], False),
+            blf_default=switch_or(row["blf_default"], True),
+            transfers_default=switch_or(row["transfers_default"], True),
+            overlap_fix_default=switch_or(row["overlap_fix_default"], False),
         )
     peers = tuple(
         PeerConfig(
@@ -100,12 +96,12 @@ def read_config(path: Path) -> ModuleConfig:
             transport=(r["transport"] or "udp").strip().lower(),
             patterns=r["patterns"] or "",
             secret=r["secret"] or "",
-            enabled=_bool(r["enabled"], True),
-            blf=_opt_bool(r["blf"]),
-            transfers=_opt_bool(r["transfers"]),
-            overlap_fix=_opt_bool(r["overlap_fix"]),
+            enabled=switch_or(r["enabled"], True),
+            blf=parse_switch(r["blf"]),
+            transfers=parse_switch(r["transfers"]),
+            overlap_fix=parse_switch(r["overlap_fix"]),
             note=str(r["note"] or ""),
-            paired=_bool(r.get("paired"), False),
+            paired=switch_or(r.get("paired"), False),
             sync_port=int(str(r["sync_port"])) if r.get("sync_port") not in (None, "") else None,
             public_key=str(r.get("public_key") or "").strip(),
         )
@@ -205,17 +201,5 @@ def write_directory(path: Path, directory: RemoteDirectory, *, received_at: floa
                 conn.execute(update(directory_table).where(directory_table.c.id == ids[0]).values(**values))
             else:
                 conn.execute(insert(directory_table).values(**values))
-    finally:
-        engine.dispose()
-
-
-def remove_directory(path: Path, peer: str) -> None:
-    """Forget the stored directory of `peer`."""
-    engine = sqlite_engine(path, read_only=False)
-    try:
-        with engine.begin() as conn:
-            for i, n in conn.execute(select(directory_table.c.id, directory_table.c.peer)).all():
-                if (n or "").lower() == peer.lower():
-                    conn.execute(delete(directory_table).where(directory_table.c.id == i))
     finally:
         engine.dispose()

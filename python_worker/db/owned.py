@@ -10,25 +10,34 @@ One SQLite write transaction (BEGIN IMMEDIATE) per apply, retried with backoff w
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, create_engine, event, text
+from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
-from python_worker import MODULE_ID, OWNER_MARK
-from python_worker.db.snapshot import sqlite_engine
+from python_worker import OWNER_MARK
+from python_worker.core.problems import Problem, problem
+from python_worker.core.records import (
+    CUSTOM_FILES,
+    FILTERS,
+    FIREWALL,
+    INCOMING,
+    MARK_COLUMNS,
+    OUTGOING,
+    PROVIDERS,
+    ROW_SECTIONS,
+    SIP,
+    SIP_HOSTS,
+    TABLE_ORDER,
+    key_of,
+)
+from python_worker.db.engine import is_busy, sqlite_engine, writer_engine
 
-PROVIDERS, SIP, SIP_HOSTS = "m_Providers", "m_Sip", "m_SipHosts"
-OUTGOING, INCOMING, FILTERS = "m_OutgoingRoutingTable", "m_IncomingRoutingTable", "m_NetworkFilters"
-CUSTOM_FILES, FIREWALL = "m_CustomFiles", "m_FirewallRules"
-# FIREWALL after FILTERS: a rule names our filter by its description and gets its id when written.
-TABLE_ORDER = (PROVIDERS, SIP, SIP_HOSTS, OUTGOING, INCOMING, FILTERS, FIREWALL, CUSTOM_FILES)
 DEFAULT_RULE_PRIORITY = 9999  # Core's default incoming rule: never touched
 
 # Priorities are the admin's to reorder (MikoPBX's route list renumbers them on drag and drop), so a
@@ -76,50 +85,10 @@ class Change:
         return out
 
 
-@dataclass(frozen=True)
-class Issue:
-    """A conflict with the admin's own records: reported, never resolved by touching them."""
-
-    code: str
-    peer: str
-    table: str
-    record_id: int
-    detail: str
-
-    def message(self, lang: str = "en") -> str:
-        ru, en = ISSUE_MESSAGES[self.code]
-        return (ru if lang.startswith("ru") else en).format(detail=self.detail, peer=self.peer)
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "code": self.code, "severity": "warning", "peer": self.peer, "table": self.table,
-            "record_id": self.record_id, "params": {"detail": self.detail},
-            "message": {"ru": self.message("ru"), "en": self.message("en")},
-        }
-
-
-ISSUE_MESSAGES: dict[str, tuple[str, str]] = {
-    "W_ADMIN_FILTER_SAME_ADDRESS": (
-        "Сетевой фильтр «{detail}», созданный вручную, уже описывает адрес станции «{peer}»; модуль его не трогает.",
-        "Network filter '{detail}', made by hand, already covers the address of peer '{peer}'; left as it is.",
-    ),
-    "W_ADMIN_ROUTE_ON_MODULE_TRUNK": (
-        "Маршрут «{detail}», созданный вручную, ведёт в транк станции «{peer}», которым управляет модуль.",
-        "Route '{detail}', made by hand, uses the trunk of peer '{peer}', which the module manages.",
-    ),
-    "W_ADMIN_CUSTOM_FILE": (
-        "Файл {detail} уже изменён вручную (Системный файл); Entity ID станции не записан — добавьте в него "
-        "строку из records.json.",
-        "File {detail} is already customised by hand (system file); the station's entity ID was not written: "
-        "add the line from records.json yourself.",
-    ),
-}
-
-
 @dataclass
 class Diff:
     changes: list[Change] = field(default_factory=list)
-    issues: list[Issue] = field(default_factory=list)
+    issues: list[Problem] = field(default_factory=list)  # conflicts with the admin's own rows
 
     @property
     def drift(self) -> list[Change]:
@@ -141,39 +110,19 @@ def flatten(records: Mapping[str, Any] | None) -> list[Row]:
     rows: list[Row] = []
     for prov in records.get("providers", []):
         peer = str(prov["peer"])
-        uid = str(prov["m_Providers"]["uniqid"])
-        rows.append(Row(PROVIDERS, (uid,), peer, prov["m_Providers"]))
-        rows.append(Row(SIP, (uid,), peer, prov["m_Sip"]))
+        rows.append(Row(PROVIDERS, key_of(PROVIDERS, prov["m_Providers"]), peer, prov["m_Providers"]))
+        rows.append(Row(SIP, key_of(SIP, prov["m_Sip"]), peer, prov["m_Sip"]))
         for host in prov.get("m_SipHosts", []):
-            rows.append(Row(SIP_HOSTS, (str(host["provider_id"]), str(host["address"])), peer, host))
-    for table, section, key_col in (
-        (OUTGOING, "outgoing_routes", "note"),
-        (INCOMING, "incoming_routes", "note"),
-        (FILTERS, "network_filters", "description"),
-        (FIREWALL, "firewall_rules", "description"),
-    ):
+            rows.append(Row(SIP_HOSTS, key_of(SIP_HOSTS, host), peer, host))
+    for section, table in ROW_SECTIONS.items():
         for rec in records.get(section, []):
             values = {k: v for k, v in rec.items() if k != "peer"}
-            rows.append(Row(table, (str(rec[key_col]),), str(rec["peer"]), values))
-    for rec in records.get("custom_files", []):
-        rows.append(Row(CUSTOM_FILES, (str(rec["filepath"]),), "", dict(rec)))
+            rows.append(Row(table, key_of(table, values), str(rec.get("peer") or ""), values))
     return rows
 
 
 def provider_ids(rows: Iterable[Row]) -> set[str]:
     return {r.key[0] for r in rows if r.table == PROVIDERS}
-
-
-def _key_of(table: str, row: Mapping[str, Any]) -> tuple[str, ...]:
-    if table in (PROVIDERS, SIP):
-        return (str(row["uniqid"]),)
-    if table == SIP_HOSTS:
-        return (str(row["provider_id"]), str(row["address"]))
-    if table in (FILTERS, FIREWALL):
-        return (str(row["description"]),)
-    if table == CUSTOM_FILES:
-        return (str(row["filepath"]),)
-    return (str(row["note"]),)
 
 
 @dataclass(frozen=True)
@@ -189,23 +138,21 @@ def table_columns(conn: Connection, table: str) -> list[str]:
 def read_owned(conn: Connection, known_ids: set[str]) -> dict[tuple[str, tuple[str, ...]], list[DbRow]]:
     """Every module-owned row in the station DB, grouped by (table, key); duplicates kept for removal."""
     mark = {"mark": OWNER_MARK, "mark_len": len(OWNER_MARK)}
-    marked = conn.execute(
-        text(f"SELECT uniqid FROM {PROVIDERS} WHERE " + _MARK_SQL.format(col="note")), mark).scalars().all()
+    provider_mark = _MARK_SQL.format(col=MARK_COLUMNS[PROVIDERS])
+    marked = conn.execute(text(f"SELECT uniqid FROM {PROVIDERS} WHERE " + provider_mark), mark).scalars().all()
     ids = sorted(known_ids | {str(u) for u in marked if u})
     in_ids: Any = bindparam("ids", expanding=True)
     by_ids = {
         PROVIDERS: text(f"SELECT * FROM {PROVIDERS} WHERE uniqid IN :ids OR "
-                        + _MARK_SQL.format(col="note")).bindparams(in_ids),
+                        + _MARK_SQL.format(col=MARK_COLUMNS[PROVIDERS])).bindparams(in_ids),
         SIP: text(f"SELECT * FROM {SIP} WHERE uniqid IN :ids").bindparams(in_ids),
         SIP_HOSTS: text(f"SELECT * FROM {SIP_HOSTS} WHERE provider_id IN :ids").bindparams(in_ids),
     }
     by_mark = {
-        OUTGOING: text(f"SELECT * FROM {OUTGOING} WHERE " + _MARK_SQL.format(col="note")),
-        INCOMING: text(f"SELECT * FROM {INCOMING} WHERE priority IS NOT {DEFAULT_RULE_PRIORITY} AND "
-                       + _MARK_SQL.format(col="note")),
-        FILTERS: text(f"SELECT * FROM {FILTERS} WHERE " + _MARK_SQL.format(col="description")),
-        FIREWALL: text(f"SELECT * FROM {FIREWALL} WHERE " + _MARK_SQL.format(col="description")),
-        CUSTOM_FILES: text(f"SELECT * FROM {CUSTOM_FILES} WHERE " + _MARK_SQL.format(col="description")),
+        table: text(f"SELECT * FROM {table} WHERE "
+                    + (f"priority IS NOT {DEFAULT_RULE_PRIORITY} AND " if table == INCOMING else "")
+                    + _MARK_SQL.format(col=MARK_COLUMNS[table]))
+        for table in (OUTGOING, INCOMING, FILTERS, FIREWALL, CUSTOM_FILES)
     }
     out: dict[tuple[str, tuple[str, ...]], list[DbRow]] = {}
     existing = set(conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars().all())
@@ -217,7 +164,7 @@ def read_owned(conn: Connection, known_ids: set[str]) -> dict[tuple[str, tuple[s
             params["ids"] = ids or [""]
         for m in conn.execute(query, params).mappings().all():
             values = dict(m)
-            out.setdefault((table, _key_of(table, values)), []).append(DbRow(int(values.pop("id")), values))
+            out.setdefault((table, key_of(table, values)), []).append(DbRow(int(values.pop("id")), values))
     for rows in out.values():
         rows.sort(key=lambda r: r.id)
     return out
@@ -307,7 +254,8 @@ def _adopt_custom_file(conn: Connection, row: Row, diff: Diff, was_applied: bool
     if str(mode or "none") == "none" and str(content or "").strip() in ("", "NULL"):
         diff.changes.append(Change("adopt", row.table, row.key, row.peer, drift=drift, record_id=int(rid)))
     else:
-        diff.issues.append(Issue("W_ADMIN_CUSTOM_FILE", row.peer, CUSTOM_FILES, int(rid), row.key[0]))
+        diff.issues.append(problem("W_ADMIN_CUSTOM_FILE", row.peer or None, "station_name", detail=row.key[0],
+                                   table=CUSTOM_FILES, record_id=int(rid)))
 
 
 def _admin_filter_conflicts(conn: Connection, desired: Sequence[Row], diff: Diff) -> set[tuple[str, ...]]:
@@ -319,7 +267,8 @@ def _admin_filter_conflicts(conn: Connection, desired: Sequence[Row], diff: Diff
             continue
         for fid, permit, desc in rows:
             if str(permit or "") == str(row.values.get("permit")) and not str(desc or "").startswith(OWNER_MARK):
-                diff.issues.append(Issue("W_ADMIN_FILTER_SAME_ADDRESS", row.peer, FILTERS, int(fid), str(desc or "")))
+                diff.issues.append(problem("W_ADMIN_FILTER_SAME_ADDRESS", row.peer, "host", value=row.peer,
+                                           detail=str(desc or ""), table=FILTERS, record_id=int(fid)))
                 skip.add(row.key)
     return skip
 
@@ -331,8 +280,9 @@ def _admin_routes_on_our_trunks(conn: Connection, desired: Sequence[Row], diff: 
     rows = conn.execute(text(f"SELECT id, rulename, providerid, note FROM {OUTGOING}")).all()
     for rid, name, pid, note in rows:
         if str(pid or "") in uids and not str(note or "").startswith(OWNER_MARK):
-            diff.issues.append(Issue("W_ADMIN_ROUTE_ON_MODULE_TRUNK", uids[str(pid)], OUTGOING, int(rid),
-                                     str(name or "")))
+            diff.issues.append(problem("W_ADMIN_ROUTE_ON_MODULE_TRUNK", uids[str(pid)], "patterns",
+                                       value=uids[str(pid)], detail=str(name or ""), table=OUTGOING,
+                                       record_id=int(rid)))
 
 
 def execute_diff(conn: Connection, diff: Diff, desired: Sequence[Row]) -> None:
@@ -364,33 +314,6 @@ def execute_diff(conn: Connection, diff: Diff, desired: Sequence[Row]) -> None:
                          {**{c: values[c] for c in change.columns}, "_id": target})
 
 
-def writer_engine(path: Path, busy_ms: int) -> Engine:
-    """Engine whose transactions start with BEGIN IMMEDIATE (take the write lock up front, or fail busy)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"config database not found: {path}")
-    # hide_parameters: an error message must never quote a trunk secret from an INSERT.
-    engine = create_engine(f"sqlite:///{path.resolve()}", hide_parameters=True)
-
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
-        dbapi_conn.isolation_level = None  # the driver must not issue its own BEGIN
-        cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn):  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
-
-
-def is_busy(exc: BaseException) -> bool:
-    orig = getattr(exc, "orig", exc)
-    return isinstance(orig, sqlite3.OperationalError) and any(
-        w in str(orig).lower() for w in ("locked", "busy"))
-
-
 def read_diff(mikopbx_db: Path, desired: Sequence[Row], previous: Sequence[Row]) -> Diff:
     """The diff from a read-only view (no write lock: used to skip no-op applies and for --dry-run)."""
     engine = sqlite_engine(mikopbx_db, read_only=True)
@@ -407,13 +330,11 @@ def apply_records(
     previous: Sequence[Row],
     *,
     busy_timeout: float,
-    before_commit: Any = None,
 ) -> Diff:
     """Make the module's rows equal `desired` in one transaction; retried with backoff while busy.
 
-    `before_commit(diff)` runs inside the transaction once the diff is known and the write lock held
-    (the reconciler writes its intent journal there). Raises DatabaseBusy after `busy_timeout` seconds;
-    the transaction is then rolled back, so nothing is ever half-applied.
+    Raises DatabaseBusy after `busy_timeout` seconds; the transaction is then rolled back, so nothing is ever
+    half-applied.
     """
     deadline = time.monotonic() + busy_timeout
     delay = 0.05
@@ -427,8 +348,6 @@ def apply_records(
             with engine.begin() as conn:
                 diff = compute_diff(conn, desired, previous)
                 if diff.changes:
-                    if before_commit is not None:
-                        before_commit(diff)
                     execute_diff(conn, diff, desired)
             return diff
         except OperationalError as exc:
@@ -439,10 +358,3 @@ def apply_records(
             engine.dispose()
         time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
         delay = min(delay * 2, 0.5)
-
-
-def empty_records(station: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """records.json with nothing in it (the module disabled)."""
-    return {"format": 1, "module": MODULE_ID, "station": dict(station or {}), "providers": [],
-            "outgoing_routes": [], "incoming_routes": [], "network_filters": [], "firewall_rules": [],
-            "custom_files": []}

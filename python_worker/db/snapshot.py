@@ -4,81 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from python_worker import OWNER_MARK
-
-
-@dataclass(frozen=True, order=True)
-class Extension:
-    number: str
-    display_name: str
-    kind: str  # m_Extensions.type: SIP, QUEUE, IVR MENU, ...
-
-
-@dataclass(frozen=True, order=True)
-class Provider:
-    uniqid: str
-    host: str
-    port: int
-    registration_type: str
-    description: str
-    disabled: bool
-    is_owned: bool
-
-
-@dataclass(frozen=True, order=True)
-class OutgoingRoute:
-    id: int
-    rulename: str
-    providerid: str
-    priority: int
-    numberbeginswith: str
-    restnumbers: int
-    is_owned: bool
-
-
-@dataclass(frozen=True)
-class StationSnapshot:
-    """Everything the planner needs to know about the local station."""
-
-    name: str
-    sip_port: int
-    tls_port: int
-    language: str
-    version: str
-    own_addresses: tuple[str, ...]
-    extensions: tuple[Extension, ...]
-    providers: tuple[Provider, ...]
-    outgoing_routes: tuple[OutgoingRoute, ...]
-    sip_columns: frozenset[str]
-
-    @property
-    def sip_extension_numbers(self) -> tuple[str, ...]:
-        return tuple(e.number for e in self.extensions if e.kind == "SIP")
-
-
-def sqlite_engine(path: Path, *, read_only: bool) -> Engine:
-    """An SQLAlchemy engine on a MikoPBX SQLite file; read-only opens never create or write it."""
-    if read_only:
-        if not path.is_file():
-            raise FileNotFoundError(f"config database not found: {path}")
-        url = f"sqlite:///file:{path.resolve()}?mode=ro&uri=true"
-    else:
-        url = f"sqlite:///{path.resolve()}"
-    engine = create_engine(url, connect_args={"timeout": 5.0})
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA busy_timeout = 5000")  # same as Core's PHP
-        cur.close()
-
-    return engine
+from python_worker.core.station import Extension, OutgoingRoute, Provider, StationSnapshot
+from python_worker.db.engine import sqlite_engine
 
 
 @contextmanager
@@ -156,12 +89,16 @@ def read_snapshot(path: Path) -> StationSnapshot:
             )
             for i, r, p, pr, nb, rn, note in route_rows
         )
-        addresses = {settings.get("ExternalSipIpAddr", ""), settings.get("ExternalSipHostName", "")}
+        external = [settings.get("ExternalSipIpAddr", ""), settings.get("ExternalSipHostName", "")]
+        lan: list[str] = []
         if "m_LanInterfaces" in tables:
-            for ip, ext_ip, ext_host in conn.execute(
-                text("SELECT ipaddr, extipaddr, exthostname FROM m_LanInterfaces")
-            ).all():
-                addresses.update({_str(ip), _str(ext_ip), _str(ext_host)})
+            lans = conn.execute(text("SELECT * FROM m_LanInterfaces ORDER BY id")).mappings().all()
+            # enabled interfaces first, the internet one (Core's `internet` flag) first among them
+            for row in sorted(lans, key=lambda r: (_str(r.get("disabled")) == "1", _str(r.get("internet")) != "1")):
+                external += [_str(row.get("extipaddr")), _str(row.get("exthostname"))]
+                lan.append(_str(row.get("ipaddr")))
+        addresses = {a for a in (*external, *lan) if a}
+        reachable = next((a.strip() for a in (*external, *lan) if a and a.strip()), "")
     return StationSnapshot(
         name=_str(settings.get("Name")),
         sip_port=_int(settings.get("SIPPort"), 5060),
@@ -173,4 +110,5 @@ def read_snapshot(path: Path) -> StationSnapshot:
         providers=tuple(providers),
         outgoing_routes=tuple(routes),
         sip_columns=sip_columns,
+        reachable_address=reachable,
     )

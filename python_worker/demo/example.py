@@ -6,12 +6,12 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from python_worker.cli.common import write_outputs
 from python_worker.core.config import PeerConfig, Settings
+from python_worker.core.runtime import Runtime
 from python_worker.core.views import describe_plan
 from python_worker.db.moduledb import init_db, upsert_peer, write_settings
 from python_worker.demo.stationdb import Phone, StationSpec, build_station_db
-from python_worker.pipeline import compute_from_files
+from python_worker.pipeline import compute_from_files, write_outputs
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,8 @@ def run_demo(out: Path, *, three: bool = False, lang: str = "en") -> str:
     """Build, render into `out/<name>/state/`, and return a readable summary."""
     text = []
     for st, mikopbx, module in build_demo(out, three=three):
-        result = compute_from_files(mikopbx, module, lamps=True)  # as on a box: the worker sets the lamp devices
+        result = compute_from_files(mikopbx, module, Runtime(drives_lamps=True))  # as on a box: the worker drives lamps
         write_outputs(result, out / st.name / "state")
-        text.append(describe_plan(result, lang))
+        text.append(describe_plan(result.plan, lang))
         text.append(f"  files: {out / st.name / 'state' / 'hooks.json'}, {out / st.name / 'state' / 'records.json'}\n")
     return "\n".join(text)

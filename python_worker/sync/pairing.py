@@ -23,7 +23,10 @@ from typing import Any
 import zmq
 
 from python_worker import SYNC_PORT
-from python_worker.core.config import is_valid_host, is_valid_name
+from python_worker.core.config import PeerConfig
+from python_worker.core.directory import LocalDirectory
+from python_worker.core.fields import is_valid_host, is_valid_name
+from python_worker.core.patterns import PatternError, parse_pattern_list
 from python_worker.statedir import file_lock, read_json, write_atomic
 
 KEY_FILE = "sync-key.json"
@@ -156,11 +159,19 @@ def list_invitations(state_dir: Path) -> dict[str, dict[str, Any]]:
     return {k: {f: v for f, v in rec.items() if f != "mac_key"} for k, rec in _read_store(state_dir).items()}
 
 
+def pairing_window(state_dir: Path, now: float | None = None) -> tuple[list[tuple[str, str]], float | None]:
+    """Pending invitations made for a known address (unused, unexpired): their (invitation id, address), and
+    the earliest expiry (wall clock) among them, when the sync port must close again for that address."""
+    now = time.time() if now is None else now
+    pending = {k: rec for k, rec in _read_store(state_dir).items()
+               if rec.get("allow_from") and not rec.get("used") and float(rec.get("expires", 0)) > now}
+    sources = sorted((k, str(rec["allow_from"])) for k, rec in pending.items())
+    return sources, min((float(rec["expires"]) for rec in pending.values()), default=None)
+
+
 def pairing_sources(state_dir: Path, now: float | None = None) -> list[tuple[str, str]]:
     """(invitation id, address) of pending invitations made for a known address: unused and unexpired."""
-    now = time.time() if now is None else now
-    return sorted((k, str(rec["allow_from"])) for k, rec in _read_store(state_dir).items()
-                  if rec.get("allow_from") and not rec.get("used") and float(rec.get("expires", 0)) > now)
+    return pairing_window(state_dir, now)[0]
 
 
 def pair_proof(mac_key: bytes, invite_id: str, nonce: str, client_key: str, info: dict[str, Any]) -> str:
@@ -229,3 +240,38 @@ def write_invitation_file(path: Path, inv: Invitation) -> None:
         path.unlink()
     write_atomic(path, (inv.text() + "\n").encode(), mode=0o600)
     os.chmod(path, 0o600)
+
+
+def station_info(directory: LocalDirectory, keys: KeyPair, host: str, sip_port: int, sync_port: int) -> dict[str, Any]:
+    """What one station tells the other at pairing."""
+    return {"station": directory.station, "host": host, "sip_port": sip_port, "sync_port": sync_port,
+            "patterns": directory.patterns, "public_key": keys.public, "module_version": directory.module_version,
+            "directory": directory.to_wire()}
+
+
+def info_problems(info: object) -> str:
+    """Why a peer's pairing info is unusable ('' when it is fine)."""
+    if not isinstance(info, dict):
+        return "no station info"
+    if not is_valid_name(str(info.get("station", ""))):
+        return "bad station name"
+    if not is_valid_host(str(info.get("host", ""))):
+        return "bad address"
+    for key in ("sip_port", "sync_port"):
+        if not isinstance(info.get(key), int) or not 1 <= int(info[key]) <= 65535:
+            return f"bad {key}"
+    try:
+        parse_pattern_list(str(info.get("patterns", "")))
+    except PatternError:
+        return "bad patterns"
+    if not is_valid_key(str(info.get("public_key", ""))):
+        return "bad public key"
+    return ""
+
+
+def peer_from_info(info: dict[str, Any], secret: str) -> PeerConfig:
+    """The peer row pairing stores for the station that told `info` (the trunk secret agreed at pairing)."""
+    return PeerConfig(name=str(info["station"]), host=str(info["host"]), port=int(info["sip_port"]),
+                      transport="udp", patterns=str(info["patterns"]), secret=secret, enabled=True,
+                      note=f"paired {time.strftime('%Y-%m-%d %H:%M')}", paired=True,
+                      sync_port=int(info["sync_port"]), public_key=str(info["public_key"]))

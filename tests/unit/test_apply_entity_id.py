@@ -11,7 +11,7 @@ import pytest
 from python_worker.apply.reconciler import reconcile
 from python_worker.core.planner import entity_id
 from python_worker.db.moduledb import remove_peer
-from python_worker.render.hooks import ASTERISK_CONF
+from python_worker.render.records import ASTERISK_CONF
 from tests.unit.applyhelpers import RecordingReloader, make_station
 
 

@@ -10,10 +10,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from python_worker.apply.reconciler import ApplyOptions, reconcile
+from python_worker.apply.reconciler import ApplyOptions, Paths, reconcile
+from python_worker.core.runtime import Runtime
 from python_worker.db.moduledb import upsert_peer
 from python_worker.service.worker import Worker, WorkerOptions
-from python_worker.sync.pairing import InvitationBook, create_invitation
+from python_worker.sync.pairing import InvitationBook, create_invitation, pairing_sources
 from tests.unit.applyhelpers import REPO, SPB, RecordingReloader, make_station, wait_until, worker_env
 
 
@@ -35,7 +36,7 @@ EXPECTED = [("tcp", "7787", "7787", "allow", "ModulePbxFederation", "127.0.0.3/3
 def test_hand_made_peer_gets_no_sync_rule_paired_peer_does(tmp_path: Path) -> None:
     paths = make_station(tmp_path, "2026.1")
     reloader = RecordingReloader()
-    assert reconcile(paths, reloader).result == "applied"
+    assert reconcile(paths, reloader, runtime=_pending(paths)).result == "applied"
     assert rules(paths.mikopbx_db) == []
 
     upsert_peer(paths.module_db, replace(SPB, paired=True))
@@ -46,7 +47,7 @@ def test_hand_made_peer_gets_no_sync_rule_paired_peer_does(tmp_path: Path) -> No
     assert reconcile(paths, reloader).result == "unchanged"
 
     upsert_peer(paths.module_db, replace(SPB, paired=False))
-    assert reconcile(paths, reloader).result == "applied"
+    assert reconcile(paths, reloader, runtime=_pending(paths)).result == "applied"
     assert rules(paths.mikopbx_db) == []
 
 
@@ -93,6 +94,11 @@ def invitation_rules(db: Path) -> list[tuple[object, ...]]:
         conn.close()
 
 
+def _pending(paths: Paths) -> Runtime:
+    """What the worker (or `apply`) hands the reconcile: the pending invitations made for an address."""
+    return Runtime.of(pairing_sources=pairing_sources(paths.state_dir))
+
+
 def test_pending_invitation_opens_the_port_for_its_address_until_used_or_expired(tmp_path: Path) -> None:
     paths = make_station(tmp_path, "2026.1")
     reloader = RecordingReloader()
@@ -102,13 +108,13 @@ def test_pending_invitation_opens_the_port_for_its_address_until_used_or_expired
     create_invitation(paths.state_dir, "moscow", "127.0.0.2", sip_port=5060, patterns="2XX",
                       allow_from="127.0.0.10", ttl=1.0, now=now - 5)  # already expired
     create_invitation(paths.state_dir, "moscow", "127.0.0.2", sip_port=5060, patterns="2XX")  # no address
-    report = reconcile(paths, reloader)
+    report = reconcile(paths, reloader, runtime=_pending(paths))
     assert report.result == "applied", report.summary()
     assert invitation_rules(paths.mikopbx_db) == [("127.0.0.9/32", "0", "7787", "allow", "ModulePbxFederation")]
     assert "firewall" in reloader.calls[-1]
 
     assert InvitationBook(paths.state_dir).consume(used.id, "spb")
-    assert reconcile(paths, reloader).result == "applied"
+    assert reconcile(paths, reloader, runtime=_pending(paths)).result == "applied"
     assert invitation_rules(paths.mikopbx_db) == []
 
 

@@ -14,7 +14,7 @@ from python_worker.core.directory import (
     clean_name,
     directory_from_wire,
 )
-from python_worker.db.snapshot import Extension
+from python_worker.core.station import Extension
 from python_worker.pipeline import compute
 from tests.conftest import make_snapshot
 from tests.unit.lint import lint, wrap_dialplan

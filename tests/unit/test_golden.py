@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from python_worker.cli.common import write_outputs
+from python_worker.core.runtime import Runtime
 from python_worker.demo.example import build_demo
-from python_worker.pipeline import compute_from_files
+from python_worker.pipeline import compute_from_files, write_outputs
 from tests.unit.lint import lint, wrap_dialplan
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
@@ -22,7 +22,7 @@ def test_demo_matches_golden_files(variant: str, tmp_path: Path) -> None:
     assert [st.name for st, _, _ in built] == ["moscow", "spb", "novosibirsk"][: 2 if variant == "two" else 3]
     for st, mikopbx, module in built:
         out = tmp_path / "out" / st.name
-        write_outputs(compute_from_files(mikopbx, module, lamps=True), out)  # what run_demo writes
+        write_outputs(compute_from_files(mikopbx, module, Runtime(drives_lamps=True)), out)  # what run_demo writes
         for name in ("hooks.json", "records.json"):
             golden = GOLDEN / variant / st.name / name
             actual = (out / name).read_bytes()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from python_worker.core.config import ModuleConfig, PeerConfig, Settings
 from python_worker.core.planner import PeerPlan, RoutePlan, build_plan, entity_id, provider_id
-from python_worker.db.snapshot import OutgoingRoute, Provider, StationSnapshot
+from python_worker.core.station import OutgoingRoute, Provider, StationSnapshot
 from tests.conftest import make_snapshot
 
 SECRET = "s3cret-s3cret-s3cret"

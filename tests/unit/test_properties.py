@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from python_worker.core.config import ModuleConfig, PeerConfig, Settings
 from python_worker.pipeline import compute
-from python_worker.render.hooks import render_hooks, to_json
+from python_worker.render.hooks import render_hooks
+from python_worker.statedir import to_json
 from tests.conftest import make_snapshot
 
 SNAP = make_snapshot(("201", "202", "250"))

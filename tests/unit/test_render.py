@@ -11,8 +11,10 @@ from jinja2 import UndefinedError
 
 from python_worker.core.config import ModuleConfig, PeerConfig, Settings
 from python_worker.core.planner import build_plan, provider_id
-from python_worker.db.snapshot import StationSnapshot
-from python_worker.render.hooks import RenderError, build_records, escape_conf, make_environment, render_hooks
+from python_worker.core.runtime import Runtime
+from python_worker.core.station import StationSnapshot
+from python_worker.render.hooks import RenderError, escape_conf, make_environment, render_hooks
+from python_worker.render.records import build_records
 from tests.unit.lint import lint, wrap_dialplan
 
 SECRET = "s3cret-s3cret-s3cret"
@@ -123,13 +125,13 @@ def test_unreachable_peer_hints_read_unavailable(moscow: StationSnapshot) -> Non
     peers = (PeerConfig("spb", "127.0.0.3", patterns="30X", secret=SECRET),
              PeerConfig("kzn", "127.0.0.4", patterns="40X", secret=SECRET))
     kzn = provider_id("kzn")[10:]
-    up = render_hooks(build_plan(moscow, cfg(*peers), lamps=True))
-    down = render_hooks(build_plan(moscow, cfg(*peers), frozenset({"spb"}), lamps=True))
+    up = render_hooks(build_plan(moscow, cfg(*peers), Runtime(drives_lamps=True)))
+    down = render_hooks(build_plan(moscow, cfg(*peers), Runtime.of(down={"spb"}, drives_lamps=True)))
     assert "exten => 300,hint,Custom:FED-B4FBFB7E21\n" in down["extensionGenHints"]
     assert f"exten => 400,hint,PJSIP/400&Custom:FED-{kzn}\n" in down["extensionGenHints"]
     assert "exten => 300,hint,PJSIP/300&Custom:FED-B4FBFB7E21\n" in up["extensionGenHints"]
     plain_up = render_hooks(build_plan(moscow, cfg(*peers)))
-    plain_down = render_hooks(build_plan(moscow, cfg(*peers), frozenset({"spb"})))
+    plain_down = render_hooks(build_plan(moscow, cfg(*peers), Runtime.of(down={"spb"})))
     assert "exten => 300,hint,PJSIP/300\n" in plain_up["extensionGenHints"]
     assert "exten => 300,hint,PJSIP/FED-B4FBFB7E21\n" in plain_down["extensionGenHints"]
     assert "exten => 400,hint,PJSIP/400\n" in plain_down["extensionGenHints"]

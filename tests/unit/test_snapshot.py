@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from python_worker.core.planner import provider_id
-from python_worker.db.snapshot import Extension, read_snapshot
+from python_worker.core.station import Extension
+from python_worker.db.snapshot import read_snapshot
 from python_worker.demo.stationdb import Phone, StationSpec, build_station_db
 
 

@@ -20,7 +20,8 @@ from python_worker.core.config import Settings
 from python_worker.db.moduledb import init_db, read_config, write_settings
 from python_worker.demo.stationdb import Phone, StationSpec, add_phone, build_station_db
 from python_worker.pipeline import compute_from_files
-from python_worker.render.hooks import to_json
+from python_worker.statedir import to_json
+from python_worker.sync.accept import accept_invitation
 from python_worker.sync.pairing import (
     KEY_FILE,
     InviteError,
@@ -28,7 +29,9 @@ from python_worker.sync.pairing import (
     load_or_create_keys,
     parse_invitation,
 )
-from python_worker.sync.service import FileStation, SyncOptions, SyncService, accept_invitation, decode, encode
+from python_worker.sync.service import SyncOptions, SyncService
+from python_worker.sync.station import FileStation
+from python_worker.sync.wire import decode, encode
 from tests.unit.applyhelpers import wait_until
 from tests.unit.lint import lint, wrap_dialplan
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ from python_worker.apply.reconciler import ApplyOptions, Paths
 from python_worker.db.moduledb import upsert_peer
 from python_worker.service.control import WorkerUnavailable, is_worker_running, request
 from python_worker.service.worker import Worker, WorkerOptions
-from python_worker.statedir import CONTROL_SOCKET, HOOKS_FILE, LOG_FILE
+from python_worker.statedir import CONTROL_SOCKET, HOOKS_FILE, LOG_FILE, STATUS_FILE, read_json
 from tests.unit.applyhelpers import (
     NSK,
     PYTHON,
@@ -90,13 +91,22 @@ def test_worker_reacts_to_module_db_edits_and_answers_control_requests(
     assert sorted(_lines(reloads)[6:]) == ["dialplan", "pjsip"]
     assert_consistent(paths)
 
+    def trunks(data: dict[str, Any]) -> dict[str, str]:
+        return {p["name"]: p["trunk"] for p in data["peers"]}
+
+    # the trunk states come from the worker's last contacts poll (every 2 s), never from a query of their own
+    wait_until(lambda: trunks(read_json(paths.state(STATUS_FILE)) or {"peers": []}).get("spb") == "reachable", 10,
+               "the first contacts poll in status.json")
     status = _cli(paths, "status")
     assert status.returncode == 0, status.stderr
     data = json.loads(status.stdout)
     peers = {p["name"]: p for p in data["peers"]}
     assert peers["spb"]["applied"] and peers["nsk"]["applied"] and peers["spb"]["planned"]
-    assert peers["spb"]["reachability"] == "reachable" and peers["nsk"]["reachability"] == "unknown"
+    assert trunks(data) == {"nsk": "unknown", "spb": "reachable"}
+    assert {p["name"]: p["apply"] for p in data["peers"]} == {"nsk": "applied", "spb": "applied"}
     assert data["last_apply"]["result"] == "applied"
+    published = read_json(paths.state(STATUS_FILE))
+    assert published["running"] and trunks(published) == trunks(data)  # what the admin page reads
 
     check = _cli(paths, "check-peer", "spb")
     assert check.returncode == 0 and json.loads(check.stdout)["peer"]["name"] == "spb"
@@ -114,6 +124,7 @@ def test_worker_reacts_to_module_db_edits_and_answers_control_requests(
     assert not paths.state(CONTROL_SOCKET).exists()
     gone = _cli(paths, "status")
     assert gone.returncode == 3 and "not running" in gone.stderr
+    assert read_json(paths.state(STATUS_FILE))["running"] is False  # the page says so too
     stderr = proc.stderr.read().decode() if proc.stderr else ""
     for text in (status.stdout, check.stdout, stderr, paths.state(LOG_FILE).read_text()):
         assert SECRET_SPB not in text and SECRET_NSK not in text

@@ -1,5 +1,7 @@
-"""The worker learns trunk reachability from Asterisk (`--status-cmd`, polled) and shows a dead peer's lamps
-as Unavailable; when the peer is back its hints return and pjsip is reloaded so states resync."""
+"""The worker wired to Asterisk's commands (faked by files): trunk reachability polled, a dead peer's lamps shown
+Unavailable, lamp devices set after the reload that swaps the hints, publications renewed. The decisions are
+table-tested in test_liveness.py; here the loop, the commands and the files they drive. Waits are on events
+(the worker's poll count, files appearing), never sleep-then-assert."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import time
 from pathlib import Path
 
 from python_worker.apply.reconciler import ApplyOptions
+from python_worker.apply.system import AsteriskCli
 from python_worker.core.planner import provider_id
 from python_worker.service.worker import Worker, WorkerOptions
 from python_worker.statedir import HOOKS_FILE
@@ -26,6 +29,16 @@ Objects found: 3
 """
 
 
+def _polls(worker: Worker, n: int = 3) -> None:
+    """Wait until the worker has polled Asterisk `n` more times."""
+    start = worker.polls
+    wait_until(lambda: worker.polls >= start + n, 10, f"{n} polls")
+
+
+def _devstate(marked: Path) -> str:
+    return shlex.join(["sh", "-c", f'echo "$0 $1" >> {marked}', "{device}", "{state}"])
+
+
 def _hints(state_dir: Path) -> str:
     return str(json.loads((state_dir / HOOKS_FILE).read_text())["extensionGenHints"])
 
@@ -40,15 +53,14 @@ def test_unreachable_peer_gets_unavailable_hints_and_comes_back(tmp_path: Path) 
     _write_contacts(contacts, "Avail")
     reloader = RecordingReloader()
     marked = tmp_path / "devstate.txt"
-    opts = WorkerOptions(debounce=0.05, resync=3600, status_cmd=shlex.join(["cat", str(contacts)]),
-                         reachability_interval=0.1,
-                         devstate_cmd=shlex.join(["sh", "-c", f'echo "$0 $1" >> {marked}', "{device}", "{state}"]))
+    opts = WorkerOptions(debounce=0.05, resync=3600, reachability_interval=0.1, asterisk=AsteriskCli(
+        contacts_cmd=shlex.join(["cat", str(contacts)]), devstate_cmd=_devstate(marked)))
     worker = Worker(paths, reloader, ApplyOptions(), opts)
     down = f"Custom:FED-{provider_id('spb')[10:]}"
     with running(worker) as thread:
         wait_until(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
-        time.sleep(0.5)  # a few polls with everything reachable: nothing changes
-        assert worker.unreachable == frozenset()
+        _polls(worker)  # a few polls with everything reachable: nothing changes
+        assert worker.liveness.down == frozenset()
         calls = len(reloader.calls)
         device = f"Custom:FED-{provider_id('spb')[10:]}"
         assert f"exten => 301,hint,PJSIP/301&{device}" in _hints(paths.state_dir)
@@ -63,7 +75,7 @@ def test_unreachable_peer_gets_unavailable_hints_and_comes_back(tmp_path: Path) 
         hints = _hints(paths.state_dir)
         assert "exten => 301,hint," + down in hints
         assert f"exten => 401,hint,PJSIP/401&{nsk_device}" in hints  # the other peer is untouched
-        assert worker.unreachable == frozenset({"spb"})
+        assert worker.liveness.down == frozenset({"spb"})
         wait_until(lambda: len(reloader.calls) > calls, 5, "the reload")
         assert reloader.calls[calls:] == [("dialplan",)]  # only the hints changed
         # after the reload the Custom device changes state (so hints that kept a watched lamp's state move)
@@ -73,8 +85,8 @@ def test_unreachable_peer_gets_unavailable_hints_and_comes_back(tmp_path: Path) 
         calls = len(reloader.calls)
 
         contacts.write_text("garbage")  # unparsable / nothing known: keep what we know
-        time.sleep(0.4)
-        assert worker.unreachable == frozenset({"spb"}) and len(reloader.calls) == calls
+        _polls(worker)
+        assert worker.liveness.down == frozenset({"spb"}) and len(reloader.calls) == calls
 
         _write_contacts(contacts, "Avail")
         wait_until(lambda: f"exten => 301,hint,PJSIP/301&{device}" in _hints(paths.state_dir), 5, "spb's hints back")
@@ -84,9 +96,8 @@ def test_unreachable_peer_gets_unavailable_hints_and_comes_back(tmp_path: Path) 
         # and the device changes again, so a watched hint that kept "Unavailable" across the reload recomputes
         wait_until(lambda: marked.exists() and len(marked.read_text().splitlines()) >= 2, 5, "the devstate commands")
         assert marked.read_text().splitlines() == [f"{device} UNAVAILABLE", f"{device} INVALID"]
-        assert worker.unreachable == frozenset()
+        assert worker.liveness.down == frozenset()
         status = worker.status()
-        assert {p["name"]: p["reachability"] for p in status["peers"]} == {"nsk": "reachable", "spb": "reachable"}
         # what the admin page's dots and round-trip column read
         assert {p["name"]: (p["trunk"], p["rtt_ms"]) for p in status["peers"]} == {
             "nsk": ("reachable", 1.0), "spb": ("reachable", 5.4)}
@@ -96,15 +107,15 @@ def test_unreachable_peer_gets_unavailable_hints_and_comes_back(tmp_path: Path) 
 def test_failing_status_command_changes_nothing(tmp_path: Path) -> None:
     paths = make_station(tmp_path / "st", "2026.1", peers=(SPB,))
     reloader = RecordingReloader()
-    opts = WorkerOptions(debounce=0.05, resync=3600, status_cmd=shlex.join(["cat", str(tmp_path / "missing")]),
-                         reachability_interval=0.05)
+    opts = WorkerOptions(debounce=0.05, resync=3600, reachability_interval=0.05,
+                         asterisk=AsteriskCli(contacts_cmd=shlex.join(["cat", str(tmp_path / "missing")])))
     worker = Worker(paths, reloader, ApplyOptions(), opts)
     with running(worker):
         wait_until(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
         calls = len(reloader.calls)
-        time.sleep(0.4)
-        assert worker.unreachable == frozenset() and len(reloader.calls) == calls
-        assert worker.check_reachability() is False
+        _polls(worker)
+        assert worker.liveness.down == frozenset() and len(reloader.calls) == calls
+        assert worker.contacts is None and worker.status()["trunk_source"] == "unknown"
 
 
 HINTS = """
@@ -123,15 +134,15 @@ def test_peer_starting_to_publish_renews_our_publication(tmp_path: Path) -> None
     hints = tmp_path / "hints.txt"
     hints.write_text(HINTS.format(state="Unavailable"))
     reloader = RecordingReloader()
-    opts = WorkerOptions(debounce=0.05, resync=3600, hints_cmd=shlex.join(["cat", str(hints)]),
-                         reachability_interval=0.1)
+    opts = WorkerOptions(debounce=0.05, resync=3600, reachability_interval=0.1,
+                         asterisk=AsteriskCli(hints_cmd=shlex.join(["cat", str(hints)])))
     worker = Worker(paths, reloader, ApplyOptions(), opts)
     pub = f"[{provider_id('spb')}-FED-PUB]"
     with running(worker):
         wait_until(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
-        wait_until(lambda: worker.publishing is not None, 5, "the first look at the hints")
+        wait_until(lambda: worker.liveness.publishing is not None, 5, "the first look at the hints")
         calls = len(reloader.calls)
-        time.sleep(0.3)
+        _polls(worker)
         assert len(reloader.calls) == calls and pub in _peers_pj(paths.state_dir)
         assert [p["blf"] for p in worker.status()["peers"]] == ["waiting"]  # the admin page's BLF dot
 
@@ -143,8 +154,8 @@ def test_peer_starting_to_publish_renews_our_publication(tmp_path: Path) -> None
         assert f"devicestate_publish = {provider_id('spb')}-FED-PUB-1" in peers_pj
         wait_until(lambda: len(reloader.calls) > calls, 5, "the reload")
         assert reloader.calls[calls:] == [("pjsip",)]
-        time.sleep(0.3)  # seen once: no more renewals, and no more hint polls
-        assert len(reloader.calls) == calls + 1 and worker.publishing == {"spb"}
+        _polls(worker)  # seen once: no more renewals, and no more hint polls
+        assert len(reloader.calls) == calls + 1 and worker.liveness.publishing == {"spb"}
         assert [p["blf"] for p in worker.status()["peers"]] == ["ok"]
 
 
@@ -157,25 +168,24 @@ def test_peer_found_dead_by_sync_heartbeats_gets_unavailable_lamps_and_a_new_pub
     paths = make_station(tmp_path / "st", "2026.1", peers=(SPB,))
     reloader = RecordingReloader()
     marked = tmp_path / "devstate.txt"
-    opts = WorkerOptions(debounce=0.05, resync=3600,
-                         devstate_cmd=shlex.join(["sh", "-c", f'echo "$0 $1" >> {marked}', "{device}", "{state}"]))
+    opts = WorkerOptions(debounce=0.05, resync=3600, asterisk=AsteriskCli(devstate_cmd=_devstate(marked)))
     worker = Worker(paths, reloader, ApplyOptions(), opts)
     device = f"Custom:FED-{provider_id('spb')[10:]}"
     with running(worker) as thread:
         wait_until(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
-        worker._sync_reachability(frozenset({"spb"}))  # what the sync thread reports
+        worker.on_sync_liveness(frozenset({"spb"}))  # what the sync thread reports
         wait_until(lambda: f",hint,Custom:FED-{provider_id('spb')[10:]}\n" in _hints(paths.state_dir), 5,
                    "spb's hints on the non-existent device")
         wait_until(lambda: marked.exists() and len(marked.read_text().splitlines()) >= 4, 5, "the devstate commands")
         assert marked.read_text().splitlines() == [  # at the start (up), then down
             f"{device} UNAVAILABLE", f"{device} INVALID", f"{device} INVALID", f"{device} UNAVAILABLE"]
 
-        worker._sync_reachability(frozenset())
+        worker.on_sync_liveness(frozenset())
         wait_until(lambda: f"exten => 301,hint,PJSIP/301&{device}" in _hints(paths.state_dir), 5, "spb's hints back")
         pj = str(json.loads((paths.state_dir / HOOKS_FILE).read_text())["generatePeersPj"])
         assert f"[{provider_id('spb')}-FED-PUB-1]" in pj  # a new publication re-sends every state
         wait_until(lambda: len(marked.read_text().splitlines()) >= 6, 5, "the devstate commands")
-        time.sleep(0.3)
+        assert worker.request_reconcile(5.0) is not None  # one more reconcile: nothing more is due
         assert marked.read_text().splitlines()[4:] == [f"{device} UNAVAILABLE", f"{device} INVALID"]  # once
     assert not thread.is_alive()
 
@@ -200,9 +210,10 @@ def test_lamp_device_waits_for_a_queued_reload_to_reach_asterisk(tmp_path: Path)
     device = f"Custom:FED-{provider_id('spb')[10:]}"
     up_form, down_form = "PJSIP/{n}&" + device, device
     contacts.write_text(CONTACTS.format(spb=provider_id("spb"), nsk=provider_id("nsk"), spb_state="Avail"))
-    opts = WorkerOptions(debounce=0.05, resync=3600, status_cmd=shlex.join(["cat", str(contacts)]),
-                         hints_cmd=shlex.join(["cat", str(hints)]), reachability_interval=0.05, devstate_wait=1.5,
-                         devstate_cmd=shlex.join(["sh", "-c", f'echo "$0 $1" >> {marked}', "{device}", "{state}"]))
+    opts = WorkerOptions(debounce=0.05, resync=3600, reachability_interval=0.05, devstate_wait=1.5,
+                         asterisk=AsteriskCli(contacts_cmd=shlex.join(["cat", str(contacts)]),
+                                              hints_cmd=shlex.join(["cat", str(hints)]),
+                                              devstate_cmd=_devstate(marked)))
     worker = Worker(paths, RecordingReloader(), ApplyOptions(), opts)
 
     def lines() -> list[str]:
@@ -210,22 +221,25 @@ def test_lamp_device_waits_for_a_queued_reload_to_reach_asterisk(tmp_path: Path)
     with running(worker) as thread:
         # Asterisk not answering yet (the box is booting): the lamp waits for it, past the deadline too
         wait_until(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
-        time.sleep(2.0)
-        assert not lines() and "spb" in worker._flags_due
+        past = time.monotonic() + opts.devstate_wait + 0.3
+        wait_until(lambda: time.monotonic() > past and worker.polls > 0, 5, "polls past the lamp's deadline")
+        _polls(worker)
+        assert not lines() and "spb" in worker.lamps.schedule.due
         hints.write_text(_core_show_hints(numbers, up_form, "Idle"))
         wait_until(lambda: len(lines()) >= 2, 10, "the start's devstate commands")
         assert lines() == [f"{device} UNAVAILABLE", f"{device} INVALID"]
 
         _write_contacts(contacts, "Unavail")
         wait_until(lambda: f",hint,Custom:FED-{provider_id('spb')[10:]}\n" in _hints(paths.state_dir), 5, "down hints")
-        time.sleep(0.5)  # Asterisk still shows the old hints: the reload is queued
-        assert len(lines()) == 2 and worker._flags_due == {"spb": ("UNAVAILABLE", worker._flags_due["spb"][1])}
+        _polls(worker)  # Asterisk still shows the old hints: the reload is queued
+        due = worker.lamps.schedule.due
+        assert len(lines()) == 2 and due == {"spb": ("UNAVAILABLE", due["spb"][1])}
         hints.write_text(_core_show_hints(numbers[:50], down_form, "Busy"))  # half reloaded: still waiting
-        time.sleep(0.3)
+        _polls(worker)
         assert len(lines()) == 2
         hints.write_text(_core_show_hints(numbers, down_form, "Busy"))
         wait_until(lambda: len(lines()) >= 4, 5, "the devstate commands after the reload")
-        assert lines()[2:] == [f"{device} INVALID", f"{device} UNAVAILABLE"] and not worker._flags_due
+        assert lines()[2:] == [f"{device} INVALID", f"{device} UNAVAILABLE"] and not worker.lamps.schedule.due
 
         _write_contacts(contacts, "Avail")  # back, but the reload never shows: set at the deadline anyway
         wait_until(lambda: f"exten => 301,hint,PJSIP/301&{device}" in _hints(paths.state_dir), 5, "up hints")
@@ -243,12 +257,12 @@ def test_a_devstate_change_asterisk_refuses_is_not_taken_for_done(tmp_path: Path
     count = tmp_path / "count.txt"
     usage = "Usage: devstate change <device> <state>"
     refusing = shlex.join(["sh", "-c", f'echo x >> {count}; echo "{usage}"', "{device}", "{state}"])
-    opts = WorkerOptions(debounce=0.05, resync=3600, devstate_cmd=refusing)
+    opts = WorkerOptions(debounce=0.05, resync=3600, asterisk=AsteriskCli(devstate_cmd=refusing))
     worker = Worker(paths, RecordingReloader(), ApplyOptions(), opts)
     with running(worker):
         wait_until(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
         wait_until(lambda: count.exists(), 5, "the devstate command")
-        assert worker._flags == {}
+        assert worker.lamps.schedule.given == {}
         worker.request_reconcile(5.0)
         wait_until(lambda: len(count.read_text().splitlines()) >= 2, 5, "a second try")
-        assert worker._flags == {}
+        assert worker.lamps.schedule.given == {}

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from python_worker.core.records import trunk_secrets
 from python_worker.statedir import LOG_FILE
 
 LOGGER = "pbxfed"
@@ -49,8 +50,7 @@ REDACTOR = SecretFilter()
 def remember_secrets(*records: Mapping[str, Any] | None) -> None:
     """Register the trunk secrets found in records.json-shaped data."""
     for rec in records:
-        for prov in (rec or {}).get("providers", []):
-            REDACTOR.add([str(prov.get("m_Sip", {}).get("secret") or "")])
+        REDACTOR.add(trunk_secrets(rec))
 
 
 def setup_logging(state_dir: Path | None, *, verbose: bool = False, to_stderr: bool = True) -> logging.Logger:

@@ -1,0 +1,43 @@
+"""Which reloads a change needs: Core regenerates and reloads pjsip, dialplan or the firewall per table changed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from python_worker.core.records import CUSTOM_FILES, FILTERS, FIREWALL, INCOMING, OUTGOING, PROVIDERS, SIP, SIP_HOSTS
+from python_worker.db.owned import Change
+
+TARGETS = ("pjsip", "dialplan", "firewall")
+
+# Which reloads a change needs. A provider row created or removed also changes extensions.conf
+# (Core renders its `<U>-incoming` and route contexts from it); SipHosts feed both pjsip identify and the firewall.
+_TABLE_TARGETS: Mapping[str, tuple[str, ...]] = {
+    PROVIDERS: ("pjsip", "dialplan"),
+    SIP: ("pjsip",),
+    SIP_HOSTS: ("pjsip", "firewall"),
+    OUTGOING: ("dialplan",),
+    INCOMING: ("dialplan",),
+    FILTERS: ("firewall",),
+    FIREWALL: ("firewall",),
+    # asterisk.conf (the entity ID) is read only when Asterisk starts; never restart it for this.
+    CUSTOM_FILES: (),
+}
+_HOOK_TARGETS: Mapping[str, str] = {
+    "generatePeersPj": "pjsip",
+    "extensionGenContexts": "dialplan",
+    "extensionGenInternalTransfer": "dialplan",
+    "extensionGenHints": "dialplan",
+}
+
+
+def reload_targets(
+    changes: Iterable[Change], old_hooks: Mapping[str, str], new_hooks: Mapping[str, str]
+) -> tuple[str, ...]:
+    """The reloads needed, in a fixed order; empty when nothing changed."""
+    need: set[str] = set()
+    for change in changes:
+        need.update(_TABLE_TARGETS[change.table])
+    for hook in set(old_hooks) | set(new_hooks):
+        if old_hooks.get(hook, "") != new_hooks.get(hook, ""):
+            need.add(_HOOK_TARGETS.get(hook, "dialplan"))
+    return tuple(t for t in TARGETS if t in need)

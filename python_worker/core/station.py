@@ -1,0 +1,57 @@
+"""The local station as plain frozen data: what the planner knows of mikopbx.db (read by db/snapshot.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Extension:
+    number: str
+    display_name: str
+    kind: str  # m_Extensions.type: SIP, QUEUE, IVR MENU, ...
+
+
+@dataclass(frozen=True, order=True)
+class Provider:
+    uniqid: str
+    host: str
+    port: int
+    registration_type: str
+    description: str
+    disabled: bool
+    is_owned: bool
+
+
+@dataclass(frozen=True, order=True)
+class OutgoingRoute:
+    id: int
+    rulename: str
+    providerid: str
+    priority: int
+    numberbeginswith: str
+    restnumbers: int
+    is_owned: bool
+
+
+@dataclass(frozen=True)
+class StationSnapshot:
+    """Everything the planner needs to know about the local station."""
+
+    name: str
+    sip_port: int
+    tls_port: int
+    language: str
+    version: str
+    own_addresses: tuple[str, ...]
+    extensions: tuple[Extension, ...]
+    providers: tuple[Provider, ...]
+    outgoing_routes: tuple[OutgoingRoute, ...]
+    sip_columns: frozenset[str]
+    # The address other stations reach this one at: the external SIP address or host name (Core's NAT
+    # settings), else the LAN address; '' when none is known.
+    reachable_address: str = ""
+
+    @property
+    def sip_extension_numbers(self) -> tuple[str, ...]:
+        return tuple(e.number for e in self.extensions if e.kind == "SIP")

@@ -1,0 +1,111 @@
+"""The invited side of pairing: prove the invitation, exchange station details, store the peer and its directory."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+from typing import Any
+
+import zmq
+from zmq.utils.monitor import parse_monitor_message
+
+from python_worker.core.config import PeerConfig
+from python_worker.core.directory import DirectoryError, directory_from_wire
+from python_worker.sync.pairing import (
+    Invitation,
+    InviteError,
+    answer_proof,
+    info_problems,
+    load_or_create_keys,
+    pair_proof,
+    peer_from_info,
+    station_info,
+)
+from python_worker.sync.station import Station
+from python_worker.sync.wire import MAX_MESSAGE, PROTOCOL, decode, encode
+
+
+def accept_invitation(inv: Invitation, state_dir: Path, station: Station, *, host: str, sync_port: int,
+                      timeout: float = 10.0, now: float | None = None) -> PeerConfig:
+    """Pair with the inviting station: prove the secret, exchange details, store the peer and its directory.
+
+    Raises InviteError with a problem code: E_INVITE_* (refused), E_SYNC_KEY_MISMATCH (the station does not
+    hold the key in the invitation), E_SYNC_UNREACHABLE (no answer within `timeout`), E_PAIR_REFUSED.
+    """
+    now = time.time() if now is None else now
+    if inv.expires < now:
+        raise InviteError("E_INVITE_EXPIRED", value=inv.station,
+                          when=time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(inv.expires)))
+    keys = load_or_create_keys(state_dir)
+    local = station.directory()
+    secret_placeholder = "x" * 32  # the real one comes from the inviting station
+    precheck = station.check_new_peer(PeerConfig(name=inv.station, host=inv.host, port=inv.sip_port,
+                                                 patterns=inv.patterns, secret=secret_placeholder, paired=True))
+    if precheck:
+        raise InviteError("E_PAIR_REFUSED", value=local.station,
+                          reason="; ".join(p.message("en") for p in precheck))
+    info = station_info(local, keys, host, station.sip_port(), sync_port)
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.curve_secretkey = keys.secret.encode()
+    sock.curve_publickey = keys.public.encode()
+    sock.curve_serverkey = inv.public_key.encode()
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
+    mon = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                                  | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+    address = f"{inv.host}:{inv.sync_port}"
+    deadline = time.monotonic() + timeout
+    try:
+        sock.connect(f"tcp://{('[' + inv.host + ']') if ':' in inv.host else inv.host}:{inv.sync_port}")
+
+        def wait_for(kind: str) -> dict[str, Any]:
+            poller = zmq.Poller()
+            poller.register(sock, zmq.POLLIN)
+            poller.register(mon, zmq.POLLIN)
+            failures = 0
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    code = "E_SYNC_KEY_MISMATCH" if failures else "E_SYNC_UNREACHABLE"
+                    raise InviteError(code, value=address)
+                ready = dict(poller.poll(int(left * 1000) + 1))
+                if mon in ready:
+                    event = parse_monitor_message(mon.recv_multipart())
+                    if event["event"] != zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                        failures += 1
+                        if failures >= 2:  # a second refusal is no accident: the key is wrong
+                            raise InviteError("E_SYNC_KEY_MISMATCH", value=address)
+                if sock in ready:
+                    msg = decode(sock.recv())
+                    if msg.get("type") == "refused":
+                        params: dict[str, Any] = dict(msg["params"]) if isinstance(msg.get("params"), dict) else {}
+                        raise InviteError(str(msg.get("code") or "E_PAIR_REFUSED"), **params)
+                    if msg.get("type") == kind:
+                        return msg
+
+        sock.send(encode({"v": PROTOCOL, "type": "pair-hello"}))
+        nonce = str(wait_for("pair-challenge").get("nonce") or "")
+        proof = pair_proof(inv.mac_key, inv.id, nonce, keys.public, info)
+        sock.send(encode({"v": PROTOCOL, "type": "pair", "invitation": inv.id, "nonce": nonce, "info": info,
+                          "proof": proof}))
+        ok = wait_for("pair-ok")
+    finally:
+        with contextlib.suppress(zmq.ZMQError):
+            sock.disable_monitor()
+        mon.close(linger=0)
+        sock.close(linger=0)
+        ctx.term()
+    theirs, trunk = ok.get("info"), str(ok.get("secret") or "")
+    if not isinstance(theirs, dict) or answer_proof(inv.mac_key, nonce, theirs, trunk) != str(ok.get("proof")):
+        raise InviteError("E_INVITE_FORGED")
+    theirs = {**theirs, "host": inv.host, "public_key": inv.public_key, "station": inv.station}
+    reason = info_problems(theirs)
+    if reason:
+        raise InviteError("E_INVITE_INVALID", reason=reason)
+    peer = peer_from_info(theirs, trunk)
+    station.save_peer(peer)
+    with contextlib.suppress(DirectoryError):
+        station.save_directory(directory_from_wire(peer.name, theirs.get("directory")))
+    return peer

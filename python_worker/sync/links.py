@@ -1,0 +1,204 @@
+"""Our connection to one paired peer: a CURVE DEALER with the peer's key pinned, its heartbeats and its state.
+
+We push our directory over it and ping it. Heartbeats run every `heartbeat` seconds while the peer answers and
+back off (doubling up to `backoff_max`) while it does not; zmq's own reconnects back off up to `reconnect_max`.
+A station that answers with another key fails the handshake (reported, never trusted).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import zmq
+from zmq.utils.monitor import parse_monitor_message
+
+from python_worker import SYNC_PORT, __version__
+from python_worker.core.config import PeerConfig
+from python_worker.core.directory import LocalDirectory
+from python_worker.core.problems import Problem, problem
+from python_worker.sync.pairing import KeyPair
+from python_worker.sync.wire import MAX_MESSAGE, PROTOCOL, decode, encode
+
+log = logging.getLogger("pbxfed")
+
+_HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL,
+                     zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    bind: str = "0.0.0.0"
+    port: int = SYNC_PORT
+    heartbeat: float = 2.0  # seconds between heartbeats while the peer answers
+    heartbeat_timeout: float = 6.0  # no answer for this long: the peer is unreachable
+    backoff_max: float = 30.0  # heartbeat interval cap while the peer does not answer
+    reconnect_max: float = 5.0  # zmq reconnect interval cap
+
+
+def major(version: str) -> str:
+    return version.split(".", 1)[0]
+
+
+@dataclass
+class Link:
+    name: str
+    host: str
+    port: int
+    key: str
+    sock: Any
+    mon: Any
+    created: float
+    counters: dict[str, int]
+    state: str = "connecting"  # connecting | up | down | key-mismatch | refused
+    last_answer: float = 0.0
+    next_ping: float = 0.0
+    interval: float = 0.0
+    stored: str | None = None  # the version of our directory the peer says it holds
+    sent: str = ""  # version pushed and not yet confirmed
+    module_version: str = ""
+    problems: list[Problem] = field(default_factory=list)
+
+    @staticmethod
+    def open(ctx: Any, keys: KeyPair, peer: PeerConfig, opts: SyncOptions, now: float,
+             counters: dict[str, int]) -> Link:
+        sock = ctx.socket(zmq.DEALER)
+        sock.curve_secretkey = keys.secret.encode()
+        sock.curve_publickey = keys.public.encode()
+        sock.curve_serverkey = peer.public_key.encode()
+        for opt, value in ((zmq.LINGER, 0), (zmq.IMMEDIATE, 1), (zmq.RECONNECT_IVL, 100),
+                           (zmq.RECONNECT_IVL_MAX, int(opts.reconnect_max * 1000)),
+                           (zmq.HEARTBEAT_IVL, int(opts.heartbeat * 1000)),
+                           (zmq.HEARTBEAT_TIMEOUT, int(opts.heartbeat_timeout * 1000)),
+                           (zmq.MAXMSGSIZE, MAX_MESSAGE), (zmq.SNDHWM, 10)):
+            sock.setsockopt(opt, value)
+        mon = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
+                                      | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                                      | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+        host = f"[{peer.host}]" if ":" in peer.host else peer.host
+        sock.connect(f"tcp://{host}:{peer.sync_port}")
+        return Link(name=peer.name, host=peer.host, port=int(peer.sync_port or 0), key=peer.public_key,
+                    sock=sock, mon=mon, created=now, counters=counters, next_ping=now + opts.heartbeat_timeout,
+                    interval=opts.heartbeat)
+
+    def matches(self, peer: PeerConfig) -> bool:
+        return (peer.host, peer.sync_port, peer.public_key) == (self.host, self.port, self.key)
+
+    def close(self) -> None:
+        with contextlib.suppress(zmq.ZMQError):
+            self.sock.disable_monitor()
+        self.mon.close(linger=0)
+        self.sock.close(linger=0)
+
+    def send(self, msg: dict[str, Any]) -> bool:
+        frame = encode({"v": PROTOCOL, **msg})
+        try:
+            self.sock.send(frame, zmq.NOBLOCK)
+        except zmq.Again:  # not connected (IMMEDIATE): nothing is queued for a peer that is away
+            return False
+        self.counters["bytes_sent"] += len(frame)
+        return True
+
+    def send_directory(self, local: LocalDirectory) -> None:
+        if self.send({"type": "dir", "from": local.station, "directory": local.to_wire()}):
+            self.sent = local.version
+            self.counters["dir_sent"] += 1
+
+    def on_monitor(self, local: LocalDirectory, now: float) -> None:
+        """Handshake and connection events."""
+        while True:
+            try:
+                event = parse_monitor_message(self.mon.recv_multipart(zmq.NOBLOCK))
+            except zmq.Again:
+                return
+            kind = event["event"]
+            if kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self.problems = [p for p in self.problems if p.code != "E_SYNC_KEY_MISMATCH"]
+                # version check on every (re)connect
+                self.send({"type": "hello", "from": local.station, "version": local.version,
+                           "module_version": __version__})
+            elif kind in _HANDSHAKE_FAILED:
+                if self.state != "key-mismatch":
+                    log.error("sync: %s at %s:%d does not hold the pinned key", self.name, self.host, self.port)
+                self.state = "key-mismatch"
+                self.problems = [problem("E_SYNC_KEY_MISMATCH", self.name, "public_key",
+                                         value=f"{self.host}:{self.port}")]
+            elif kind == zmq.EVENT_DISCONNECTED and self.state == "up":
+                log.warning("sync: %s disconnected", self.name)
+                self.state = "down"
+                self.next_ping = now  # start the backoff from here
+
+    def on_answers(self, local: LocalDirectory | None, opts: SyncOptions, now: float) -> None:
+        """The peer's answers: pongs (it is up; it holds our directory's version ...), refusals."""
+        while True:
+            try:
+                frame = self.sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self.counters["bytes_received"] += len(frame)
+            try:
+                msg = decode(frame)
+            except ValueError:
+                continue
+            kind = msg.get("type")
+            if kind == "pong":
+                self._pong(msg, local, opts, now)
+            elif kind == "refused":
+                code = str(msg.get("code") or "E_SYNC_UNKNOWN_KEY")
+                self.state, self.last_answer = "refused", now
+                params: dict[str, Any] = dict(msg["params"]) if isinstance(msg.get("params"), dict) else {}
+                try:
+                    self.problems = [problem(code, self.name, "sync", **params)]
+                except (KeyError, IndexError):
+                    self.problems = [problem("E_SYNC_UNKNOWN_KEY", self.name, "sync", value=self.name)]
+
+    def _pong(self, msg: dict[str, Any], local: LocalDirectory | None, opts: SyncOptions, now: float) -> None:
+        if self.state != "up":
+            log.info("sync: %s is up", self.name)
+        self.state, self.last_answer, self.interval = "up", now, opts.heartbeat
+        self.next_ping = now + opts.heartbeat
+        self.stored = str(msg.get("stored") or "")
+        self.module_version = str(msg.get("module_version") or "")
+        self.problems = []
+        if self.module_version and major(self.module_version) != major(__version__):
+            self.problems.append(problem("W_PEER_MODULE_VERSION", self.name, "module_version",
+                                         value=self.name, other=self.module_version, limit=__version__))
+        if local is not None and self.stored != local.version and self.sent != local.version:
+            self.send_directory(local)
+        elif local is not None and self.stored == local.version:
+            self.sent = ""
+
+    def heartbeat(self, local: LocalDirectory, opts: SyncOptions, now: float) -> None:
+        silent = now - max(self.last_answer, self.created)
+        if self.state in ("up", "connecting") and silent > opts.heartbeat_timeout:
+            if self.state == "up":
+                log.warning("sync: %s stopped answering", self.name)
+            self.state = "down"
+        if self.state == "up":
+            self.interval = opts.heartbeat
+        elif self.state != "connecting":
+            self.interval = min(max(self.interval * 2, opts.heartbeat), opts.backoff_max)
+        self.send({"type": "ping", "from": local.station, "version": local.version})
+        self.next_ping = now + self.interval
+
+    @property
+    def is_down(self) -> bool:
+        return self.state in ("down", "key-mismatch")
+
+    def status(self, now: float, theirs_here: str | None, local: LocalDirectory | None,
+               server_problems: list[Problem]) -> dict[str, Any]:
+        problems = list(self.problems) + server_problems
+        if self.state == "down":
+            problems.append(problem("W_SYNC_DOWN", self.name, "sync", value=self.name))
+        return {
+            "state": self.state, "reachable": self.state == "up", "host": self.host, "sync_port": self.port,
+            "their_version_here": theirs_here, "our_version_there": self.stored,
+            "in_sync": local is not None and self.stored == local.version,
+            "module_version": self.module_version,
+            "last_answer_ago": round(now - self.last_answer, 1) if self.last_answer else None,
+            "next_heartbeat_in": round(max(0.0, self.next_ping - now), 1),
+            "heartbeat_interval": round(self.interval, 2),
+            "problems": [p.to_json() for p in problems],
+        }
