@@ -28,7 +28,8 @@ from python_worker.core.problems import Problem
 from python_worker.core.records import empty_records
 from python_worker.core.runtime import STATIC, Runtime
 from python_worker.db.engine import sqlite_engine
-from python_worker.db.owned import Change, DatabaseBusy, Diff, apply_records, flatten, read_diff
+from python_worker.db.owned import Change, Diff, flatten
+from python_worker.db.writer import DatabaseBusy, apply_records, read_diff
 from python_worker.logs import remember_secrets
 from python_worker.pipeline import Outputs, compute_from_files
 from python_worker.render.hooks import HOOK_TEMPLATES

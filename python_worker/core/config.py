@@ -91,6 +91,10 @@ class ModuleConfig:
         """The synced directory of `peer` (case-insensitive), or None for a hand-made or unsynced peer."""
         return next((d for d in self.directories if d.peer.lower() == peer.lower()), None)
 
+    def synced_directory(self, peer: PeerConfig) -> RemoteDirectory | None:
+        """A paired peer's synced directory; hand-made peers keep pattern expansion."""
+        return self.directory(peer.name) if peer.paired else None
+
     def with_peer(self, peer: PeerConfig) -> ModuleConfig:
         """The config with `peer` added, or replacing the peer of the same name."""
         others = tuple(p for p in self.peers if p.name.lower() != peer.name.lower())

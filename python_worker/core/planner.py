@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
-from itertools import combinations
 
-from python_worker.core.config import DirectoryEntry, ModuleConfig, PeerConfig, RemoteDirectory
+from python_worker.core.checks import MAX_NUMBERS_PER_PEER, check_admin_records, check_identity, check_patterns
+from python_worker.core.config import DirectoryEntry, ModuleConfig, PeerConfig
 from python_worker.core.fields import check_peer_fields, default_station_name, is_valid_name
 from python_worker.core.patterns import (
     Pattern,
@@ -15,14 +14,12 @@ from python_worker.core.patterns import (
     derive_patterns,
     numbers_regex,
     parse_pattern_list,
-    patterns_overlap,
     patterns_regex,
 )
 from python_worker.core.problems import Problem, problem
 from python_worker.core.runtime import STATIC, Runtime
 from python_worker.core.station import StationSnapshot
 
-MAX_NUMBERS_PER_PEER = 10_000
 ROUTE_PRIORITY = 0  # constant, so adding or removing one peer never renumbers another peer's routes
 INCOMING_PRIORITY = 1
 
@@ -184,11 +181,11 @@ def build_plan(snapshot: StationSnapshot, config: ModuleConfig, runtime: Runtime
             continue
         parsed[peer.name] = parse_pattern_list(peer.patterns)
 
-    _check_identity(enabled, station, snapshot, problems, excluded)
-    _check_patterns(enabled, own, parsed, problems, excluded)
-    _check_admin_records(enabled, snapshot, parsed, problems, excluded, config)
+    check_identity(enabled, station, snapshot, problems, excluded)
+    check_patterns(enabled, own, parsed, problems, excluded)
+    check_admin_records(enabled, snapshot, parsed, problems, excluded, config)
     for peer in enabled:
-        directory = _directory_of(config, peer)
+        directory = config.synced_directory(peer)
         if directory is not None and peer.name in parsed:
             outside = [e.number for e in directory.entries if not any(p.matches(e.number) for p in parsed[peer.name])]
             if outside:
@@ -216,123 +213,12 @@ def build_plan(snapshot: StationSnapshot, config: ModuleConfig, runtime: Runtime
     )
 
 
-def _check_identity(
-    enabled: list[PeerConfig],
-    station: str,
-    snapshot: StationSnapshot,
-    problems: list[Problem],
-    excluded: set[str],
-) -> None:
-    by_name: dict[str, list[PeerConfig]] = {}
-    by_address: dict[tuple[str, int], list[PeerConfig]] = {}
-    for peer in enabled:
-        by_name.setdefault(peer.name.lower(), []).append(peer)
-        by_address.setdefault((peer.host.lower(), peer.port), []).append(peer)
-        own_address = peer.host.lower() in snapshot.own_addresses and peer.port == snapshot.sip_port
-        if peer.name.lower() == station.lower() or own_address:
-            problems.append(problem("E_SELF_PEER", peer.name, "name" if not own_address else "host",
-                                    value=peer.name))
-            excluded.add(peer.name)
-    for same in by_name.values():
-        if len(same) > 1:
-            for peer in same:
-                problems.append(problem("E_DUPLICATE_PEER_NAME", peer.name, "name", value=peer.name))
-                excluded.add(peer.name)
-    for (host, port), same in by_address.items():
-        if len(same) > 1:
-            for peer in same:
-                other = ", ".join(sorted(p.name for p in same if p is not peer))
-                problems.append(problem("E_DUPLICATE_HOST_PORT", peer.name, "host",
-                                        value=f"{host}:{port}", other=other))
-                excluded.add(peer.name)
-
-
-def _check_patterns(
-    enabled: list[PeerConfig],
-    own: list[Pattern],
-    parsed: dict[str, list[Pattern]],
-    problems: list[Problem],
-    excluded: set[str],
-) -> None:
-    own_text = ",".join(p.text for p in own)
-    for name, patterns in parsed.items():
-        total = sum(p.size() for p in patterns)
-        if total > MAX_NUMBERS_PER_PEER:
-            problems.append(problem("E_PATTERN_TOO_BROAD", name, "patterns",
-                                    value=",".join(p.text for p in patterns),
-                                    count=total, limit=MAX_NUMBERS_PER_PEER))
-            excluded.add(name)
-        for pat in patterns:
-            if any(patterns_overlap(pat, mine) for mine in own):
-                problems.append(problem("E_PATTERN_OVERLAP_LOCAL", name, "patterns", value=pat.text,
-                                        other=own_text))
-                excluded.add(name)
-    names = [p.name for p in enabled if p.name in parsed]
-    for a, b in combinations(names, 2):
-        for pa in parsed[a]:
-            for pb in parsed[b]:
-                if patterns_overlap(pa, pb):
-                    problems.append(problem("E_PATTERN_OVERLAP_PEER", a, "patterns",
-                                            value=pa.text, other=pb.text, other_peer=b))
-                    problems.append(problem("E_PATTERN_OVERLAP_PEER", b, "patterns",
-                                            value=pb.text, other=pa.text, other_peer=a))
-                    excluded.update((a, b))
-
-
-def _directory_of(config: ModuleConfig, peer: PeerConfig) -> RemoteDirectory | None:
-    """A paired peer's synced directory; hand-made peers keep pattern expansion."""
-    return config.directory(peer.name) if peer.paired else None
-
-
-def _check_admin_records(
-    enabled: list[PeerConfig],
-    snapshot: StationSnapshot,
-    parsed: dict[str, list[Pattern]],
-    problems: list[Problem],
-    excluded: set[str],
-    config_dirs: ModuleConfig,
-) -> None:
-    admin_providers = [p for p in snapshot.providers if not p.is_owned and not p.disabled]
-    admin_routes = [r for r in snapshot.outgoing_routes if not r.is_owned]
-    local_numbers = [e.number for e in snapshot.extensions if e.number.isdigit()]
-    for peer in enabled:
-        if peer.name not in parsed:
-            continue
-        for prov in admin_providers:
-            if prov.host.lower() == peer.host.lower() and prov.port == peer.port:
-                # Core would give both providers one shared incoming context (facts §3).
-                problems.append(problem("E_PROVIDER_HOST_CONFLICT", peer.name, "host",
-                                        value=f"{peer.host}:{peer.port}", other=prov.description or prov.uniqid))
-                excluded.add(peer.name)
-        directory = _directory_of(config_dirs, peer)
-        announced = {e.number for e in directory.entries} if directory is not None else None
-        for pat in parsed[peer.name]:
-            for number in local_numbers:
-                if pat.matches(number) and (announced is None or number in announced):
-                    problems.append(problem("W_LOCAL_EXTENSION_IN_PEER_PATTERN", peer.name, "patterns",
-                                            value=number, other=pat.text))
-            if pat.size() > MAX_NUMBERS_PER_PEER:
-                continue
-            for route in admin_routes:
-                if _route_matches_any(route.numberbeginswith, route.restnumbers, pat):
-                    problems.append(problem("W_ADMIN_ROUTE_OVERLAP", peer.name, "patterns",
-                                            value=pat.text, other=route.rulename))
-
-
-def _route_matches_any(numberbeginswith: str, restnumbers: int, pat: Pattern) -> bool:
-    try:
-        rx = re.compile(f"^{numberbeginswith}[0-9]{{{restnumbers}}}$")
-    except re.error:
-        return False
-    return any(rx.match(n) for n in pat.expand())
-
-
 def _plan_peer(peer: PeerConfig, patterns: list[Pattern], config: ModuleConfig, runtime: Runtime,
                local: frozenset[str]) -> PeerPlan:
     s = config.settings
     is_blf = _switch(peer.blf, s.blf_default)
     routes = tuple(RoutePlan(p.text, *p.route_parts()) for p in patterns)
-    directory = _directory_of(config, peer)
+    directory = config.synced_directory(peer)
     hints: tuple[str, ...] = ()
     names: tuple[tuple[str, str], ...] = ()
     if directory is not None:

@@ -10,15 +10,12 @@ One SQLite write transaction (BEGIN IMMEDIATE) per apply, retried with backoff w
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
 
 from python_worker import OWNER_MARK
 from python_worker.core.problems import Problem, problem
@@ -36,7 +33,6 @@ from python_worker.core.records import (
     TABLE_ORDER,
     key_of,
 )
-from python_worker.db.engine import is_busy, sqlite_engine, writer_engine
 
 DEFAULT_RULE_PRIORITY = 9999  # Core's default incoming rule: never touched
 
@@ -48,10 +44,6 @@ KEPT_ON_UPDATE: Mapping[str, frozenset[str]] = {
 }
 _PEER_IN_NOTE = re.compile(re.escape(OWNER_MARK) + r" peer (\S+)")
 _MARK_SQL = "substr({col}, 1, :mark_len) = :mark"
-
-
-class DatabaseBusy(RuntimeError):
-    """mikopbx.db stayed locked by another writer for longer than the apply may wait."""
 
 
 @dataclass(frozen=True)
@@ -207,7 +199,7 @@ def compute_diff(conn: Connection, desired: Sequence[Row], previous: Sequence[Ro
                 continue
             diff.changes.append(Change("create", row.table, row.key, row.peer, drift="deleted" if prev else ""))
             continue
-        values = _resolved(conn, row)
+        values = resolved(conn, row)
         cols = [c for c in values if c in columns[row.table] and c not in KEPT_ON_UPDATE.get(row.table, ())]
         changed = tuple(c for c in cols if _n(have[0].values.get(c)) != _n(values[c]))
         if changed:
@@ -226,7 +218,7 @@ def compute_diff(conn: Connection, desired: Sequence[Row], previous: Sequence[Ro
     return diff
 
 
-def _resolved(conn: Connection, row: Row) -> Mapping[str, Any]:
+def resolved(conn: Connection, row: Row) -> Mapping[str, Any]:
     """A firewall rule's `network_filter` (our filter's description) as the networkfilterid column."""
     if row.table != FIREWALL:
         return row.values
@@ -283,78 +275,3 @@ def _admin_routes_on_our_trunks(conn: Connection, desired: Sequence[Row], diff: 
             diff.issues.append(problem("W_ADMIN_ROUTE_ON_MODULE_TRUNK", uids[str(pid)], "patterns",
                                        value=uids[str(pid)], detail=str(name or ""), table=OUTGOING,
                                        record_id=int(rid)))
-
-
-def execute_diff(conn: Connection, diff: Diff, desired: Sequence[Row]) -> None:
-    """Write `diff` inside the caller's transaction; only columns the table really has are written."""
-    by_key = {(r.table, r.key): r for r in desired}
-    known = provider_ids(desired)
-    owned: dict[tuple[str, tuple[str, ...]], list[DbRow]] | None = None
-    columns = {t: set(table_columns(conn, t)) for t in TABLE_ORDER}
-    for change in diff.changes:
-        if change.op == "delete":
-            conn.execute(text(f'DELETE FROM "{change.table}" WHERE id = :id'), {"id": change.record_id})
-            continue
-        row = by_key[(change.table, change.key)]
-        values = {c: v for c, v in _resolved(conn, row).items() if c in columns[change.table]}
-        if change.op == "adopt":
-            sets = ", ".join(f'"{c}" = :{c}' for c in values)
-            conn.execute(text(f'UPDATE "{change.table}" SET {sets} WHERE id = :_id'),
-                         {**values, "_id": change.record_id})
-        elif change.op == "create":
-            cols = ", ".join(f'"{c}"' for c in values)
-            marks = ", ".join(f":{c}" for c in values)
-            conn.execute(text(f'INSERT INTO "{change.table}" ({cols}) VALUES ({marks})'), values)
-        else:
-            if owned is None:
-                owned = read_owned(conn, known)
-            target = owned[(change.table, change.key)][0].id
-            sets = ", ".join(f'"{c}" = :{c}' for c in change.columns)
-            conn.execute(text(f'UPDATE "{change.table}" SET {sets} WHERE id = :_id'),
-                         {**{c: values[c] for c in change.columns}, "_id": target})
-
-
-def read_diff(mikopbx_db: Path, desired: Sequence[Row], previous: Sequence[Row]) -> Diff:
-    """The diff from a read-only view (no write lock: used to skip no-op applies and for --dry-run)."""
-    engine = sqlite_engine(mikopbx_db, read_only=True)
-    try:
-        with engine.connect() as conn:
-            return compute_diff(conn, desired, previous)
-    finally:
-        engine.dispose()
-
-
-def apply_records(
-    mikopbx_db: Path,
-    desired: Sequence[Row],
-    previous: Sequence[Row],
-    *,
-    busy_timeout: float,
-) -> Diff:
-    """Make the module's rows equal `desired` in one transaction; retried with backoff while busy.
-
-    Raises DatabaseBusy after `busy_timeout` seconds; the transaction is then rolled back, so nothing is ever
-    half-applied.
-    """
-    deadline = time.monotonic() + busy_timeout
-    delay = 0.05
-    last: BaseException | None = None
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise DatabaseBusy(f"{mikopbx_db} stayed locked for {busy_timeout:.1f}s: {last}")
-        engine = writer_engine(mikopbx_db, busy_ms=max(1, int(min(remaining, 1.0) * 1000)))
-        try:
-            with engine.begin() as conn:
-                diff = compute_diff(conn, desired, previous)
-                if diff.changes:
-                    execute_diff(conn, diff, desired)
-            return diff
-        except OperationalError as exc:
-            if not is_busy(exc):
-                raise
-            last = exc
-        finally:
-            engine.dispose()
-        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-        delay = min(delay * 2, 0.5)

@@ -19,7 +19,8 @@ from python_worker.apply.system import ReloadResult
 from python_worker.core.config import PeerConfig, Settings
 from python_worker.core.records import TABLE_ORDER
 from python_worker.db.moduledb import init_db, upsert_peer, write_settings
-from python_worker.db.owned import flatten, read_diff
+from python_worker.db.owned import flatten
+from python_worker.db.writer import read_diff
 from python_worker.demo.stationdb import Phone, StationSpec, build_station_db
 from python_worker.pipeline import compute_from_files
 from python_worker.render.records import ASTERISK_CONF
