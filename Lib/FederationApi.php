@@ -12,8 +12,6 @@ namespace Modules\ModulePbxFederation\Lib;
  */
 class FederationApi
 {
-    public const ACTIONS = ['status', 'validate', 'validate-settings', 'apply', 'check', 'preview', 'invite', 'accept'];
-
     /** @var WorkerClient */
     private $worker;
 
@@ -69,10 +67,8 @@ class FederationApi
                 return $this->pairing($this->worker->invite(trim((string)($data['address'] ?? '')),
                     $ttl > 0 ? $ttl : 3600, trim((string)($data['from'] ?? ''))));
             case 'accept':
+                // An empty text too: the worker refuses it with its own, translated reason.
                 $text = trim((string)($data['invitation'] ?? ''));
-                if ($text === '') {
-                    return self::answer(false, [], ['error' => [$this->texts->get('module_pbx_federation_E_INVITE_INVALID')]]);
-                }
                 return $this->pairing($this->worker->accept($text, trim((string)($data['address'] ?? ''))));
             case 'preview':
                 return $this->fromWorker($this->worker->preview());
@@ -95,7 +91,7 @@ class FederationApi
     }
 
     /**
-     * Splits the worker's problems into translated errors (E_*) and warnings (W_*).
+     * Splits the worker's problems into errors and warnings by their `severity`, each in the admin's language.
      *
      * @param array<string, mixed> $reply {"ok": bool, "problems": [{"code","field","message":{"ru","en"}}]}
      * @return array{result: bool, data: array, messages: array}
@@ -113,7 +109,7 @@ class FederationApi
             }
             $problem['text'] = $this->problemText($problem);
             $problems[] = $problem;
-            $kind = strpos((string)($problem['code'] ?? ''), 'W_') === 0 ? 'warning' : 'error';
+            $kind = ($problem['severity'] ?? 'error') === 'warning' ? 'warning' : 'error';
             $field = (string)($problem['field'] ?? '');
             $messages[$kind][] = ($field !== '' ? $field . ': ' : '') . $problem['text'];
         }
@@ -122,8 +118,8 @@ class FederationApi
     }
 
     /**
-     * Text of one problem in the admin's language: the worker's own wording first (it names the
-     * values involved), else our Messages entry for the code, else the bare code.
+     * Text of one problem in the admin's language: the worker sends every problem in both languages (its catalog,
+     * python_worker/core/problems.py, is the only one); the bare code when a text is missing.
      */
     public function problemText(array $problem): string
     {
@@ -131,17 +127,7 @@ class FederationApi
         if (is_array($message) && isset($message[$this->language]) && $message[$this->language] !== '') {
             return (string)$message[$this->language];
         }
-        if (is_string($message) && $message !== '') {
-            return $message;
-        }
-        $code = (string)($problem['code'] ?? '');
-        if ($code === '') {
-            return '';
-        }
-        $params = is_array($problem['params'] ?? null) ? $problem['params'] : [];
-        $key = 'module_pbx_federation_' . $code;
-        $text = $this->texts->get($key, $params);
-        return $text === $key ? $code : $text;
+        return (string)($problem['code'] ?? '');
     }
 
     /**
@@ -184,8 +170,9 @@ class FederationApi
     private function fromWorker(array $reply): array
     {
         if (isset($reply['error'])) {
-            $key = $reply['error'] === 'venv_missing' ? 'WorkerNotInstalled'
-                : ($reply['error'] === 'timeout' ? 'WorkerTimeout' : 'WorkerFailed');
+            $keys = ['not_installed' => 'WorkerNotInstalled', 'timeout' => 'WorkerTimeout',
+                'not_running' => 'WorkerStopped'];
+            $key = $keys[(string)$reply['error']] ?? 'WorkerFailed';
             $details = (string)($reply['stderr'] ?? $reply['error']);
             return self::answer(false, $reply, [
                 'error' => [$this->texts->get('module_pbx_federation_' . $key, ['details' => $details])],

@@ -17,8 +17,6 @@ use Modules\ModulePbxFederation\Models\ModulePbxFederationPeers;
  */
 class PbxFederationConf extends ConfigClass
 {
-    public const SYNC_PORT = 7787;
-
     /** Models whose change must make the worker reconcile. */
     public const OWN_MODELS = [ModulePbxFederation::class, ModulePbxFederationPeers::class];
 
@@ -162,14 +160,14 @@ class PbxFederationConf extends ConfigClass
     {
         $worker = $this->worker();
         $worker->stop();
-        if ($worker->hasVenv()) {
+        if ($worker->isInstalled()) {
             $result = $worker->removeOwnedRecords();
             if (!$result->isOk()) {
                 $this->log()->error('disable: owned records not removed (exit ' . $result->exitCode . '): '
                     . substr(trim($result->stderr), -500));
             }
         } else {
-            $this->log()->error('disable: no venv, owned records left in mikopbx.db');
+            $this->log()->error('disable: the worker is not installed, owned records left in mikopbx.db');
         }
         $this->reloader()->reload();
     }
@@ -189,17 +187,22 @@ class PbxFederationConf extends ConfigClass
     }
 
     /**
-     * The directory-sync port (pairing issue): closed for every network by default; it is to be opened
-     * only for paired peers' addresses.
+     * The directory-sync port: 'block' for every network filter by default; the worker's own allow rows open it
+     * for paired peers' filters and, while an invitation made for an address is pending, for that address.
      *
      * @return array<string, array<string, mixed>>
      */
     public function getDefaultFirewallRules(): array
     {
+        if (WorkerPaths::syncPort() <= 0) {
+            $this->log()->error('python_worker/contract.json is unreadable: no firewall rule for the sync port');
+            return [];
+        }
         return [
             'ModulePbxFederation' => [
                 'rules' => [
-                    ['portfrom' => self::SYNC_PORT, 'portto' => self::SYNC_PORT, 'protocol' => 'tcp', 'name' => 'PbxFederationSyncPort'],
+                    ['portfrom' => WorkerPaths::syncPort(), 'portto' => WorkerPaths::syncPort(), 'protocol' => 'tcp',
+                        'name' => 'PbxFederationSyncPort'],
                 ],
                 'action' => 'block',
                 'shortName' => 'PBX federation',
@@ -209,11 +212,7 @@ class PbxFederationConf extends ConfigClass
 
     public function moduleRestAPICallback(array $request): PBXApiResult
     {
-        $language = 'en';
-        if (isset($this->generalSettings['PBXLanguage']) && strpos((string)$this->generalSettings['PBXLanguage'], 'ru') === 0) {
-            $language = 'ru';
-        }
-        $answer = (new FederationApi($this->worker(), $this->texts(), $language))->handle($request);
+        $answer = (new FederationApi($this->worker(), $this->texts(), AdminLanguage::current()))->handle($request);
         $res = new PBXApiResult();
         $res->processor = __METHOD__;
         $res->function = (string)($request['action'] ?? '');

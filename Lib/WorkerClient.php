@@ -7,30 +7,18 @@
 namespace Modules\ModulePbxFederation\Lib;
 
 /**
- * Builds every `python -m python_worker ...` command line and runs it through the injected runner;
- * also owns the worker's lifecycle (pid file, start, stop).
+ * Talks to the worker through bin/pbxfed (the one entry point; the worker's options and defaults are its own)
+ * and reads the status the worker publishes. No command line is spelled here beyond the command's words.
  */
 class WorkerClient
 {
-    /** What the worker runs to make Core reload pjsip, dialplan and firewall (Lib/ReloadCore.php). */
-    public const RELOAD_CMD = 'php-core';
-
-    /**
-     * How the worker reads Asterisk (no shell; run by the worker with shlex): trunk reachability from qualify,
-     * remote lamps that start publishing to us, and the Custom device that turns a dead peer's lamps Unavailable.
-     */
-    public const ASTERISK = '/usr/sbin/asterisk';
-    public const STATUS_CMD = self::ASTERISK . " -rx 'pjsip show contacts'";
-    public const HINTS_CMD = self::ASTERISK . " -rx 'core show hints'";
-    public const DEVSTATE_CMD = self::ASTERISK . " -rx 'devstate change {device} {state}'";
-
-    /** Worker command lines contain this; used to recognise our process behind a pid. */
-    public const PROCESS_MARK = 'python_worker';
-
-    /** Core serves module REST calls with a 10 s budget; stay under it. */
-    public const QUICK_TIMEOUT = 8;
+    /** Core gives a module's REST call 30 s (both tags); stay well under it. */
+    public const QUICK_TIMEOUT = 20;
 
     public const DISABLE_TIMEOUT = 60;
+
+    /** The worker's command lines contain this (its process is recognised by it). */
+    public const PROCESS_MARK = 'python_worker';
 
     /** @var WorkerPaths */
     private $paths;
@@ -53,142 +41,76 @@ class WorkerClient
         return $this->paths;
     }
 
-    /** @return string[] */
-    private function python(): array
-    {
-        return [$this->paths->venvPython(), '-m', 'python_worker'];
-    }
-
-    /** @return string[] */
-    private function locations(): array
-    {
-        return [
-            '--mikopbx-db', $this->paths->mikopbxDb(),
-            '--module-db', $this->paths->moduleDb(),
-            '--state-dir', $this->paths->stateDir(),
-        ];
-    }
-
-    /** @return string[] */
-    public function runArgs(): array
-    {
-        return array_merge($this->python(), ['run'], $this->locations(), ['--reload-cmd', self::RELOAD_CMD],
-            ['--sync-bind', '0.0.0.0', '--sync-port', (string)PbxFederationConf::SYNC_PORT],
-            ['--status-cmd', self::STATUS_CMD, '--hints-cmd', self::HINTS_CMD, '--devstate-cmd', self::DEVSTATE_CMD]);
-    }
-
     /**
-     * A new one-time invitation for another station (JSON: invitation, file, expires). `$from`: the invited
-     * station's IP, let through the firewall to the sync port while the invitation is pending.
-     *
+     * @param string[] $words the worker command and its arguments
      * @return string[]
      */
+    public function argv(array $words): array
+    {
+        return array_merge([$this->paths->entryPoint()], $words);
+    }
+
+    /** @return string[] */
     public function inviteArgs(string $address, int $ttlSeconds, string $from = ''): array
     {
-        $args = array_merge($this->python(), ['invite', 'create'], $this->locations(),
-            ['--sync-port', (string)PbxFederationConf::SYNC_PORT, '--ttl', (string)$ttlSeconds, '--json']);
+        $words = ['invite', 'create', '--ttl', (string)$ttlSeconds, '--json'];
         if ($address !== '') {
-            $args = array_merge($args, ['--address', $address]);
+            $words = array_merge($words, ['--address', $address]);
         }
         if ($from !== '') {
-            $args = array_merge($args, ['--from', $from]);
+            $words = array_merge($words, ['--from', $from]);
         }
-        return $args;
+        return $this->argv($words);
     }
 
     /** @return string[] pairs with the station that made `$invitation` (JSON: ok, peer or problems) */
     public function acceptArgs(string $invitation, string $address): array
     {
-        $args = array_merge($this->python(), ['invite', 'accept', $invitation], $this->locations(),
-            ['--sync-port', (string)PbxFederationConf::SYNC_PORT, '--timeout', '6', '--json']);
+        $words = ['invite', 'accept', $invitation, '--timeout', '6', '--json'];
         if ($address !== '') {
-            $args = array_merge($args, ['--address', $address]);
+            $words = array_merge($words, ['--address', $address]);
         }
-        return $args;
+        return $this->argv($words);
+    }
+
+    /**
+     * `<group> validate --json '<values as one JSON argument>'`: the worker checks what a form proposes.
+     *
+     * @param array<string, mixed> $values
+     * @return string[]
+     */
+    public function validationArgs(string $group, array $values): array
+    {
+        return $this->argv([$group, 'validate', '--json',
+            (string)json_encode($values, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES)]);
     }
 
     /** @return array<string, mixed> */
     public function invite(string $address, int $ttlSeconds, string $from = ''): array
     {
-        return $this->runJson($this->inviteArgs($address, $ttlSeconds, $from), self::QUICK_TIMEOUT);
+        return $this->runJson($this->inviteArgs($address, $ttlSeconds, $from));
     }
 
     /** @return array<string, mixed> */
     public function accept(string $invitation, string $address): array
     {
-        return $this->runJson($this->acceptArgs($invitation, $address), self::QUICK_TIMEOUT);
-    }
-
-    /** @return string[] */
-    public function reconcileArgs(): array
-    {
-        return array_merge($this->python(), ['reconcile', '--state-dir', $this->paths->stateDir()]);
-    }
-
-    /** @return string[] */
-    public function statusArgs(): array
-    {
-        return array_merge($this->python(), ['status', '--state-dir', $this->paths->stateDir(), '--json']);
+        return $this->runJson($this->acceptArgs($invitation, $address));
     }
 
     /**
-     * @param array<string, mixed> $peer the peer form's values
-     * @return string[]
-     */
-    public function validateArgs(array $peer): array
-    {
-        return $this->validationArgs('peers', $peer);
-    }
-
-    /**
-     * @param array<string, mixed> $settings the settings form's values
-     * @return string[]
-     */
-    public function validateSettingsArgs(array $settings): array
-    {
-        return $this->validationArgs('settings', $settings);
-    }
-
-    /**
-     * `<group> validate … --json '<values as one JSON argument>'`: the worker checks what a form proposes.
+     * The worker's status document (docs/status.md), read from the file it publishes: no process is started.
+     * A worker that is not running answers {"error": "not_running"}.
      *
-     * @param array<string, mixed> $values
-     * @return string[]
+     * @return array<string, mixed>
      */
-    private function validationArgs(string $group, array $values): array
-    {
-        return array_merge($this->python(), [
-            $group, 'validate',
-            '--module-db', $this->paths->moduleDb(),
-            '--mikopbx-db', $this->paths->mikopbxDb(),
-            '--json', (string)json_encode($values, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES),
-        ]);
-    }
-
-    /** @return string[] */
-    public function checkPeerArgs(string $name): array
-    {
-        return array_merge($this->python(), ['check-peer', $name, '--json']);
-    }
-
-    /** @return string[] */
-    public function previewArgs(): array
-    {
-        // --devstate-cmd: render the hints as the running worker does (a dry run runs no command)
-        return array_merge($this->python(), ['apply', '--dry-run', '--json'], $this->locations(),
-            ['--devstate-cmd', self::DEVSTATE_CMD]);
-    }
-
-    /** @return string[] */
-    public function disableArgs(): array
-    {
-        return array_merge($this->python(), ['disable'], $this->locations());
-    }
-
-    /** @return array<string, mixed> */
     public function status(): array
     {
-        return $this->runJson($this->statusArgs(), self::QUICK_TIMEOUT);
+        $decoded = json_decode((string)@file_get_contents($this->paths->statusFile()), true);
+        if (!is_array($decoded) || ($decoded['running'] ?? false) !== true
+            || !$this->runner->isAlive((int)($decoded['pid'] ?? 0), self::PROCESS_MARK)) {
+            return ['error' => 'not_running'];
+        }
+        return $decoded;
     }
 
     /**
@@ -197,7 +119,7 @@ class WorkerClient
      */
     public function validatePeer(array $peer): array
     {
-        return $this->runJson($this->validateArgs($peer), self::QUICK_TIMEOUT);
+        return $this->runJson($this->validationArgs('peers', $peer));
     }
 
     /**
@@ -206,106 +128,73 @@ class WorkerClient
      */
     public function validateSettings(array $settings): array
     {
-        return $this->runJson($this->validateSettingsArgs($settings), self::QUICK_TIMEOUT);
+        return $this->runJson($this->validationArgs('settings', $settings));
     }
 
     /** @return array<string, mixed> */
     public function checkPeer(string $name): array
     {
-        return $this->runJson($this->checkPeerArgs($name), self::QUICK_TIMEOUT);
+        return $this->runJson($this->argv(['check-peer', $name, '--json']));
     }
 
-    /** @return array<string, mixed> */
+    /** @return array<string, mixed> what an apply would create, change and remove */
     public function preview(): array
     {
-        return $this->runJson($this->previewArgs(), self::QUICK_TIMEOUT);
+        return $this->runJson($this->argv(['apply', '--dry-run', '--json']));
     }
 
     /** Asks the running worker to reconcile now and waits for its answer. */
     public function reconcileNow(): CommandResult
     {
-        return $this->runner->run($this->reconcileArgs(), self::QUICK_TIMEOUT);
+        return $this->runner->run($this->argv(['reconcile']), self::QUICK_TIMEOUT);
     }
 
     /** Asks the worker to reconcile without waiting (model change events must return at once). */
     public function signalReconcile(): bool
     {
-        if (!$this->hasVenv()) {
-            $this->log->warning('reconcile not signalled: ' . $this->paths->venvPython() . ' is missing');
+        if (!$this->isInstalled()) {
+            $this->log->warning('reconcile not signalled: the worker is not installed');
             return false;
         }
-        $this->ensureStateDir();
-        return $this->runner->spawn($this->reconcileArgs(), $this->paths->logFile()) > 0;
+        return $this->runner->spawn($this->argv(['reconcile']), $this->paths->logFile()) > 0;
     }
 
     /** Removes every record the module wrote into mikopbx.db. */
     public function removeOwnedRecords(): CommandResult
     {
-        return $this->runner->run($this->disableArgs(), self::DISABLE_TIMEOUT);
+        return $this->runner->run($this->argv(['disable']), self::DISABLE_TIMEOUT);
     }
 
-    public function hasVenv(): bool
+    /** The worker's runtime is in place (bin/pbxfed and the Python it runs). */
+    public function isInstalled(): bool
     {
-        return is_file($this->paths->venvPython());
-    }
-
-    public function runningPid(): int
-    {
-        $pid = (int)trim((string)@file_get_contents($this->paths->pidFile()));
-        return $this->runner->isAlive($pid, self::PROCESS_MARK) ? $pid : 0;
+        return is_file($this->paths->entryPoint()) && is_file($this->paths->venvPython());
     }
 
     public function isRunning(): bool
     {
-        return $this->runningPid() > 0;
+        return $this->runner->run($this->argv(['running']), 10)->isOk();
     }
 
     /** Starts the worker unless it already runs; safe to call any number of times. */
     public function start(): bool
     {
-        if ($this->isRunning()) {
-            return true;
-        }
-        if (!$this->hasVenv()) {
-            $this->log->error('worker not started: ' . $this->paths->venvPython() . ' is missing');
+        if (!$this->isInstalled()) {
+            $this->log->error('worker not started: the worker is not installed (' . $this->paths->venvPython() . ')');
             return false;
         }
-        $this->ensureStateDir();
-        $pid = $this->runner->spawn($this->runArgs(), $this->paths->logFile());
-        if ($pid <= 0) {
-            $this->log->error('worker did not start, see ' . $this->paths->logFile());
-            return false;
+        $result = $this->runner->run($this->argv(['start']), 15);
+        if (!$result->isOk()) {
+            $this->log->error('worker did not start: ' . substr(trim($result->stderr), -300));
         }
-        file_put_contents($this->paths->pidFile(), $pid . "\n");
-        $this->log->info("worker started, pid $pid");
-        return true;
+        return $result->isOk();
     }
 
     /** Stops the worker if it runs; safe to call any number of times. */
-    public function stop(int $graceSeconds = 5): void
+    public function stop(): void
     {
-        $pid = $this->runningPid();
-        if ($pid > 0) {
-            $this->runner->signal($pid, 15);
-            $deadline = microtime(true) + $graceSeconds;
-            while ($this->runner->isAlive($pid, self::PROCESS_MARK) && microtime(true) < $deadline) {
-                usleep(100000);
-            }
-            if ($this->runner->isAlive($pid, self::PROCESS_MARK)) {
-                $this->runner->signal($pid, 9);
-            }
-            $this->log->info("worker stopped, pid $pid");
-        }
-        if (is_file($this->paths->pidFile())) {
-            @unlink($this->paths->pidFile());
-        }
-    }
-
-    private function ensureStateDir(): void
-    {
-        $dir = $this->paths->stateDir();
-        if (!is_dir($dir)) {
-            @mkdir($dir, 0755, true);
+        if (is_file($this->paths->entryPoint())) {
+            $this->runner->run($this->argv(['stop']), 15);
         }
     }
 
@@ -315,19 +204,20 @@ class WorkerClient
      * @param string[] $argv
      * @return array<string, mixed>
      */
-    private function runJson(array $argv, int $timeout): array
+    private function runJson(array $argv): array
     {
-        if (!$this->hasVenv()) {
-            return ['error' => 'venv_missing'];
+        if (!$this->isInstalled()) {
+            return ['error' => 'not_installed'];
         }
-        $result = $this->runner->run($argv, $timeout);
+        $result = $this->runner->run($argv, self::QUICK_TIMEOUT);
+        $what = $argv[1] ?? '';
         if ($result->timedOut) {
-            $this->log->error("{$argv[3]}: no answer within {$timeout}s");
+            $this->log->error("$what: no answer within " . self::QUICK_TIMEOUT . 's');
             return ['error' => 'timeout'];
         }
         $decoded = json_decode(trim($result->stdout), true);
         if (!is_array($decoded)) {
-            $this->log->error("{$argv[3]}: exit {$result->exitCode}, no JSON; stderr: " . substr($result->stderr, -500));
+            $this->log->error("$what: exit {$result->exitCode}, no JSON; stderr: " . substr($result->stderr, -500));
             return ['error' => 'bad_output', 'exitCode' => $result->exitCode, 'stderr' => substr($result->stderr, -500)];
         }
         return $decoded;

@@ -7,11 +7,15 @@
 namespace Modules\ModulePbxFederation\Lib;
 
 /**
- * Owns every on-disk location the PHP host and the Python worker share.
+ * Owns every on-disk location the PHP host and the Python worker share. The shared values (state dir, file
+ * names, sync port) are read from python_worker/contract.json, which the worker reads too.
  */
 final class WorkerPaths
 {
     public const MIKOPBX_DB = '/cf/conf/mikopbx.db';
+
+    /** @var array<string, mixed>|null */
+    private static $contract;
 
     /** @var string */
     private $moduleDir;
@@ -23,6 +27,22 @@ final class WorkerPaths
     {
         $this->moduleDir = rtrim($moduleDir, '/');
         $this->mikopbxDb = $mikopbxDb;
+    }
+
+    /** @return array<string, mixed> python_worker/contract.json of the running code */
+    public static function contract(): array
+    {
+        if (self::$contract === null) {
+            $decoded = json_decode((string)@file_get_contents(dirname(__DIR__) . '/python_worker/contract.json'), true);
+            self::$contract = is_array($decoded) ? $decoded : [];
+        }
+        return self::$contract;
+    }
+
+    /** TCP port of directory sync (the firewall's default rule names it); 0 when the contract is unreadable. */
+    public static function syncPort(): int
+    {
+        return (int)(self::contract()['sync_port'] ?? 0);
     }
 
     /** The module's own directory, wherever the running code lives. */
@@ -43,18 +63,30 @@ final class WorkerPaths
 
     public function moduleDb(): string
     {
-        return $this->moduleDir . '/db/module.db';
+        return $this->moduleDir . '/' . (string)(self::contract()['module_db'] ?? 'db/module.db');
     }
 
     /** Kept under db/ so that "keep settings" on uninstall keeps it too. */
     public function stateDir(): string
     {
-        return $this->moduleDir . '/db/state';
+        return $this->moduleDir . '/' . (string)(self::contract()['state_dir'] ?? 'db/state');
     }
 
     public function hooksFile(): string
     {
-        return $this->stateDir() . '/hooks.json';
+        return $this->stateDir() . '/' . (string)(self::contract()['hooks_file'] ?? 'hooks.json');
+    }
+
+    /** The worker's status document (what the admin page shows; docs/status.md). */
+    public function statusFile(): string
+    {
+        return $this->stateDir() . '/' . (string)(self::contract()['status_file'] ?? 'status.json');
+    }
+
+    /** bin/pbxfed: the one entry point that runs the worker (PHP, cron and support use it). */
+    public function entryPoint(): string
+    {
+        return $this->moduleDir . '/bin/pbxfed';
     }
 
     public function pidFile(): string

@@ -15,7 +15,8 @@ from typing import Any
 MODULE_DIR_ENV = "PBXFED_MODULE_DIR"
 CONTRACT: dict[str, Any] = json.loads((Path(__file__).resolve().parent / "contract.json").read_text(encoding="utf-8"))
 SYNC_PORT = int(CONTRACT["sync_port"])
-MIKOPBX_DB = Path(CONTRACT["mikopbx_db"])
+# PBXFED_MIKOPBX_DB: another config DB (test stations); the box's own otherwise.
+MIKOPBX_DB = Path(os.environ.get("PBXFED_MIKOPBX_DB") or CONTRACT["mikopbx_db"])
 ASTERISK = str(CONTRACT["asterisk"])
 
 # How the worker reads and sets Asterisk (run without a shell, split with shlex).

@@ -30,7 +30,7 @@ MODULE_ID = "ModulePbxFederation"
 
 # What a station needs; everything else (tests, caches, venvs, dev files, the worker's source) stays out.
 INCLUDE_DIRS = ("App", "Lib", "Models", "Setup", "Messages", "public", "bin", "agi-bin")
-INCLUDE_FILES = ("module.json", "LICENSE", "README.md")
+INCLUDE_FILES = ("module.json", "LICENSE", "README.md", "python_worker/contract.json")  # contract: read by PHP too
 EMPTY_DIRS = ("db",)
 EXCLUDE_PARTS = {"__pycache__", ".git", ".venv", "venv", ".pytest_cache", ".mypy_cache", ".ruff_cache",
                  ".hypothesis", "node_modules", "src"}

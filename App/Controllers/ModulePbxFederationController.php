@@ -10,6 +10,7 @@ use MikoPBX\AdminCabinet\Controllers\BaseController;
 use MikoPBX\AdminCabinet\Providers\AssetProvider;
 use Modules\ModulePbxFederation\App\Forms\ModulePbxFederationForm;
 use Modules\ModulePbxFederation\App\Forms\ModulePbxFederationPeerForm;
+use Modules\ModulePbxFederation\Lib\AdminLanguage;
 use Modules\ModulePbxFederation\Lib\FederationApi;
 use Modules\ModulePbxFederation\Lib\ModuleLog;
 use Modules\ModulePbxFederation\Lib\PeerInput;
@@ -62,6 +63,7 @@ class ModulePbxFederationController extends BaseController
             ];
         }
         $this->view->peers = $peers;
+        $this->view->adminLanguage = $this->language();
         $this->view->pick('Modules/' . self::MODULE_ID . '/ModulePbxFederation/index');
     }
 
@@ -116,6 +118,7 @@ class ModulePbxFederationController extends BaseController
         }
         $this->view->form = new ModulePbxFederationPeerForm($peer, ['translation' => $this->translation]);
         $this->view->represent = (string)$peer->name;
+        $this->view->adminLanguage = $this->language();
         $this->view->pick('Modules/' . self::MODULE_ID . '/ModulePbxFederation/modify');
     }
 
@@ -164,11 +167,6 @@ class ModulePbxFederationController extends BaseController
 
     private function language(): string
     {
-        try {
-            $language = (string)($this->session->get('WebAdminLanguage') ?? '');
-        } catch (\Throwable $e) {
-            $language = '';
-        }
-        return strpos($language, 'en') === 0 ? 'en' : 'ru';
+        return AdminLanguage::current();
     }
 }

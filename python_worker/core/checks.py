@@ -95,7 +95,7 @@ def check_admin_records(
             continue
         for prov in admin_providers:
             if prov.host.lower() == peer.host.lower() and prov.port == peer.port:
-                # Core would give both providers one shared incoming context (facts §3).
+                # Core would give both providers one shared incoming context (docs/platform.md#providers).
                 problems.append(problem("E_PROVIDER_HOST_CONFLICT", peer.name, "host",
                                         value=f"{peer.host}:{peer.port}", other=prov.description or prov.uniqid))
                 excluded.add(peer.name)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # Column lists follow MikoPBX Core's models; 2024.1 has receive_calls_without_auth,
-# 2026.1 drops it and adds the CID/DID parser columns (platform facts §2).
+# 2026.1 drops it and adds the CID/DID parser columns (docs/platform.md#config-database).
 _SIP_COMMON = """
     `id` INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, `uniqid` VARCHAR(0) NULL, `disabled` VARCHAR(1) NOT NULL,
     `extension` VARCHAR(0) NULL, `type` VARCHAR(0) NULL, `registration_type` VARCHAR(0) NULL,

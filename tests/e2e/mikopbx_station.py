@@ -191,7 +191,7 @@ def parse_manual_attributes(raw: str) -> dict[str, dict[str, str]]:
 
     Later keys replace earlier ones, except that several `set_var` lines of `[endpoint]` are
     collected and joined with commas into one value, which is what MikoPBX 2026.1 writes for a
-    provider endpoint (and which breaks them: facts §3).  Empty values are dropped, '0' is kept.
+    provider endpoint (and which breaks them: docs/platform.md#providers).  Empty values are dropped, '0' is kept.
     Lines before the first section header belong to the section named ' '.
     """
     text = decode_manual_attributes(raw)

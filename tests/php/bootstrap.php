@@ -7,6 +7,7 @@ spl_autoload_register(static function (string $class) use ($repoRoot): void {
     $prefixes = [
         'Modules\\ModulePbxFederation\\' => $repoRoot . '/',
         'MikoPBX\\' => __DIR__ . '/stubs/MikoPBX/',
+        'Phalcon\\' => __DIR__ . '/stubs/Phalcon/',
         'PbxFederationTests\\' => __DIR__ . '/unit/',
     ];
     foreach ($prefixes as $prefix => $dir) {

@@ -57,10 +57,13 @@ def test_layout_has_module_json_at_root_and_no_dev_files(tmp_path: Path) -> None
     assert manifest["moduleUniqueID"] == MODULE_ID
     for required in ("Setup/PbxExtensionSetup.php", "Lib/PbxFederationConf.php", "Lib/ReloadCore.php",
                      "Models/ModulePbxFederation.php", "Models/ModulePbxFederationPeers.php",
-                     "Messages/ru.php", "Messages/en.php", "bin/safe.sh", "db/"):
+                     "Messages/ru.php", "Messages/en.php", "bin/safe.sh", "bin/pbxfed", "db/"):
         assert required in names, required
     assert any(n.startswith("wheels/pbxfed_worker-") and n.endswith("-py3-none-any.whl") for n in names)
+    assert "python_worker/contract.json" in names  # what PHP and the worker share
     for name in names:
+        if name == "python_worker/contract.json":
+            continue
         top = name.split("/")[0]
         assert top not in {"tests", "python_worker", "scripts", ".venv", "venv", ".git", ".ci", "bench",
                            "docs", "dist", "build", "out"}, name

@@ -40,7 +40,7 @@
     {{ partial("partials/submitbutton", ['indexurl': 'module-pbx-federation/module-pbx-federation/index']) }}
 </form>
 
-<div class="ui segment" id="pbx-federation-peers">
+<div class="ui segment" id="pbx-federation-peers" data-lang="{{ adminLanguage }}">
     <h3 class="ui header">{{ t._('module_pbx_federation_PeersHeader') }}</h3>
     <div class="ui buttons">
         {{ link_to('module-pbx-federation/module-pbx-federation/modify', '<i class="add icon"></i> ' ~ t._('module_pbx_federation_AddPeer'), 'class': 'ui blue button') }}
@@ -131,6 +131,8 @@
     <div class="scrolling content">
         <h4 class="ui green header">{{ t._('module_pbx_federation_PreviewCreate') }}</h4>
         <div class="ui list" id="pbx-federation-preview-create"></div>
+        <h4 class="ui blue header">{{ t._('module_pbx_federation_PreviewUpdate') }}</h4>
+        <div class="ui list" id="pbx-federation-preview-update"></div>
         <h4 class="ui red header">{{ t._('module_pbx_federation_PreviewRemove') }}</h4>
         <div class="ui list" id="pbx-federation-preview-remove"></div>
     </div>

@@ -1,5 +1,5 @@
 {# ModulePbxFederation: one peer station. The worker validates on save; refused fields are shown with the reason. #}
-<form class="ui large grey segment form" id="module-pbx-federation-peer-form" method="post"
+<form class="ui large grey segment form" id="module-pbx-federation-peer-form" data-lang="{{ adminLanguage }}" method="post"
       action="{{ url('module-pbx-federation/module-pbx-federation/savePeer') }}">
     {{ form.render('id') }}
     <h3 class="ui header">{{ t._('module_pbx_federation_ModifyPeerHeader') }} {{ represent|e }}</h3>

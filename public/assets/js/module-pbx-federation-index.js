@@ -3,7 +3,7 @@
  * module's REST action "status", and the "Apply now", "Check connection" and preview buttons.
  * Plain ES2015 (no build step); globals come from MikoPBX's admin cabinet.
  */
-/* global globalRootUrl, globalTranslate, globalWebAdminLanguage, Config, Form, $ */
+/* global globalRootUrl, globalTranslate, Config, Form, $ */
 
 const ModulePbxFederationIndex = {
 	apiRoot: `${typeof Config !== 'undefined' ? Config.pbxUrl : ''}/pbxcore/api/modules/ModulePbxFederation/`,
@@ -11,6 +11,12 @@ const ModulePbxFederationIndex = {
 	timer: null,
 	$form: $('#module-pbx-federation-form'),
 	$message: $('#pbx-federation-message'),
+	// The admin's language as the module speaks it ('ru' or 'en'), decided by the controller (Lib/AdminLanguage.php).
+	lang: $('#pbx-federation-peers').data('lang') === 'ru' ? 'ru' : 'en',
+	// The colour of each dot value of the worker's status (docs/status.md); anything else is yellow: no data yet.
+	colors: {
+		reachable: 'green', ok: 'green', applied: 'green', unreachable: 'red', failed: 'red', disabled: 'grey',
+	},
 
 	initialize() {
 		$('#module-pbx-federation-form .ui.checkbox').checkbox();
@@ -84,63 +90,35 @@ const ModulePbxFederationIndex = {
 	poll() {
 		clearTimeout(ModulePbxFederationIndex.timer);
 		ModulePbxFederationIndex.call('status', {}, (answer) => {
-			ModulePbxFederationIndex.renderStatus(answer.data || {});
+			if (answer.result) {
+				ModulePbxFederationIndex.renderStatus(answer.data || {});
+			} else {
+				ModulePbxFederationIndex.renderStatus({ peers: [] });
+				ModulePbxFederationIndex.showMessages(answer); // the worker is not running: say so and why
+			}
 			ModulePbxFederationIndex.timer = setTimeout(ModulePbxFederationIndex.poll, ModulePbxFederationIndex.pollMs);
 		});
 	},
 
-	/** Accepts peers as a list of {name, ...} or an object keyed by name. */
-	peersOf(status) {
-		const peers = status.peers || {};
-		if (Array.isArray(peers)) {
-			const byName = {};
-			peers.forEach((p) => { byName[String(p.name || '').toLowerCase()] = p; });
-			return byName;
-		}
-		const byName = {};
-		Object.keys(peers).forEach((name) => { byName[name.toLowerCase()] = peers[name]; });
-		return byName;
-	},
-
-	/** ok / true -> green, failed / false -> red, disabled -> grey, anything else -> yellow "no data". */
-	color(value) {
-		const state = (value && typeof value === 'object') ? (value.state || value.status || value.ok) : value;
-		if (state === true || state === 'ok' || state === 'reachable' || state === 'applied') return 'green';
-		if (state === false || state === 'failed' || state === 'error' || state === 'unreachable') return 'red';
-		if (state === 'disabled') return 'grey';
-		return 'yellow';
-	},
-
 	problemText(problem) {
-		const lang = (typeof globalWebAdminLanguage !== 'undefined' && String(globalWebAdminLanguage).startsWith('en')) ? 'en' : 'ru';
-		if (problem.message && typeof problem.message === 'object' && problem.message[lang]) return problem.message[lang];
-		const key = `module_pbx_federation_${problem.code}`;
-		return globalTranslate[key] || problem.code || '';
+		return (problem.message && problem.message[ModulePbxFederationIndex.lang]) || problem.code || '';
 	},
 
+	/** The worker's status: peers is a list of {name, trunk, blf, apply, rtt_ms, problems} (docs/status.md). */
 	renderStatus(status) {
-		const peers = ModulePbxFederationIndex.peersOf(status);
+		const peers = {};
+		(status.peers || []).forEach((p) => { peers[String(p.name).toLowerCase()] = p; });
 		$('#pbx-federation-peers-table tr.peer-row').each((i, row) => {
 			const $row = $(row);
 			const peer = peers[String($row.data('name')).toLowerCase()] || {};
-			// The worker's status: reachability (reachable|unreachable|unknown) from the trunk's qualify,
-			// planned/applied per peer, disabled peers; the last apply result is station-wide.
-			let lastApply = peer.apply || peer.last_apply;
-			if (lastApply === undefined && peer.planned !== undefined) {
-				if (peer.disabled) lastApply = 'disabled';
-				else lastApply = (peer.planned && peer.applied) ? 'applied' : 'failed';
-			}
-			const dots = { trunk: peer.trunk || peer.reachability, blf: peer.blf, apply: lastApply };
-			Object.keys(dots).forEach((kind) => {
-				$row.find(`.pbxfed-dot[data-kind="${kind}"] i`)
-					.attr('class', `${ModulePbxFederationIndex.color(dots[kind])} circle icon`);
+			['trunk', 'blf', 'apply'].forEach((kind) => {
+				const color = ModulePbxFederationIndex.colors[peer[kind]] || 'yellow';
+				$row.find(`.pbxfed-dot[data-kind="${kind}"] i`).attr('class', `${color} circle icon`);
 			});
-			const rtt = peer.rtt_ms !== undefined ? peer.rtt_ms : peer.rtt;
-			$row.find('.pbxfed-rtt').text(rtt === undefined || rtt === null ? '—' : `${rtt} ms`);
+			$row.find('.pbxfed-rtt').text(peer.rtt_ms === undefined || peer.rtt_ms === null ? '—' : `${peer.rtt_ms} ms`);
 			const $problems = $row.find('.pbxfed-problems').empty();
 			(peer.problems || []).forEach((problem) => {
-				const warning = String(problem.code || '').startsWith('W_');
-				$('<div>').addClass(`ui tiny ${warning ? 'orange' : 'red'} basic label`)
+				$('<div>').addClass(`ui tiny ${problem.severity === 'warning' ? 'orange' : 'red'} basic label`)
 					.text(ModulePbxFederationIndex.problemText(problem)).appendTo($problems);
 			});
 		});
@@ -161,22 +139,23 @@ const ModulePbxFederationIndex = {
 		errors.concat(warnings).forEach((text) => $('<p>').text(text).appendTo($m));
 	},
 
+	/** The worker's dry run: create, update and delete lists of {op, table, key: [...], peer, columns}. */
 	showPreview(answer) {
 		const data = answer.data || {};
 		const fill = ($list, items) => {
 			$list.empty();
 			(items || []).forEach((item) => {
-				// the worker's dry run: {op, table, key: [...], peer}
-				const text = typeof item === 'string' ? item
-					: `${item.table || ''} ${(item.key || []).join(' / ')}${item.peer ? ` (${item.peer})` : ''}`.trim();
+				const columns = (item.columns || []).length ? ` [${item.columns.join(', ')}]` : '';
+				const text = `${item.table} ${(item.key || []).join(' / ')}${item.peer ? ` (${item.peer})` : ''}${columns}`;
 				$('<div class="item">').text(text).appendTo($list);
 			});
 			if (!(items || []).length) {
 				$('<div class="item">').text(globalTranslate.module_pbx_federation_PreviewNothing).appendTo($list);
 			}
 		};
-		fill($('#pbx-federation-preview-create'), data.create || data.created || data.add);
-		fill($('#pbx-federation-preview-remove'), data.remove || data.removed || data.delete);
+		fill($('#pbx-federation-preview-create'), data.create);
+		fill($('#pbx-federation-preview-update'), data.update);
+		fill($('#pbx-federation-preview-remove'), data.delete);
 		ModulePbxFederationIndex.showMessages(answer);
 		$('#pbx-federation-preview-modal').modal('show');
 	},

@@ -2,7 +2,7 @@
  * ModulePbxFederation peer form: secret generator and display of the worker's refusals per field.
  * Plain ES2015 (no build step); globals come from MikoPBX's admin cabinet.
  */
-/* global globalRootUrl, globalWebAdminLanguage, Form, $ */
+/* global globalRootUrl, Form, $ */
 
 const ModulePbxFederationModify = {
 	$form: $('#module-pbx-federation-peer-form'),
@@ -38,11 +38,11 @@ const ModulePbxFederationModify = {
 
 	/** Puts each problem under its field; nothing was saved when an E_* problem is present. */
 	markProblems(response) {
-		const lang = (typeof globalWebAdminLanguage !== 'undefined' && String(globalWebAdminLanguage).startsWith('en')) ? 'en' : 'ru';
+		const lang = ModulePbxFederationModify.$form.data('lang') === 'ru' ? 'ru' : 'en';
 		((response && response.problems) || []).forEach((problem) => {
 			const $field = ModulePbxFederationModify.$form.find(`.field[data-field="${problem.field}"]`);
 			const text = problem.text || (problem.message && problem.message[lang]) || problem.code;
-			const warning = String(problem.code || '').startsWith('W_');
+			const warning = problem.severity === 'warning';
 			if (!warning) $field.addClass('error');
 			$('<div class="ui pointing basic label pbxfed-problem">')
 				.addClass(warning ? 'orange' : 'red').text(text).appendTo($field);

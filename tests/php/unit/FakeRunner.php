@@ -62,11 +62,19 @@ final class FakeRunner implements CommandRunner
         return true;
     }
 
-    /** Only the argv lists whose python_worker subcommand is $sub. */
+    /** Only the argv lists of bin/pbxfed whose command is $sub. */
     public function runsOf(string $sub): array
     {
         return array_values(array_filter($this->runs, static function (array $argv) use ($sub): bool {
-            return ($argv[3] ?? '') === $sub;
+            return ($argv[1] ?? '') === $sub;
         }));
+    }
+
+    /** The bin/pbxfed commands run, in order (without the arguments). */
+    public function commands(): array
+    {
+        return array_map(static function (array $argv): string {
+            return (string)($argv[1] ?? '');
+        }, $this->runs);
     }
 }

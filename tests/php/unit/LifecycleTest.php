@@ -60,69 +60,35 @@ final class LifecycleTest extends TestCase
         return $conf;
     }
 
-    private function expectedRunArgs(): array
+    private function pbxfed(string ...$words): array
     {
-        $d = $this->moduleDir;
-        return [
-            "$d/venv/bin/python", '-m', 'python_worker', 'run',
-            '--mikopbx-db', '/cf/conf/mikopbx.db',
-            '--module-db', "$d/db/module.db",
-            '--state-dir', "$d/db/state",
-            '--reload-cmd', 'php-core',
-            '--sync-bind', '0.0.0.0', '--sync-port', '7787',
-            '--status-cmd', "/usr/sbin/asterisk -rx 'pjsip show contacts'",
-            '--hints-cmd', "/usr/sbin/asterisk -rx 'core show hints'",
-            '--devstate-cmd', "/usr/sbin/asterisk -rx 'devstate change {device} {state}'",
-        ];
+        return array_merge([$this->moduleDir . '/bin/pbxfed'], $words);
     }
 
-    public function testEnableTwiceStartsOneWorker(): void
+    public function testEnableAndBootAskBinPbxfedToStartTheWorker(): void
     {
-        // Core calls the hook twice, each time on a new ConfigClass object.
+        // Core calls the hook twice, each time on a new ConfigClass object; `pbxfed start` does nothing when the
+        // worker runs (tests/php/unit/PbxfedScriptTest.php runs the real script).
         $this->conf()->onAfterModuleEnable();
         $this->conf()->onAfterModuleEnable();
-        self::assertCount(1, $this->runner->spawns);
-        [$argv, $logFile] = $this->runner->spawns[0];
-        self::assertSame($this->expectedRunArgs(), $argv);
-        self::assertSame($this->moduleDir . '/db/state/worker.log', $logFile);
-        self::assertSame("4000\n", file_get_contents($this->moduleDir . '/db/state/worker.pid'));
-    }
-
-    public function testAfterPbxStartedStartsTheWorkerOnce(): void
-    {
         $this->conf()->onAfterPbxStarted();
-        $this->conf()->onAfterModuleEnable();
-        self::assertCount(1, $this->runner->spawns);
-    }
-
-    public function testDeadWorkerBehindAStalePidFileIsStartedAgain(): void
-    {
-        file_put_contents($this->moduleDir . '/db/state/worker.pid', "31337\n");
-        $this->conf()->onAfterModuleEnable();
-        self::assertCount(1, $this->runner->spawns);
+        self::assertSame([$this->pbxfed('start'), $this->pbxfed('start'), $this->pbxfed('start')], $this->runner->runs);
+        self::assertSame([], $this->runner->spawns);
     }
 
     public function testDisableTwiceStopsRemovesRecordsAndReloads(): void
     {
-        $this->conf()->onAfterModuleEnable();
         $this->conf()->onAfterModuleDisable();
         $this->conf()->onAfterModuleDisable();
-
-        self::assertSame([[4000, 15]], $this->runner->signals, 'the worker is signalled once');
-        self::assertFileDoesNotExist($this->moduleDir . '/db/state/worker.pid');
-        $d = $this->moduleDir;
-        $disable = [
-            "$d/venv/bin/python", '-m', 'python_worker', 'disable',
-            '--mikopbx-db', '/cf/conf/mikopbx.db', '--module-db', "$d/db/module.db", '--state-dir', "$d/db/state",
-        ];
-        self::assertSame([$disable, $disable], $this->runner->runsOf('disable'));
+        self::assertSame(['stop', 'disable', 'stop', 'disable'], $this->runner->commands());
+        self::assertSame([$this->pbxfed('disable'), $this->pbxfed('disable')], $this->runner->runsOf('disable'));
         $actions = 'MikoPBX\\Core\\Workers\\Libs\\WorkerModelsEvents\\Actions\\';
         self::assertSame(
             [$actions . 'ReloadPJSIPAction', $actions . 'ReloadDialplanAction', $actions . 'ReloadFirewallAction'],
             array_slice(WorkerModelsEvents::$invoked, 0, 3)
         );
         self::assertCount(6, WorkerModelsEvents::$invoked);
-        self::assertCount(1, $this->runner->spawns, 'disable never starts anything');
+        self::assertSame([], $this->runner->spawns, 'disable never starts anything');
     }
 
     public function testFailedDisableIsLogged(): void
@@ -142,9 +108,7 @@ final class LifecycleTest extends TestCase
         $conf->modelsEventChangeData(['model' => 'MikoPBX\\Common\\Models\\Sip', 'recordId' => '7']);
         $conf->modelsEventChangeData('garbage');
         self::assertSame([], $this->runner->runs, 'nothing waited for');
-        $reconcile = [$this->moduleDir . '/venv/bin/python', '-m', 'python_worker', 'reconcile',
-            '--state-dir', $this->moduleDir . '/db/state'];
-        self::assertSame([$reconcile, $reconcile], array_column($this->runner->spawns, 0));
+        self::assertSame([$this->pbxfed('reconcile'), $this->pbxfed('reconcile')], array_column($this->runner->spawns, 0));
     }
 
     public function testCronRunsTheSafeScriptEveryMinute(): void
@@ -161,7 +125,7 @@ final class LifecycleTest extends TestCase
     {
         self::assertSame(
             ['ModulePbxFederation' => [
-                'rules' => [['portfrom' => 7787, 'portto' => 7787, 'protocol' => 'tcp', 'name' => 'PbxFederationSyncPort']],
+                'rules' => [['portfrom' => 7787, 'portto' => 7787, 'protocol' => 'tcp', 'name' => 'PbxFederationSyncPort']],  // contract.json
                 'action' => 'block',
                 'shortName' => 'PBX federation',
             ]],

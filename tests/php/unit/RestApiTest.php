@@ -11,6 +11,7 @@ use Modules\ModulePbxFederation\Lib\PythonEnvironment;
 use Modules\ModulePbxFederation\Lib\Texts;
 use Modules\ModulePbxFederation\Lib\WorkerClient;
 use Modules\ModulePbxFederation\Lib\WorkerPaths;
+use Phalcon\Di\Di;
 use PHPUnit\Framework\TestCase;
 
 /** moduleRestAPICallback answers {result, data, messages} from the worker's JSON. */
@@ -28,7 +29,9 @@ final class RestApiTest extends TestCase
         $this->root = TempDir::make();
         $this->moduleDir = $this->root . '/ModulePbxFederation';
         ConfigClass::$testModulesDir = $this->root;
-        ConfigClass::$testGeneralSettings = ['PBXLanguage' => 'ru-ru'];
+        // The admin's language is Core's `language` service (the phones' PBXLanguage must not matter).
+        ConfigClass::$testGeneralSettings = ['PBXLanguage' => 'en-en'];
+        Di::setDefault(new Di(['language' => 'ru']));
         TempDir::fakeVenv($this->moduleDir);
         $this->runner = new FakeRunner();
     }
@@ -36,6 +39,7 @@ final class RestApiTest extends TestCase
     protected function tearDown(): void
     {
         ConfigClass::$testGeneralSettings = [];
+        Di::setDefault(null);
         TempDir::remove($this->root);
     }
 
@@ -63,20 +67,23 @@ final class RestApiTest extends TestCase
         };
     }
 
-    public function testValidateWithProblemsIsRefusedWithTranslatedMessages(): void
+    private function pbxfed(string ...$words): array
+    {
+        return array_merge([$this->moduleDir . '/bin/pbxfed'], $words);
+    }
+
+    public function testValidateWithProblemsIsRefusedWithTheWorkersTextsInTheAdminsLanguage(): void
     {
         $this->answer(json_encode(['ok' => false, 'problems' => [
-            ['code' => 'E_NAME_INVALID', 'field' => 'name', 'params' => ['value' => '1spb'],
+            ['code' => 'E_NAME_INVALID', 'severity' => 'error', 'field' => 'name', 'params' => ['value' => '1spb'],
                 'message' => ['ru' => 'Имя «1spb» недопустимо', 'en' => "Name '1spb' is invalid"]],
-            ['code' => 'W_SECRET_WEAK', 'field' => 'secret'],
+            ['code' => 'W_SECRET_WEAK', 'severity' => 'warning', 'field' => 'secret',
+                'message' => ['ru' => 'Пароль транка короче 16 символов', 'en' => 'The trunk secret is short']],
         ]]), 1);
         $answer = $this->call(['action' => 'validate', 'data' => ['peer' => ['name' => '1spb', 'secret' => 'x']]]);
         self::assertFalse($answer['result']);
         self::assertSame(['name: Имя «1spb» недопустимо'], $answer['messages']['error']);
-        self::assertSame(
-            ['secret: Секрет слабый: используйте не меньше 16 случайных символов (кнопка «Сгенерировать»).'],
-            $answer['messages']['warning']
-        );
+        self::assertSame(['secret: Пароль транка короче 16 символов'], $answer['messages']['warning']);
         self::assertSame(['E_NAME_INVALID', 'W_SECRET_WEAK'], array_column($answer['data']['problems'], 'code'));
     }
 
@@ -88,18 +95,14 @@ final class RestApiTest extends TestCase
         ]]);
         self::assertTrue($answer['result']);
         self::assertSame('pbxfed1:abc', $answer['data']['invitation']);
-        $d = $this->moduleDir;
-        self::assertSame([[
-            "$d/venv/bin/python", '-m', 'python_worker', 'invite', 'create',
-            '--mikopbx-db', '/cf/conf/mikopbx.db', '--module-db', "$d/db/module.db", '--state-dir', "$d/db/state",
-            '--sync-port', '7787', '--ttl', '600', '--json', '--address', '127.0.0.2; reboot', '--from', '127.0.0.3',
-        ]], $this->runner->runs);
+        self::assertSame([$this->pbxfed('invite', 'create', '--ttl', '600', '--json', '--address', '127.0.0.2; reboot',
+            '--from', '127.0.0.3')], $this->runner->runs);
     }
 
     public function testAcceptOfAUsedInvitationIsRefusedWithTheTranslatedReason(): void
     {
         $this->answer(json_encode(['ok' => false, 'problems' => [
-            ['code' => 'E_INVITE_USED', 'field' => 'invitation', 'params' => ['value' => 'moscow'],
+            ['code' => 'E_INVITE_USED', 'severity' => 'error', 'field' => 'invitation', 'params' => ['value' => 'moscow'],
                 'message' => ['ru' => 'Приглашение станции «moscow» уже использовано; попросите новое.',
                     'en' => "The invitation from station 'moscow' has already been used; ask for a new one."]],
         ]]), 2);
@@ -107,19 +110,23 @@ final class RestApiTest extends TestCase
         self::assertFalse($answer['result']);
         self::assertSame(['invitation: Приглашение станции «moscow» уже использовано; попросите новое.'],
             $answer['messages']['error']);
-        self::assertSame('pbxfed1:abc', $this->runner->runs[0][5]);
+        self::assertSame($this->pbxfed('invite', 'accept', 'pbxfed1:abc', '--timeout', '6', '--json'), $this->runner->runs[0]);
     }
 
-    public function testAcceptWithoutTextIsRefusedWithoutRunningAnything(): void
+    public function testAcceptWithoutTextIsRefusedWithTheWorkersReason(): void
     {
+        $this->answer(json_encode(['ok' => false, 'problems' => [
+            ['code' => 'E_INVITE_INVALID', 'severity' => 'error', 'field' => 'invitation',
+                'message' => ['ru' => 'Приглашение не разобрано', 'en' => 'The invitation cannot be read']],
+        ]]), 2);
         $answer = $this->call(['action' => 'accept', 'data' => []]);
         self::assertFalse($answer['result']);
-        self::assertSame([], $this->runner->runs);
+        self::assertSame(['invitation: Приглашение не разобрано'], $answer['messages']['error']);
     }
 
     public function testValidateWithOnlyWarningsPasses(): void
     {
-        $this->answer('{"ok": true, "problems": [{"code": "W_PEER_UNREACHABLE", "field": "host"}]}');
+        $this->answer('{"ok": true, "problems": [{"code": "W_SECRET_WEAK", "severity": "warning", "field": "secret"}]}');
         $answer = $this->call(['action' => 'validate', 'data' => ['peer' => '{"name": "spb"}']]);
         self::assertTrue($answer['result']);
         self::assertArrayNotHasKey('error', $answer['messages']);
@@ -131,28 +138,20 @@ final class RestApiTest extends TestCase
         $this->answer('{"ok": true, "problems": []}');
         $peer = ['name' => 'spb', 'host' => '127.0.0.2; rm -rf /', 'secret' => "it's \$(reboot) `x`", 'note' => "a\nb"];
         $this->call(['action' => 'validate', 'data' => ['peer' => $peer]]);
-        $d = $this->moduleDir;
-        self::assertSame([[
-            "$d/venv/bin/python", '-m', 'python_worker', 'peers', 'validate',
-            '--module-db', "$d/db/module.db", '--mikopbx-db', '/cf/conf/mikopbx.db',
-            '--json', json_encode($peer, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES),
-        ]], $this->runner->runs);
+        self::assertSame([$this->pbxfed('peers', 'validate', '--json',
+            json_encode($peer, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES))], $this->runner->runs);
     }
 
     public function testValidateSettingsPassesThemAsOneArgumentAndRefusesOnErrors(): void
     {
-        $this->answer('{"ok": false, "problems": [{"code": "E_PATTERN_INVALID", "field": "own_patterns", '
-            . '"message": {"ru": "Шаблон номеров «2X!» не разобран", "en": "cannot be parsed"}}]}');
+        $this->answer('{"ok": false, "problems": [{"code": "E_PATTERN_INVALID", "severity": "error", '
+            . '"field": "own_patterns", "message": {"ru": "Шаблон номеров «2X!» не разобран", "en": "cannot be parsed"}}]}');
         $settings = ['station_name' => 'moscow', 'own_patterns' => "2X!'; reboot"];
         $answer = $this->call(['action' => 'validate-settings', 'data' => ['settings' => $settings]]);
         self::assertFalse($answer['result']);
         self::assertSame(['own_patterns: Шаблон номеров «2X!» не разобран'], $answer['messages']['error']);
-        $d = $this->moduleDir;
-        self::assertSame([[
-            "$d/venv/bin/python", '-m', 'python_worker', 'settings', 'validate',
-            '--module-db', "$d/db/module.db", '--mikopbx-db', '/cf/conf/mikopbx.db',
-            '--json', json_encode($settings, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES),
-        ]], $this->runner->runs);
+        self::assertSame([$this->pbxfed('settings', 'validate', '--json',
+            json_encode($settings, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES))], $this->runner->runs);
     }
 
     public function testValidateWithoutPeerDataIsRefused(): void
@@ -163,15 +162,33 @@ final class RestApiTest extends TestCase
         self::assertSame([], $this->runner->runs);
     }
 
-    public function testStatusReturnsTheWorkersJson(): void
+    public function testStatusIsReadFromTheFileTheWorkerPublishesWithoutStartingAProcess(): void
     {
-        $status = ['worker' => 'running', 'peers' => [['name' => 'spb', 'trunk' => 'ok', 'rtt_ms' => 12]]];
-        $this->answer(json_encode($status));
+        $status = ['format' => 1, 'running' => true, 'pid' => 4242,
+            'peers' => [['name' => 'spb', 'trunk' => 'reachable', 'rtt_ms' => 12]]];
+        @mkdir($this->moduleDir . '/db/state', 0755, true);
+        file_put_contents($this->moduleDir . '/db/state/status.json', json_encode($status));
+        $this->runner->alive[4242] = 'python3 -m python_worker run';
         $answer = $this->call(['action' => 'status']);
         self::assertSame(['result' => true, 'data' => $status, 'messages' => []], $answer);
-        $d = $this->moduleDir;
-        self::assertSame([["$d/venv/bin/python", '-m', 'python_worker', 'status', '--state-dir', "$d/db/state", '--json']],
-            $this->runner->runs);
+        self::assertSame([], $this->runner->runs);
+        self::assertSame([], $this->runner->spawns);
+    }
+
+    public function testStatusOfAStoppedOrDeadWorkerSaysItIsNotRunning(): void
+    {
+        @mkdir($this->moduleDir . '/db/state', 0755, true);
+        $file = $this->moduleDir . '/db/state/status.json';
+        foreach ([null, '{"running": false, "reason": "stopped"}', '{"running": true, "pid": 4343}', 'garbage'] as $text) {
+            if ($text === null) {
+                @unlink($file);
+            } else {
+                file_put_contents($file, $text);
+            }
+            $answer = $this->call(['action' => 'status']);
+            self::assertFalse($answer['result']);
+            self::assertStringStartsWith('Фоновый процесс модуля не работает', $answer['messages']['error'][0], (string)$text);
+        }
     }
 
     public function testCheckPassesTheNameAsOneArgument(): void
@@ -179,32 +196,34 @@ final class RestApiTest extends TestCase
         $this->answer('{"ok": true, "rtt_ms": 3}');
         $answer = $this->call(['action' => 'check', 'data' => ['name' => 'spb --json; id']]);
         self::assertTrue($answer['result']);
-        self::assertSame(['check-peer', 'spb --json; id', '--json'], array_slice($this->runner->runs[0], 3));
+        self::assertSame($this->pbxfed('check-peer', 'spb --json; id', '--json'), $this->runner->runs[0]);
     }
 
     public function testPreviewIsADryRunApply(): void
     {
-        $this->answer('{"ok": true, "create": ["SIP-TRUNK-0123456789"], "remove": []}');
+        $this->answer('{"ok": true, "create": [], "update": [{"op": "update", "table": "m_Sip"}], "delete": []}');
         $answer = $this->call(['action' => 'preview']);
         self::assertTrue($answer['result']);
-        $d = $this->moduleDir;
-        self::assertSame(['apply', '--dry-run', '--json', '--mikopbx-db', '/cf/conf/mikopbx.db',
-            '--module-db', "$d/db/module.db", '--state-dir', "$d/db/state",
-            // the hints as the running worker renders them (with its lamp devices); a dry run runs no command
-            '--devstate-cmd', "/usr/sbin/asterisk -rx 'devstate change {device} {state}'"],
-            array_slice($this->runner->runs[0], 3));
+        self::assertSame('m_Sip', $answer['data']['update'][0]['table']);
+        // on a box the dry run renders the hints as the running worker does (bin/pbxfed: python_worker/box.py)
+        self::assertSame($this->pbxfed('apply', '--dry-run', '--json'), $this->runner->runs[0]);
     }
 
     public function testApplyStartsAStoppedWorkerAndReconcilesARunningOne(): void
     {
+        $running = false;
+        $this->runner->responder = static function (array $argv) use (&$running): CommandResult {
+            return new CommandResult(($argv[1] === 'running' && !$running) ? 1 : 0, '', '');
+        };
         $answer = $this->call(['action' => 'apply']);
         self::assertTrue($answer['result']);
-        self::assertCount(1, $this->runner->spawns);
-        self::assertSame('run', $this->runner->spawns[0][0][3]);
+        self::assertSame(['running', 'start'], $this->runner->commands());
 
+        $running = true;
+        $this->runner->runs = [];
         $answer = $this->call(['action' => 'apply']);
         self::assertTrue($answer['result']);
-        self::assertSame('reconcile', $this->runner->runs[0][3]);
+        self::assertSame(['running', 'reconcile'], $this->runner->commands());
     }
 
     public function testGarbageFromTheWorkerIsAnErrorNotACrash(): void
@@ -212,7 +231,7 @@ final class RestApiTest extends TestCase
         $this->runner->responder = static function (): CommandResult {
             return new CommandResult(2, 'Traceback', 'ImportError: zmq');
         };
-        $answer = $this->call(['action' => 'status']);
+        $answer = $this->call(['action' => 'check', 'data' => ['name' => 'spb']]);
         self::assertFalse($answer['result']);
         self::assertStringContainsString('ImportError: zmq', $answer['messages']['error'][0]);
     }

@@ -153,11 +153,10 @@ final class SetupTest extends TestCase
 
     public function testUninstallStopsTheWorkerAndLetsCoreKeepSettings(): void
     {
-        file_put_contents($this->moduleDir . '/db/state/worker.pid', "4242\n");
-        $this->runner->alive[4242] = 'python -m python_worker run';
+        TempDir::fakeVenv($this->moduleDir);  // an installed module: bin/pbxfed and its Python are there
         $setup = $this->installer([$this->python]);
         self::assertTrue($setup->uninstallModule(true));
-        self::assertSame([[4242, 15]], $this->runner->signals);
+        self::assertSame([[$this->moduleDir . '/bin/pbxfed', 'stop']], $this->runner->runs);
         self::assertSame(['core:unInstallDB', 'core:unInstallFiles:keep'], PbxExtensionSetupBase::$calls);
     }
 }

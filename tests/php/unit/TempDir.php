@@ -32,5 +32,8 @@ final class TempDir
         @mkdir($moduleDir . '/venv/bin', 0755, true);
         file_put_contents($moduleDir . '/venv/bin/python', "#!/bin/sh\nexit 0\n");
         chmod($moduleDir . '/venv/bin/python', 0755);
+        @mkdir($moduleDir . '/bin', 0755, true);
+        file_put_contents($moduleDir . '/bin/pbxfed', "#!/bin/sh\nexit 0\n");
+        chmod($moduleDir . '/bin/pbxfed', 0755);
     }
 }

@@ -8,8 +8,11 @@ use Modules\ModulePbxFederation\Lib\WorkerClient;
 use Modules\ModulePbxFederation\Lib\WorkerPaths;
 use PHPUnit\Framework\TestCase;
 
-/** bin/safe.sh, run for real with a fake venv python: starts once, restarts a dead worker, same argv as PHP. */
-final class SafeScriptTest extends TestCase
+/**
+ * bin/pbxfed and bin/safe.sh run for real with a fake venv python: the worker starts once, a dead one is started
+ * again, stop stops it, every other word reaches `python -m python_worker` with the box's module dir.
+ */
+final class PbxfedScriptTest extends TestCase
 {
     /** @var string */
     private $root;
@@ -23,13 +26,18 @@ final class SafeScriptTest extends TestCase
         $this->root = TempDir::make();
         $this->moduleDir = $this->root . '/ModulePbxFederation';
         mkdir($this->moduleDir . '/bin');
-        copy(dirname(__DIR__, 3) . '/bin/safe.sh', $this->moduleDir . '/bin/safe.sh');
-        chmod($this->moduleDir . '/bin/safe.sh', 0755);
+        foreach (['safe.sh', 'pbxfed'] as $script) {
+            copy(dirname(__DIR__, 3) . '/bin/' . $script, $this->moduleDir . '/bin/' . $script);
+            chmod($this->moduleDir . '/bin/' . $script, 0755);
+        }
         mkdir($this->moduleDir . '/venv/bin', 0755, true);
-        // The fake worker records its argv (NUL-separated) and then lives as "python_worker".
+        // The fake worker records its argv (NUL-separated) and environment, then lives as "python_worker" for
+        // `run`; any other command answers at once.
         file_put_contents($this->moduleDir . '/venv/bin/python', "#!/bin/sh\n"
-            . 'printf "%s\0" "$@" > "$(dirname "$0")/../../argv"' . "\n"
-            . 'exec python3 -c "import time; time.sleep(60)" python_worker' . "\n");
+            . 'd="$(dirname "$0")/../.."' . "\n"
+            . 'printf "%s\0" "$@" > "$d/argv"; echo "$PBXFED_MODULE_DIR" > "$d/env"' . "\n"
+            . '[ "$3" = run ] && exec python3 -c "import time; time.sleep(60)" python_worker' . "\n"
+            . 'echo "{\"ok\": true}"' . "\n");
         chmod($this->moduleDir . '/venv/bin/python', 0755);
     }
 
@@ -65,12 +73,13 @@ final class SafeScriptTest extends TestCase
         return true;
     }
 
-    public function testStartsOnceRestartsWhenDeadAndMatchesThePhpCommand(): void
+    public function testStartsOnceRestartsWhenDeadAndStops(): void
     {
         $runner = new ShellCommandRunner();
         $client = new WorkerClient(new WorkerPaths($this->moduleDir), $runner, new ModuleLog(static function (): void {
         }));
         self::assertSame(1, $this->safe('status'));
+        self::assertFalse($client->isRunning());
 
         self::assertSame(0, $this->safe());
         $argvFile = $this->moduleDir . '/argv';
@@ -81,11 +90,11 @@ final class SafeScriptTest extends TestCase
         self::assertTrue($this->waitFor(static function () use ($client): bool {
             return $client->isRunning();
         }), 'PHP sees the worker safe.sh started');
+        // the worker's whole command line is its own: bin/pbxfed says only `run` and where the module is
+        self::assertSame(['-m', 'python_worker', 'run'], explode("\0", rtrim((string)file_get_contents($argvFile), "\0")));
+        self::assertSame($this->moduleDir, trim((string)file_get_contents($this->moduleDir . '/env')));
 
-        // The same argv as WorkerClient::runArgs(), minus the interpreter path itself.
-        $argv = explode("\0", rtrim((string)file_get_contents($argvFile), "\0"));
-        self::assertSame(array_slice($client->runArgs(), 1), $argv);
-
+        self::assertTrue($client->start(), 'a second start is a no-op');
         self::assertSame(0, $this->safe());
         self::assertSame(0, $this->safe('status'));
         self::assertSame($first, (int)file_get_contents($this->moduleDir . '/db/state/worker.pid'), 'not started twice');
@@ -100,10 +109,21 @@ final class SafeScriptTest extends TestCase
         self::assertTrue($this->waitFor(static function () use ($client): bool {
             return $client->isRunning();
         }));
+        $this->started[] = $second;
 
-        $client->stop(3);
+        $client->stop();
         self::assertFalse($client->isRunning());
         self::assertFileDoesNotExist($this->moduleDir . '/db/state/worker.pid');
+    }
+
+    public function testOtherCommandsReachTheWorkerWithTheirWords(): void
+    {
+        $client = new WorkerClient(new WorkerPaths($this->moduleDir), new ShellCommandRunner(),
+            new ModuleLog(static function (): void {
+            }));
+        self::assertSame(['ok' => true], $client->checkPeer("spb'; rm -rf /"));
+        self::assertSame(['-m', 'python_worker', 'check-peer', "spb'; rm -rf /", '--json'],
+            explode("\0", rtrim((string)file_get_contents($this->moduleDir . '/argv'), "\0")));
     }
 
     public function testRefusesWithoutVenv(): void
