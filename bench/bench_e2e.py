@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import sys
 import time
@@ -35,15 +34,8 @@ from tests.e2e import sipp_scenarios as sc  # noqa: E402
 
 
 def trace(messages: str) -> list[tuple[float, str, str]]:
-    """SIPp -trace_msg log -> [(epoch, 'sent'|'received', message text)]."""
-    out = []
-    parts = re.split(r"^-{20,} (\S+)\n", messages.replace("\r\n", "\n"), flags=re.M)
-    for stamp, block in zip(parts[1::2], parts[2::2], strict=True):
-        head, _, text = block.partition("\n")
-        kind = "sent" if "message sent" in head else "received" if "message received" in head else ""
-        if kind:
-            out.append((fd.sipp_time(stamp), kind, text.lstrip("\n")))
-    return out
+    """SIPp -trace_msg log -> [(epoch, 'sent'|'received', message text)] (tests/e2e/federation.py parses it)."""
+    return [(m.time, m.kind, m.text) for m in fd.sipp_trace(messages) if m.time is not None]
 
 
 def live(st: fd.ModuleStation, peer: str) -> bool:

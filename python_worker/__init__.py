@@ -1,8 +1,27 @@
 """ModulePbxFederation worker: plans, renders and applies a federation of MikoPBX stations."""
 
+import json as _json
+from pathlib import Path as _Path
+
 MODULE_ID = "ModulePbxFederation"
 OWNER_MARK = "ModulePbxFederation:"
-__version__ = "0.1.0"
+
+
+def _version() -> str:
+    """The module's version has one source, module.json (what Core reads); CHANGELOG.md records each one."""
+    try:
+        return str(_json.loads((_Path(__file__).resolve().parent.parent / "module.json").read_text())["version"])
+    except (OSError, ValueError, KeyError):
+        pass
+    try:  # installed as a wheel (built from the same module.json)
+        from importlib.metadata import version
+
+        return version("pbxfed-worker")
+    except Exception:  # noqa: BLE001 - any failure means: unknown
+        return "0+unknown"
+
+
+__version__ = _version()
 
 from python_worker.box import SYNC_PORT  # noqa: E402  (TCP port of directory sync; shared with PHP in contract.json)
 

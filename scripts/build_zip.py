@@ -109,7 +109,7 @@ def build_worker_wheel(dest: Path) -> Path:
     """The worker as a pure-Python wheel (py3-none-any), written directly: no setuptools, no network."""
     meta = project_metadata(REPO / "pyproject.toml")
     dist = str(meta["name"]).replace("-", "_")
-    version = str(meta["version"])
+    version = module_version()  # module.json: the one version source
     info_dir = f"{dist}-{version}.dist-info"
     files: list[tuple[str, bytes]] = []
     for path in sorted((REPO / "python_worker").rglob("*")):

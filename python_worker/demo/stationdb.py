@@ -85,8 +85,9 @@ class StationSpec:
     language: str = "ru-ru"
 
 
-def insert_phone(conn: sqlite3.Connection, phone: Phone) -> None:
-    """A SIP extension as Core's extension form stores it: m_Users, m_Extensions and the m_Sip peer."""
+def insert_phone(conn: sqlite3.Connection, phone: Phone, *, qualify: bool = True) -> None:
+    """A SIP extension as Core's extension form stores it: m_Users, m_Extensions and the m_Sip peer.
+    `qualify` off for test phones that cannot answer OPTIONS (SIPp between scenarios)."""
     cur = conn.execute("INSERT INTO m_Users(email, username, language) VALUES ('', ?, 'ru-ru')", (phone.name,))
     conn.execute(
         "INSERT INTO m_Extensions(number, type, callerid, userid, show_in_phonebook, public_access, "
@@ -96,8 +97,9 @@ def insert_phone(conn: sqlite3.Connection, phone: Phone) -> None:
     conn.execute(
         "INSERT INTO m_Sip(uniqid, disabled, extension, type, secret, transport, dtmfmode, "
         "qualifyfreq, qualify, networkfilterid, manualattributes, description) "
-        "VALUES (?, '0', ?, 'peer', ?, 'udp', 'auto', 60, '1', NULL, '', ?)",
-        (f"SIP-PHONE-{phone.number}", phone.number, phone.secret or f"pw{phone.number}", phone.name),
+        "VALUES (?, '0', ?, 'peer', ?, 'udp', 'auto', 60, ?, NULL, '', ?)",
+        (f"SIP-PHONE-{phone.number}", phone.number, phone.secret or f"pw{phone.number}", "1" if qualify else "0",
+         phone.name),
     )
 
 
@@ -119,6 +121,28 @@ def create_schema(conn: sqlite3.Connection, version: str = "2026.1") -> None:
         conn.execute(f'CREATE TABLE IF NOT EXISTS "{table}" ({cols})')
 
 
+SYSTEM_EXTENSIONS = ("hangup", "busy", "did2user", "voicemail")
+
+
+def create_station(conn: sqlite3.Connection, settings: dict[str, str], *, version: str = "2026.1.223",
+                   default_action: str = "hangup") -> None:
+    """An empty station in `conn`: the schema of `version`, PbxSettings, Core's system extensions and its default
+    incoming rule (priority 9999, `default_action`). The one builder of MikoPBX-schema DBs for demos and tests."""
+    create_schema(conn, version)
+    conn.executemany("INSERT INTO m_PbxSettings(key, value) VALUES (?, ?)", sorted(settings.items()))
+    conn.execute(
+        "INSERT INTO m_IncomingRoutingTable(rulename, number, extension, provider, priority, timeout, "
+        "action, note, audio_message_id) VALUES ('default action', '', ?, '', 9999, 0, 'extension', '', '')",
+        (default_action,),
+    )
+    for system in SYSTEM_EXTENSIONS:
+        conn.execute(
+            "INSERT INTO m_Extensions(number, type, callerid, show_in_phonebook) "
+            "VALUES (?, 'SYSTEM', 'System Extension', '0')",
+            (system,),
+        )
+
+
 def build_station_db(path: Path, spec: StationSpec) -> Path:
     """Write a fresh MikoPBX-schema DB for `spec` at `path` (replacing any file there)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -126,8 +150,7 @@ def build_station_db(path: Path, spec: StationSpec) -> Path:
         path.unlink()
     conn = sqlite3.connect(path)
     try:
-        create_schema(conn, spec.version)
-        settings = {
+        create_station(conn, {
             "Name": spec.name,
             "SIPPort": str(spec.sip_port),
             "TLS_PORT": "5061",
@@ -136,8 +159,7 @@ def build_station_db(path: Path, spec: StationSpec) -> Path:
             "PBXInternalExtensionLength": "3",
             "PBXVersion": spec.version,
             "PBXLanguage": spec.language,
-        }
-        conn.executemany("INSERT INTO m_PbxSettings(key, value) VALUES (?, ?)", sorted(settings.items()))
+        }, version=spec.version)
         if spec.lan_ip:
             conn.execute(
                 "INSERT INTO m_LanInterfaces(name, interface, ipaddr, subnet, disabled) "
@@ -146,17 +168,6 @@ def build_station_db(path: Path, spec: StationSpec) -> Path:
             )
         for phone in spec.phones:
             insert_phone(conn, phone)
-        conn.execute(
-            "INSERT INTO m_IncomingRoutingTable(rulename, number, extension, provider, priority, timeout, "
-            "action, note, audio_message_id) VALUES ('default action', '', 'hangup', '', 9999, 0, "
-            "'extension', '', '')"
-        )
-        for system in ("hangup", "busy", "did2user", "voicemail"):
-            conn.execute(
-                "INSERT INTO m_Extensions(number, type, callerid, show_in_phonebook) "
-                "VALUES (?, 'SYSTEM', 'System Extension', '0')",
-                (system,),
-            )
         conn.commit()
     finally:
         conn.close()

@@ -391,23 +391,39 @@ def extra_phone_ips(spec: Spec, extra: tuple[str, ...]) -> dict[str, str]:
     return {n: f"127.0.0.{spec.phone_base + 5 + i}" for i, n in enumerate(extra)}
 
 
-def invite_received(messages: str) -> str:
-    """The first INVITE a SIPp UAS received (its -trace_msg log), or ''."""
-    for block in re.split(r"\n-{20,}[^\n]*\n", messages.replace("\r\n", "\n")):
-        if "message received" in block and re.search(r"^INVITE sip:", block, re.M):
-            return block[block.index("INVITE sip:"):]
-    return ""
+@dataclass(frozen=True)
+class Traced:
+    """One message of a SIPp -trace_msg log: when (epoch s, None without a timestamp), sent or received, its text."""
+
+    time: float | None
+    kind: str  # "sent" | "received"
+    text: str
+
+
+_TRACE_SPLIT = re.compile(r"^-{20,}([^\n]*)\n", re.M)
+
+
+def sipp_trace(messages: str) -> list[Traced]:
+    """The one parser of SIPp's -trace_msg log: every message sent or received, in order."""
+    parts = _TRACE_SPLIT.split(messages.replace("\r\n", "\n"))
+    out = []
+    for stamp, block in zip(parts[1::2], parts[2::2], strict=True):
+        head, _, text = block.partition("\n")
+        kind = "sent" if "message sent" in head else "received" if "message received" in head else ""
+        if kind:
+            when = sipp_time(stamp) if re.search(r"\d{4}-\d\d-\d\d", stamp) else None
+            out.append(Traced(when, kind, text.lstrip("\n")))
+    return out
 
 
 def received_messages(messages: str) -> list[str]:
-    """The SIP messages a SIPp instance received, in order (from its -trace_msg log)."""
-    blocks = re.split(r"\n?-{20,}[^\n]*\n", messages.replace("\r\n", "\n"))
-    out = []
-    for block in blocks:
-        head, _, rest = block.partition("\n")
-        if "message received" in head:
-            out.append(rest.lstrip("\n"))
-    return out
+    """The SIP messages a SIPp instance received, in order."""
+    return [m.text for m in sipp_trace(messages) if m.kind == "received"]
+
+
+def invite_received(messages: str) -> str:
+    """The first INVITE a SIPp UAS received, or ''."""
+    return next((m for m in received_messages(messages) if m.startswith("INVITE sip:")), "")
 
 
 def sipfrags(messages: str) -> list[str]:
@@ -437,22 +453,17 @@ def sipp_time(line: str) -> float:
 
 
 def first_time(messages: str, pattern: str) -> float | None:
-    """Epoch time of the first traced message whose text matches `pattern` (SIPp -trace_msg log)."""
-    stamp = ""
-    for line in messages.replace("\r\n", "\n").split("\n"):
-        if line.startswith("-----") and re.search(r"\d{4}-\d\d-\d\d", line):
-            stamp = line
-        elif stamp and re.search(pattern, line):
-            return sipp_time(stamp)
-    return None
+    """Epoch time of the first traced message whose text matches `pattern` (a line of it, `re.M`)."""
+    return next((m.time for m in sipp_trace(messages) if re.search(pattern, m.text, re.M)), None)
 
 
 def _notify_states(messages: str) -> list[str]:
+    """The dialog states of the NOTIFYs a BLF key received ('idle' when the body names none)."""
     states = []
-    for block in messages.replace("\r\n", "\n").split("NOTIFY sip:")[1:]:
-        body = block.split("\n\n", 1)[1] if "\n\n" in block else ""
-        found = re.findall(r"<state[^>]*>([a-z]+)</state>", body)
-        states.append(found[0] if found else "idle")
+    for msg in received_messages(messages):
+        if msg.startswith("NOTIFY sip:"):
+            found = re.findall(r"<state[^>]*>([a-z]+)</state>", msg.partition("\n\n")[2])
+            states.append(found[0] if found else "idle")
     return states
 
 

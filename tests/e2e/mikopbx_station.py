@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from python_worker.demo import stationdb
+
 MODULE_ID = "ModulePbxFederation"
 
 # Hook names a module implements (ConfigClass), in the order Core calls them for each file.
@@ -44,50 +46,6 @@ CODECS = ("alaw", "ulaw")
 LANGUAGE = "ru-ru"
 TONE_ZONE = "ru"
 
-# The subset of MikoPBX's /cf/conf/mikopbx.db schema the renderer reads (column names and types as
-# in MikoPBX 2024.1/2026.1; 2026.1's extra nullable m_Sip columns are tolerated, not required).
-SCHEMA_SQL = """
-CREATE TABLE IF NOT EXISTS m_PbxSettings (key VARCHAR PRIMARY KEY NOT NULL, value VARCHAR);
-CREATE TABLE IF NOT EXISTS m_Users (
-    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, email VARCHAR, username VARCHAR,
-    language VARCHAR, avatar VARCHAR);
-CREATE TABLE IF NOT EXISTS m_Extensions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, number VARCHAR, type VARCHAR, callerid VARCHAR,
-    userid INTEGER, show_in_phonebook VARCHAR(1) DEFAULT '1', public_access VARCHAR(1) DEFAULT '1',
-    is_general_user_number VARCHAR(1) DEFAULT '0', search_index VARCHAR DEFAULT '');
-CREATE TABLE IF NOT EXISTS m_Sip (
-    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, uniqid VARCHAR, disabled VARCHAR(1) NOT NULL,
-    extension VARCHAR, type VARCHAR, registration_type VARCHAR, host VARCHAR, port INTEGER,
-    username VARCHAR, secret VARCHAR, transport VARCHAR, outbound_proxy VARCHAR, fromuser VARCHAR,
-    fromdomain VARCHAR, nat VARCHAR, dtmfmode VARCHAR, qualifyfreq INTEGER, qualify VARCHAR(1),
-    networkfilterid INTEGER, manualattributes VARCHAR, disablefromuser VARCHAR(1) DEFAULT '0',
-    noregister VARCHAR(1) DEFAULT '0', receive_calls_without_auth VARCHAR(1) DEFAULT '0',
-    description VARCHAR, enableRecording INTEGER DEFAULT 1, weakSecret INTEGER DEFAULT 0);
-CREATE TABLE IF NOT EXISTS m_Providers (
-    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, uniqid VARCHAR, type VARCHAR, sipuid VARCHAR,
-    iaxuid VARCHAR, note VARCHAR);
-CREATE TABLE IF NOT EXISTS m_SipHosts (
-    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, provider_id VARCHAR, address VARCHAR);
-CREATE TABLE IF NOT EXISTS m_OutgoingRoutingTable (
-    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, rulename VARCHAR, providerid VARCHAR,
-    priority VARCHAR, numberbeginswith VARCHAR, restnumbers VARCHAR, trimfrombegin VARCHAR,
-    prepend VARCHAR, note VARCHAR);
-CREATE TABLE IF NOT EXISTS m_IncomingRoutingTable (
-    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, rulename VARCHAR, number VARCHAR,
-    extension VARCHAR, provider VARCHAR, priority INTEGER, timeout INTEGER, action VARCHAR,
-    note VARCHAR, audio_message_id VARCHAR);
-CREATE TABLE IF NOT EXISTS m_DialplanApplications (
-    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, uniqid VARCHAR UNIQUE, name VARCHAR,
-    extension VARCHAR, hint VARCHAR, applicationlogic VARCHAR, type VARCHAR, description VARCHAR);
-CREATE TABLE IF NOT EXISTS m_CustomFiles (
-    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, filepath VARCHAR, content VARCHAR, mode VARCHAR,
-    changed VARCHAR(1) DEFAULT '0', description VARCHAR);
-CREATE TABLE IF NOT EXISTS m_NetworkFilters (
-    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, permit VARCHAR, deny VARCHAR,
-    newer_block_ip VARCHAR(1) DEFAULT '0', local_network VARCHAR(1) DEFAULT '0', description VARCHAR);
-"""
-
-SYSTEM_EXTENSIONS = ("hangup", "busy", "did2user", "voicemail")
 
 
 # --------------------------------------------------------------------------------------------
@@ -95,43 +53,18 @@ SYSTEM_EXTENSIONS = ("hangup", "busy", "did2user", "voicemail")
 # --------------------------------------------------------------------------------------------
 
 def create_db(path: Path | str) -> sqlite3.Connection:
-    """Create an empty MikoPBX-schema database with the system extensions and default route."""
+    """An empty MikoPBX-schema station DB (the project's one builder, python_worker/demo/stationdb.py)."""
     db = sqlite3.connect(str(path))
-    db.executescript(SCHEMA_SQL)
-    for number in SYSTEM_EXTENSIONS:
-        db.execute(
-            "INSERT INTO m_Extensions (number, type, callerid, show_in_phonebook, public_access) "
-            "VALUES (?, 'SYSTEM', 'System Extension', '1', '0')",
-            (number,),
-        )
-    db.execute(
-        "INSERT INTO m_IncomingRoutingTable (rulename, number, extension, provider, priority, timeout,"
-        " action) VALUES ('default action', '', 'busy', '', 9999, 0, 'extension')"
-    )
-    for key, value in (("Name", "MikoPBX"), ("SIPPort", "5060"), ("PBXLanguage", "ru-ru"),
-                       ("PBXVersion", "2026.1.223"), ("PBXInternalExtensionLength", "3")):
-        db.execute("INSERT INTO m_PbxSettings (key, value) VALUES (?, ?)", (key, value))
+    stationdb.create_station(db, {"Name": "MikoPBX", "SIPPort": "5060", "PBXLanguage": "ru-ru",
+                                  "PBXVersion": "2026.1.223", "PBXInternalExtensionLength": "3"},
+                             default_action="busy")
     db.commit()
     return db
 
 
 def add_phone(db: sqlite3.Connection, number: str, secret: str, name: str | None = None) -> None:
-    """Add a SIP phone the way Core's extension form stores it (m_Users + m_Extensions + m_Sip)."""
-    cur = db.execute(
-        "INSERT INTO m_Users (email, username, language, avatar) VALUES ('', ?, 'ru-ru', '')",
-        (name or number,),
-    )
-    db.execute(
-        "INSERT INTO m_Extensions (number, type, callerid, userid, show_in_phonebook, public_access,"
-        " is_general_user_number) VALUES (?, 'SIP', ?, ?, '1', '0', '1')",
-        (number, name or number, cur.lastrowid),
-    )
-    db.execute(
-        "INSERT INTO m_Sip (uniqid, disabled, extension, type, registration_type, host, port, username,"
-        " secret, transport, nat, dtmfmode, qualifyfreq, qualify, manualattributes, disablefromuser,"
-        " description) VALUES (?, '0', ?, 'peer', '', '', 5060, '', ?, '', '', 'auto', 60, '0', '', '0', ?)",
-        (f"SIP-PHONE-{number}", number, secret, number),
-    )
+    """Add a SIP phone the way Core's extension form stores it; qualify off (a SIPp phone answers no OPTIONS)."""
+    stationdb.insert_phone(db, stationdb.Phone(number, name or number, secret), qualify=False)
     db.commit()
 
 

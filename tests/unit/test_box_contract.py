@@ -27,7 +27,7 @@ def test_php_reads_the_contract_instead_of_its_own_constants() -> None:
     assert "python_worker/contract.json" in paths
     for php in (REPO / "Lib").glob("*.php"):
         assert "7787" not in php.read_text(), php.name  # the sync port is the contract's
-    assert SYNC_PORT == CONTRACT["sync_port"]
+    assert CONTRACT["sync_port"] == SYNC_PORT
 
 
 def test_on_a_box_every_command_defaults_to_the_box(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
