@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -125,6 +126,22 @@ def test_invite_from_must_be_an_ip_address(tmp_path: Path) -> None:
                            str(paths.state_dir), "--address", "127.0.0.2", "--from", "spb.example"],
                           capture_output=True, text=True, timeout=60, env=worker_env(), cwd=REPO, check=False)
     assert proc.returncode == 2 and "--from must be the invited station's IP address" in proc.stderr
+
+
+def test_invite_create_offers_the_external_address_by_default(tmp_path: Path) -> None:
+    """Without --address the invitation names the station's external SIP address (Core's NAT setting), not the
+    first of its addresses in text order (here the LAN 127.0.0.2 sorts before the external 127.0.0.30)."""
+    paths = make_station(tmp_path, "2026.1")
+    conn = sqlite3.connect(paths.mikopbx_db)
+    conn.execute("UPDATE m_PbxSettings SET value = '127.0.0.30' WHERE key = 'ExternalSipIpAddr'")
+    conn.commit()
+    conn.close()
+    proc = subprocess.run([sys.executable, "-m", "python_worker", "invite", "create", "--module-db",
+                           str(paths.module_db), "--mikopbx-db", str(paths.mikopbx_db), "--state-dir",
+                           str(paths.state_dir), "--json"],
+                          capture_output=True, text=True, timeout=60, env=worker_env(), cwd=REPO, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["host"] == "127.0.0.30"
 
 
 def test_running_worker_opens_then_closes_the_port_when_the_invitation_expires(tmp_path: Path) -> None:

@@ -63,3 +63,31 @@ def test_missing_db_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="config database not found"):
         read_snapshot(tmp_path / "nope.db")
     assert not (tmp_path / "nope.db").exists()
+
+
+def _lans(db: Path, rows: list[tuple[str, str, str, str]]) -> None:
+    conn = sqlite3.connect(db)
+    conn.execute("DELETE FROM m_LanInterfaces")
+    conn.execute("ALTER TABLE m_LanInterfaces ADD COLUMN internet VARCHAR(1)")  # as in Core's real schema
+    for ip, ext, internet, disabled in rows:
+        conn.execute("INSERT INTO m_LanInterfaces(name, interface, ipaddr, subnet, extipaddr, internet, disabled) "
+                     "VALUES ('LAN', 'eth0', ?, '24', ?, ?, ?)", (ip, ext, internet, disabled))
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize(("external", "lans", "expected"), [
+    # the external SIP address wins even when another address sorts first (127.0.0.10 < 127.0.0.9 as text)
+    ("127.0.0.9", [("127.0.0.10", "", "1", "0")], "127.0.0.9"),
+    # no external address: an interface's NAT address, then its LAN address; disabled interfaces last
+    ("", [("127.0.0.10", "", "0", "1"), ("127.0.0.20", "", "1", "0")], "127.0.0.20"),
+    ("", [("127.0.0.20", "127.0.0.5", "1", "0")], "127.0.0.5"),
+    ("", [("127.0.0.10", "", "0", "0"), ("127.0.0.20", "", "1", "0")], "127.0.0.20"),  # the internet interface
+    ("", [], ""),
+])
+def test_reachable_address_is_the_external_one_then_the_lan(tmp_path: Path, external: str,
+                                                             lans: list[tuple[str, str, str, str]],
+                                                             expected: str) -> None:
+    db = build_station_db(tmp_path / "m.db", StationSpec(name="moscow", external_ip=external))
+    _lans(db, lans)
+    assert read_snapshot(db).reachable_address == expected
