@@ -25,8 +25,8 @@ done
 [ "$failed" -eq 0 ] || { echo "php -l failed"; exit 1; }
 echo "all PHP files parse"
 
-echo "== sh -n bin/safe.sh"
-sh -n "$REPO/bin/safe.sh"
+echo "== sh -n bin/safe.sh bin/pbxfed"
+sh -n "$REPO/bin/safe.sh" && sh -n "$REPO/bin/pbxfed"
 
 echo "== phpunit"
 phpunit -c "$HERE/phpunit.xml"
