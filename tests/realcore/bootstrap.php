@@ -31,6 +31,11 @@ Di::setDefault($di);
 require_once $coreDir . '/src/Common/Config/ClassLoader.php';
 RegisterDIServices::init();
 
+// Core's worker classes (WorkerModelsEvents, ...) require_once 'Globals.php' (found through the station's
+// include_path), which runs RegisterDIServices::init() again on the default DI. Load one now, once, so
+// that happens before the stand-ins are installed and before any test runs.
+class_exists(\MikoPBX\Core\Workers\WorkerModelsEvents::class);
+
 require_once __DIR__ . '/lib/RealCore.php';
 if (class_exists(\PHPUnit\Framework\TestCase::class)) {
     require_once __DIR__ . '/lib/RealCoreTestCase.php';

@@ -111,12 +111,25 @@ fi
 for d in $RC_CORE_WRITABLE; do mkdir -p "$core_dir/$d"; done
 ln -sfn "core/$core_key" "$RC_CACHE/core-current"
 
+# PHP's settings on a station: Core's RootFS/etc/php.d/50-mikopbx.ini (include_path with Core's Config dir,
+# where every worker and script finds Globals.php; warnings and notices not reported; no time limit),
+# with the paths of this Core tree. MikoPBX's own mikopbx.so extension, sessions and uploads are left out.
+conf_dir="$RC_CACHE/conf.d"
+mkdir -p "$conf_dir"
+echo "extension=$ph_dir_in/phalcon.so" >"$conf_dir/50-phalcon.ini"
+station_ini="$core_dir/src/Core/System/RootFS/etc/php.d/50-mikopbx.ini"
+[ -f "$station_ini" ] || rc_die "Core has no $station_ini"
+core_in="${core_dir#"$RC_CHROOT"}"
+grep -E '^(include_path|display_errors|log_errors|error_reporting|html_errors|max_execution_time|register_argc_argv|default_charset) *=' "$station_ini" \
+    | sed "s|/usr/www/|$core_in/|g" >"$conf_dir/60-mikopbx-station.ini"
+grep -q '^include_path' "$conf_dir/60-mikopbx-station.ini" || rc_die "no include_path in $station_ini"
+
 write_env() {
     cat >"$RC_CACHE/current.env.tmp" <<EOF
 # written by tests/realcore/setup.sh
 CORE_DIR=${core_dir#"$RC_CHROOT"}
 CORE_OLD_DIR=${old_dir#"$RC_CHROOT"}
-PHALCON_INI_DIR=$ph_dir_in
+PHP_CONF_DIR=${conf_dir#"$RC_CHROOT"}
 MIGRATED_DB=$1
 EOF
     mv "$RC_CACHE/current.env.tmp" "$RC_CACHE/current.env"
