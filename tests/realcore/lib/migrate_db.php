@@ -1,9 +1,13 @@
 <?php
 /*
- * Setup step (cached by tests/realcore/setup.sh): Core's shipped default mikopbx.db has an older schema;
- * migrate it with Core's own UpdateDatabase::updateDatabaseStructure() (tables from the models'
- * annotations) and set PBXVersion to the tag, as a station's boot does. The DB at database.dbfile of the
- * run's settings is migrated in place.
+ * Setup step (cached by tests/realcore/setup.sh): Core's shipped default mikopbx.db has an older schema
+ * and older data. Bring it to the tag as a station's boot does: Core's UpdateDatabase::updateDatabaseStructure()
+ * (tables from the models' annotations), then every release step of Core's src/Core/System/Upgrade/Releases
+ * newer than the DB's PBXVersion, in version order (what UpdateSystemConfig::updateConfigs() runs; e.g. the
+ * 2024.12.12 step creates the SYSTEM extensions hangup, busy, voicemail, did2user that incoming routes
+ * depend on), then PBXVersion = the tag. UpdateSystemConfig itself is not called: it reads /etc/version and
+ * then moves sound files and rewrites iptables, none of which belongs in this chroot.
+ * The DB at database.dbfile of the run's settings is migrated in place.
  * Usage (inside the runtime): php migrate_db.php <tag>
  */
 
@@ -32,7 +36,36 @@ if (stripos($log, 'ERROR') !== false) {
     exit(1);
 }
 $db = Di::getDefault()->getShared('db');
+$from = (string)$db->fetchColumn("SELECT value FROM m_PbxSettings WHERE key='PBXVersion'");
+$releases = [];
+foreach (glob(getenv('PBXFED_CORE_DIR') . '/src/Core/System/Upgrade/Releases/*.php') ?: [] as $file) {
+    $class = '\\MikoPBX\\Core\\System\\Upgrade\\Releases\\' . basename($file, '.php');
+    if (class_exists($class)) {
+        $releases[$class::PBX_VERSION] = $class;
+    }
+}
+uksort($releases, 'version_compare');
+foreach ($releases as $version => $class) {
+    if (version_compare($from, (string)$version, '<') && version_compare((string)$version, $tag, '<=')) {
+        // A step that touches the station's file system at hard-coded paths (e.g. 2021.2.187 moving
+        // /storage/usbdisk1 recordings) fails here; it is reported and the next step runs.
+        ob_start();
+        try {
+            (new $class())->processUpdate();
+            $result = 'done';
+        } catch (Throwable $e) {
+            $result = 'FAILED (' . get_class($e) . ': ' . strtok($e->getMessage(), "\n") . ')';
+        }
+        $out = trim((string)ob_get_clean());
+        echo "release step $version $result" . ($out !== '' ? ': ' . str_replace("\n", ' | ', $out) : '') . "\n";
+    }
+}
 $db->execute('UPDATE m_PbxSettings SET value = ? WHERE key = ?', [$tag, 'PBXVersion']);
+$system = $db->fetchAll("SELECT number FROM m_Extensions WHERE type='SYSTEM' ORDER BY number");
+if (array_column($system, 'number') !== ['busy', 'did2user', 'hangup', 'voicemail']) {
+    fwrite(STDERR, "migrate_db: the SYSTEM extensions are not there after the release steps\n");
+    exit(1);
+}
 $cols = array_column($db->fetchAll('PRAGMA table_info(m_PbxExtensionModules)'), 'name');
 if (!in_array('wiki_links', $cols, true)) {
     fwrite(STDERR, "migrate_db: m_PbxExtensionModules has no wiki_links after the migration\n");
