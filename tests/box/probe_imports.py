@@ -83,7 +83,7 @@ def stage_sqlalchemy(scratch, db):
         got = conn.execute(text("select x from t")).scalar()
     engine.dispose()
     if one != 1 or got != 42:
-        raise RuntimeError("select gave %r, %r" % (one, got))
+        raise RuntimeError(f"select gave {one!r}, {got!r}")
     from sqlalchemy.util import _has_cy
 
     say("OK sqlalchemy", sqlalchemy.__version__, "select 1 on a file DB; cython extensions:", _has_cy.HAS_CYEXTENSION)
@@ -93,7 +93,8 @@ def stage_jinja2(scratch, db):
     import jinja2
     import markupsafe
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("python_worker", "templates"), undefined=jinja2.StrictUndefined)
+    loader = jinja2.PackageLoader("python_worker", "templates")
+    env = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined)
     names = env.list_templates()
     if not names:
         raise RuntimeError("PackageLoader found no templates")
@@ -103,7 +104,7 @@ def stage_jinja2(scratch, db):
         f.write("[{{ name }}]\n{% for p in peers %}exten => {{ p }},1,NoOp()\n{% endfor %}")
     out = jinja2.Environment(loader=jinja2.FileSystemLoader(tdir)).get_template("t.txt").render(name="x", peers=[1, 2])
     if out != "[x]\nexten => 1,1,NoOp()\nexten => 2,1,NoOp()\n":
-        raise RuntimeError("render gave %r" % out)
+        raise RuntimeError(f"render gave {out!r}")
     speed = getattr(markupsafe, "_speedups", None)
     say("OK jinja2", jinja2.__version__, "PackageLoader:", len(names), "templates; FileSystemLoader render;",
         "markupsafe speedups:", "yes" if speed is not None else "no")
@@ -171,9 +172,10 @@ def stage_cli(scratch, db):
     w = [sys.executable, os.path.abspath(__file__), "--run-module"]
     steps = [
         ["init", "--module-db", mdb],
-        ["settings", "set", "--module-db", mdb, "--mikopbx-db", db, "--station-name", "moscow", "--own-patterns", "2XX"],
-        ["peers", "add", "--module-db", mdb, "--mikopbx-db", db, "--name", "spb", "--host", "127.0.0.3", "--patterns", "3XX",
-         "--secret", "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"],
+        ["settings", "set", "--module-db", mdb, "--mikopbx-db", db,
+         "--station-name", "moscow", "--own-patterns", "2XX"],
+        ["peers", "add", "--module-db", mdb, "--mikopbx-db", db,
+         "--name", "spb", "--host", "127.0.0.3", "--patterns", "3XX", "--secret", "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"],
         ["plan", "--module-db", mdb, "--mikopbx-db", db, "--json"],
         ["render", "--module-db", mdb, "--mikopbx-db", db, "--out", state],
         ["apply", "--module-db", mdb, "--mikopbx-db", db, "--state-dir", state, "--dry-run", "--json"],
@@ -194,14 +196,15 @@ def stage_cli(scratch, db):
     # `status` answers (bounded), then stopped by its PID.
     log_path = os.path.join(scratch, "worker.log")
     with open(log_path, "w") as logf:
-        worker = subprocess.Popen(w + ["run", "--module-db", mdb, "--mikopbx-db", db, "--state-dir", state,
-                                       "--no-reload", "--sync-bind", "127.0.0.1"], stdout=logf, stderr=subprocess.STDOUT)
+        run = [*w, "run", "--module-db", mdb, "--mikopbx-db", db, "--state-dir", state,
+               "--no-reload", "--sync-bind", "127.0.0.1"]
+        worker = subprocess.Popen(run, stdout=logf, stderr=subprocess.STDOUT)
     try:
         answer = None
         deadline = time.time() + 120
         while time.time() < deadline and worker.poll() is None:
             try:
-                p = subprocess.run(w + ["status", "--state-dir", state, "--json"], capture_output=True, text=True,
+                p = subprocess.run([*w, "status", "--state-dir", state, "--json"], capture_output=True, text=True,
                                    timeout=60)
             except subprocess.TimeoutExpired:
                 continue
@@ -226,7 +229,8 @@ def stage_cli(scratch, db):
         say("MISSING", m.group(1), "cli:run")
         return
     if answer is None:
-        say("FAIL cli:run no status answer within 120 s; worker exit", worker.returncode, wlog.strip().splitlines()[-3:])
+        say("FAIL cli:run no status answer within 120 s; worker exit", worker.returncode,
+            wlog.strip().splitlines()[-3:])
         return
     applied = "records" if "applied" in answer else "?"
     say("OK cli", len(steps), "worker commands (init, settings, peers add, plan, render, apply --dry-run), then",
@@ -237,7 +241,7 @@ def run_module(argv):
     """python_worker's CLI in this process, with the recorder: prints what was tolerated as absent."""
     import runpy
 
-    sys.argv = ["python_worker"] + argv
+    sys.argv = ["python_worker", *argv]
     code = 0
     try:
         runpy.run_module("python_worker", run_name="__main__", alter_sys=True)
@@ -274,7 +278,7 @@ def main():
             say("TIME", name, "%.2f" % (time.time() - t0))
         except ModuleNotFoundError as e:
             say("MISSING", missing_from(e), name)
-        except Exception as e:  # noqa: BLE001 - every other fault is a finding too
+        except Exception as e:
             say("FAIL", name, type(e).__name__, str(e)[:300])
     for name in sorted(ABSENT):
         say("ABSENT", name)

@@ -190,7 +190,7 @@ def main() -> int:
                     copy_into(work / "extra", *found)
         final: dict[str, list[str]] = {}
         for rnd in range(1, MAX_ROUNDS + 1):
-            res = summarize(run_probe(work, base_path + [extra_box], []))
+            res = summarize(run_probe(work, [*base_path, extra_box], []))
             if not res["MISSING"]:
                 final = res
                 break
@@ -199,7 +199,8 @@ def main() -> int:
                 name = item.split()[0]
                 found = stdlib_source(name)
                 if found is None:
-                    raise SystemExit(f"missing {name!r} ({item}) is not pure-Python stdlib: a C piece or a wheel lacks it")
+                    raise SystemExit(f"missing {name!r} ({item}) is not pure-Python stdlib: "
+                                     "a C piece or a wheel lacks it")
                 top, src = found
                 if top in before and name == top:
                     raise SystemExit(f"{top} copied but still missing: {item}")
@@ -228,7 +229,7 @@ def main() -> int:
 
         # zipimport: the supplement as a zip.
         zip_dir(work / "extra", work / "stdlib-extra.zip")
-        zres = summarize(run_probe(work, base_path + ["/pbxfed-work/stdlib-extra.zip"], []))
+        zres = summarize(run_probe(work, [*base_path, "/pbxfed-work/stdlib-extra.zip"], []))
         print("== the supplement from a zip on sys.path (zipimport):",
               "all stages OK" if not zres["FAIL"] and not zres["MISSING"] else f"FAIL {zres['FAIL'] + zres['MISSING']}")
 
@@ -240,7 +241,8 @@ def main() -> int:
         shutil.copytree(site / "zmq", pk / "zmq")
         if (site / "pyzmq.libs").exists():
             shutil.copytree(site / "pyzmq.libs", pk / "pyzmq.libs")
-        zpath = ["/pbxfed-work/worker.zip", "/pbxfed-work/pkgs.zip", "/pbxfed-work/pkgs", "/pbxfed-work/stdlib-extra.zip"]
+        zpath = ["/pbxfed-work/worker.zip", "/pbxfed-work/pkgs.zip", "/pbxfed-work/pkgs",
+                 "/pbxfed-work/stdlib-extra.zip"]
         pres = summarize(run_probe(work, zpath, []))
         print("== worker + SQLAlchemy, Jinja2, MarkupSafe, watchdog, typing_extensions from zips (sources only),"
               " pyzmq unpacked (measured, not gated):")
@@ -268,7 +270,8 @@ def main() -> int:
             print("  compileall failed:", comp.stdout[-300:], comp.stderr[-300:])
         zip_dir(pyc, work / "pkgs-pyc.zip", [n for n in os.listdir(pyc) if n != "python_worker"])
         zip_dir(pyc, work / "worker-pyc.zip", ["python_worker"])
-        cres = summarize(run_probe(work, ["/pbxfed-work/worker-pyc.zip", "/pbxfed-work/pkgs-pyc.zip", "/pbxfed-work/pkgs"], []))
+        cpath = ["/pbxfed-work/worker-pyc.zip", "/pbxfed-work/pkgs-pyc.zip", "/pbxfed-work/pkgs"]
+        cres = summarize(run_probe(work, cpath, []))
         print("== the same from zips holding .pyc compiled by the box's python3:",
               "all stages OK" if not cres["FAIL"] and not cres["MISSING"] else f"FAIL {cres['FAIL'] + cres['MISSING']}")
         print("  seconds per stage:", ", ".join(cres["TIME"]))
