@@ -30,9 +30,10 @@ mountpoint -q "$RC_CHROOT/proc" || mount -t proc proc "$RC_CHROOT/proc"
 
 # 2. Packages (install only).
 missing=""
+# shellcheck disable=SC2086
+installed="$(rc_in_chroot dpkg-query -W -f='${Package} ${Status}\n' $RC_PACKAGES 2>/dev/null || true)"
 for p in $RC_PACKAGES; do
-    st="$(rc_in_chroot dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)"
-    [ "$st" = "install ok installed" ] || missing="$missing $p"
+    echo "$installed" | grep -qx "$p install ok installed" || missing="$missing $p"
 done
 if [ -n "$missing" ]; then
     step "apt-get install$missing (in the chroot)"
