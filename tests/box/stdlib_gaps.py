@@ -281,8 +281,9 @@ def main() -> int:
         print("== pyzmq from a zip:", "works" if zq["OK"] else f"does not load ({(zq['FAIL'] + zq['MISSING'])[:1]})")
         # The station without python3.
         nop = run_probe(work, base_path, [], no_python=True)
-        print("== --no-python box:", "; ".join(nop)[:200])
         ok_nop = len(nop) == 1 and "exit 127" in nop[0]
+        print("== the box without python3:", "python3 not found (exit 127), as it must be" if ok_nop
+              else f"UNEXPECTED {'; '.join(nop)[:200]}")
         print(f"== took {time.time() - started:.1f} s")
 
         # Gating: the directory layout, the supplement as a zip, the packages as zips of bytecode, pyzmq
