@@ -60,9 +60,9 @@ final class RestCallbackTest extends RealCoreTestCase
         self::assertInstanceOf(PBXApiResult::class, $res);
         self::assertSame(PbxFederationConf::class . '::moduleRestAPICallback', $res->processor);
         self::assertSame('status', $res->function);
-        self::assertFalse($res->success, 'no worker installed here');
-        $expected = Di::getDefault()->getShared('translation')->_('module_pbx_federation_WorkerNotInstalled', ['details' => 'venv_missing']);
-        self::assertNotSame('module_pbx_federation_WorkerNotInstalled', $expected, 'the module\'s Messages are merged into Core\'s translation');
+        self::assertFalse($res->success, 'no worker runs here: no status.json');
+        $expected = Di::getDefault()->getShared('translation')->_('module_pbx_federation_WorkerStopped');
+        self::assertNotSame('module_pbx_federation_WorkerStopped', $expected, 'the module\'s Messages are merged into Core\'s translation');
         self::assertSame([$expected], $res->messages['error']);
         // What the REST layer sends back to the page.
         $result = $res->getResult();
