@@ -93,7 +93,7 @@ def stage_jinja2(scratch, db):
     import jinja2
     import markupsafe
 
-    loader = jinja2.PackageLoader("python_worker", "templates")
+    loader = jinja2.PackageLoader("python_worker.render", "templates")
     env = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined)
     names = env.list_templates()
     if not names:
