@@ -295,6 +295,212 @@ def phase_dead(m: wm.WanMesh) -> None:
     say("dead", json.dumps(FIG["dead"]))
 
 
+def _notifies(run: wm.Sipp, t_from: float) -> dict[str, list[tuple[float, str]]]:
+    """NOTIFYs a BLF subscriber got after t_from: watched number -> [(time, dialog state)]."""
+    out: dict[str, list[tuple[float, str]]] = {}
+    for m in wm.trace(run.trace):
+        if m.sent or not m.first.startswith("NOTIFY ") or m.t < t_from:
+            continue
+        ent = re.search(r'entity="sip:(\d+)@', m.text)
+        st = re.search(r"<state[^>]*>([a-z]+)</state>", m.text)
+        if ent:
+            out.setdefault(ent.group(1), []).append((m.t, st.group(1) if st else "terminated"))
+    return out
+
+
+def _uas_events(run: wm.Sipp, t_from: float) -> dict[str, dict[str, list[float]]]:
+    """At a station's UAS: number -> {"ring": INVITE arrivals, "end": BYE arrivals} after t_from."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for m in wm.trace(run.trace):
+        if m.sent or m.t < t_from:
+            continue
+        if m.first.startswith("INVITE ") or m.first.startswith("BYE "):
+            num = re.search(r"^To:.*?sip:(\d+)@", m.text, re.M)
+            if num:
+                kind = "ring" if m.first.startswith("INVITE ") else "end"
+                out.setdefault(num.group(1), {"ring": [], "end": []})[kind].append(m.t)
+    return out
+
+
+def _pair_lags(events: list[float], notes: list[float]) -> tuple[list[tuple[float, float]], int]:
+    """k-th event <-> k-th NOTIFY of the matching state (states travel in order); (event time, lag) pairs and
+    the count difference (lost or merged NOTIFYs)."""
+    n = min(len(events), len(notes))
+    return [(events[i], notes[i] - events[i]) for i in range(n)], len(events) - len(notes)
+
+
+def phase_busy(m: wm.WanMesh, seconds: float, rate: float, watched_per_station: int = 4) -> None:
+    """--busy-rate state changes/s per station for --busy-seconds; lamp lag at BLF subscribers elsewhere."""
+    ensure_phones(m)
+    rng = random.Random(20)
+    half = m.phones // 2
+    watched = {j: list(m.specs[j].phones[half:half + watched_per_station]) for j in range(m.n)}
+    subs = {}
+    for k in range(m.n):
+        watcher = m.specs[k].phones[0]
+        pairs = [(watcher, w) for j in range(m.n) if j != k for w in watched[j]]
+        subs[k] = m.start_subscriptions(k, pairs)
+    time.sleep(10)  # initial NOTIFYs
+    calls_per_s = rate / 5.0  # a call: caller busy + idle, callee ringing + busy + idle
+    n_calls = int(calls_per_s * seconds)
+    w_pids = {s.name: s.worker.pid for s in m.fed.stations.values() if s.worker is not None}
+    cpu0 = {n: wm.cpu_s(p) for n, p in w_pids.items()}
+    logs0 = {s.name: len(m.h.log(s.st)) for s in m.fed.stations.values()}
+    t0 = time.time()
+    runs = {}
+    for k in range(m.n):
+        callers = m.specs[k].phones[1:half]
+        callees = m.specs[k].phones[half:]
+        pairs = []
+        for i in range(n_calls):
+            callee = watched[k][i % len(watched[k])] if i % 3 == 0 else rng.choice(callees[len(watched[k]):])
+            pairs.append((rng.choice(callers), callee))
+        runs[k] = m.start_calls(k, pairs, rate=calls_per_s, hold_ms=1000, limit=50, timeout=seconds + 120)
+    for run in runs.values():
+        run.wait(seconds + 150)
+    t_load_end = time.time()
+    # Let the backlog drain (bounded), then read every trace.
+    drain = min(600.0, max(60.0, seconds * 2))
+    time.sleep(min(drain, 30))
+    deadline = time.time() + drain
+    uas = {k: next(r for r in m.sipps if r.name == f"uas{k}") for k in range(m.n)}
+    while time.time() < deadline:
+        ends = {k: _uas_events(uas[k], t0) for k in range(m.n)}
+        total_end = sum(len(v["end"]) for k in range(m.n) for w, v in ends[k].items() if w in watched[k])
+        got = 0
+        for k in range(m.n):
+            notes = _notifies(subs[k], t0)
+            got += sum(sum(1 for _t, st in notes.get(w, []) if st == "terminated")
+                       for j in range(m.n) if j != k for w in watched[j])
+        if got >= total_end * (m.n - 1):
+            break
+        time.sleep(10)
+    t_drained = time.time()
+    cpu = {n: wm.cpu_s(p) - cpu0[n] for n, p in w_pids.items()}
+    for r in subs.values():
+        r.stop()
+    ring_lags, end_lags, mismatch = [], [], 0
+    for k in range(m.n):
+        notes = _notifies(subs[k], t0)
+        for j in range(m.n):
+            if j == k:
+                continue
+            ev = _uas_events(uas[j], t0)
+            for w in watched[j]:
+                e = ev.get(w, {"ring": [], "end": []})
+                nn = notes.get(w, [])
+                lags, d1 = _pair_lags(e["ring"], [t for t, st in nn if st in ("early", "confirmed")][::1])
+                # early and confirmed can both follow one ring: keep the first NOTIFY of each call
+                firsts = []
+                prev = "terminated"
+                for t, st in nn:
+                    if st != "terminated" and prev == "terminated":
+                        firsts.append(t)
+                    prev = st
+                lags, d1 = _pair_lags(e["ring"], firsts)
+                ring_lags += lags
+                lags2, d2 = _pair_lags(e["end"], [t for t, st in nn if st == "terminated"])
+                end_lags += lags2
+                mismatch += abs(d1) + abs(d2)
+    all_lags = ring_lags + end_lags
+
+    def window(a: float, b: float) -> dict[str, object]:
+        return dist([lag for t, lag in all_lags if a <= t - t0 < b])
+
+    warn = {}
+    for s in m.fed.stations.values():
+        text = m.h.log(s.st)[logs0[s.name]:]
+        warn[s.name] = len(re.findall(r"taskprocessor|task processor", text))
+    pub = {}
+    for s in list(m.fed.stations.values())[:2]:
+        msgs = hs.sip_messages(m.h.log(s.st)[logs0[s.name]:])
+        sent = [x for x in msgs if x.direction == "tx" and x.is_request and x.method == "PUBLISH"]
+        pub[s.name] = {"publish_sent": len(sent), "with_auth": sum(1 for x in sent if x.header("Authorization")),
+                       "answered_200": sum(1 for x in msgs if x.direction == "rx" and not x.is_request
+                                           and x.method == "PUBLISH" and x.status == 200)}
+    calls = {k: wm.calls_result(r) for k, r in runs.items()}
+    answered = sum(1 for c in calls.values() for v in c.values() if v[2] is not None)
+    minutes = int(seconds // 60) or 1
+    FIG["busy"] = {"seconds": seconds, "rate_per_station": rate, "calls_per_station_per_s": round(calls_per_s, 2),
+                   "calls_placed": sum(len(c) for c in calls.values()), "calls_answered": answered,
+                   "lag_ring_and_end": dist([lag for _t, lag in all_lags]), "lag_ring": dist([lg for _t, lg in ring_lags]),
+                   "lag_end": dist([lg for _t, lg in end_lags]),
+                   "lag_by_window": {f"{i * 60}-{(i + 1) * 60}s": window(i * 60, (i + 1) * 60) for i in range(minutes)},
+                   "lag_after_load": window(t_load_end - t0, 1e9), "unmatched_events_or_notifies": mismatch,
+                   "load_end_to_drained_s": round(t_drained - t_load_end, 1),
+                   "taskprocessor_warnings": warn, "publish_counts_first_two_stations": pub,
+                   "worker_cpu_pct_median": round(statistics.median(cpu.values()) / (t_drained - t0) * 100, 1),
+                   "worker_cpu_pct_max": round(max(cpu.values()) / (t_drained - t0) * 100, 1),
+                   "memory": memory(m)}
+    say("busy", json.dumps(FIG["busy"]))
+
+
+def _expected(m: wm.WanMesh, down: dict[int, set[str]]) -> dict[int, dict[str, str]]:
+    return {k: {n: ("Unavailable" if n in down.get(j, set()) else "Idle")
+                for j in range(m.n) if j != k for n in m.specs[j].phones} for k in range(m.n)}
+
+
+def phase_outage(m: wm.WanMesh, seconds: float, changes: int, heal_timeout: float) -> None:
+    """Station X (the last) loses its WAN for `seconds`; meanwhile ~`changes` device states change on X
+    (registrations toggled: unregister all / register all, cycles) and 20 on each other station; X ends with 50
+    phones unregistered, each other station with 20. Then the link is back: until every lamp everywhere is
+    right (Idle / Unavailable as its phone), bounded by heal_timeout."""
+    ensure_phones(m)
+    assert m.wan is not None
+    x = m.n - 1
+    uas = {k: next(r for r in m.sipps if r.name == f"uas{k}" and r.proc.poll() is None) for k in range(m.n)}
+    t0 = time.time()
+    m.wan.cut(m.specs[x].address)
+    time.sleep(min(15.0, seconds / 4))
+    # Registrations need the UAS port: stop X's UAS while we toggle (its calls are not needed meanwhile).
+    uas[x].stop()
+    phones = list(m.specs[x].phones)
+    done = 0
+    cycles = max(1, changes // (2 * len(phones)))
+    for _ in range(cycles):
+        m.register(x, phones, expires=0, rate=100)
+        m.register(x, phones, rate=100)
+        done += 2 * len(phones)
+    m.register(x, phones[-50:], expires=0, rate=100)
+    done += 50
+    down = {x: set(phones[-50:])}
+    for j in range(m.n - 1):
+        uas[j].stop()
+        m.register(j, m.specs[j].phones[-20:], expires=0, rate=100)
+        down[j] = set(m.specs[j].phones[-20:])
+        m.start_uas(j)
+    m.start_uas(x)
+    rest = seconds - (time.time() - t0)
+    if rest > 0:
+        time.sleep(rest)
+    t_back = time.time()
+    m.wan.cut(m.specs[x].address, cut=False)
+    want = _expected(m, down)
+    right: dict[int, float] = {}
+    wrong_last: dict[int, int] = {}
+    deadline = time.time() + heal_timeout
+    samples = []
+    while len(right) < m.n and time.time() < deadline:
+        for k in range(m.n):
+            if k in right:
+                continue
+            h = m.hints(k)
+            bad = sum(1 for n, st in want[k].items() if h.get(n) != st)
+            wrong_last[k] = bad
+            if bad == 0:
+                right[k] = time.time()
+        samples.append((round(time.time() - t_back, 1), sum(wrong_last.values())))
+        time.sleep(1.0)
+    FIG["outage"] = {"outage_s": round(t_back - t0, 1), "state_changes_on_x": done,
+                     "changes_on_each_other": 20,
+                     "back_to_all_lamps_right_s": {m.specs[k].name: round(v - t_back, 1) for k, v in sorted(right.items())},
+                     "max_s": round(max(right.values()) - t_back, 1) if len(right) == m.n else None,
+                     "still_wrong_after_timeout": {m.specs[k].name: wrong_last.get(k) for k in range(m.n) if k not in right},
+                     "wrong_lamps_over_time": samples[:: max(1, len(samples) // 30)],
+                     "heal_timeout_s": heal_timeout}
+    say("outage", json.dumps(FIG["outage"]))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stations", type=int, default=10)
@@ -303,6 +509,11 @@ def main() -> int:
     ap.add_argument("--loss", type=float, default=0.01)
     ap.add_argument("--phases", default="setup,add,lamps,calls,idle,dead")
     ap.add_argument("--idle-seconds", type=float, default=60)
+    ap.add_argument("--busy-seconds", type=float, default=120)
+    ap.add_argument("--busy-rate", type=float, default=20)
+    ap.add_argument("--outage-seconds", type=float, default=300)
+    ap.add_argument("--outage-changes", type=int, default=2000)
+    ap.add_argument("--heal-timeout", type=float, default=600)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     phases = args.phases.split(",")
@@ -325,6 +536,10 @@ def main() -> int:
             phase_idle(m, args.idle_seconds)
         if "dead" in phases:
             phase_dead(m)
+        if "busy" in phases:
+            phase_busy(m, args.busy_seconds, args.busy_rate)
+        if "outage" in phases:
+            phase_outage(m, args.outage_seconds, args.outage_changes, args.heal_timeout)
     except BaseException as exc:
         FIG["error"] = f"{type(exc).__name__}: {exc}"[:3000]
         raise

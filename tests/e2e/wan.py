@@ -32,6 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 EMULATOR = REPO / "bench" / "wan_emulator.py"
 IPTABLES = "iptables-legacy"
 CHAIN = "PBXFED-WAN"
+LOCAL = "127.0.0.1/32"
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def ensure_iptables() -> str:
 
 class WanEmulator:
     def __init__(self, h: hs.Harness, stations: list[str], default: Link = PROFILE, *, queue: int = 7,
-                 links: dict[tuple[str, str], Link] | None = None) -> None:
+                 links: dict[tuple[str, str], Link] | None = None, sync_port: int | None = 7787) -> None:
         if not h.netns:
             raise hs.HarnessError("the WAN emulator needs the harness's own network namespace")
         for a in stations:
@@ -74,6 +75,7 @@ class WanEmulator:
         self.default = default
         self.links: dict[tuple[str, str], Link] = dict(links or {})
         self.queue = queue
+        self.sync_port = sync_port
         self.dir = h.host_run / "wan"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config = self.dir / "wan.json"
@@ -101,6 +103,17 @@ class WanEmulator:
                          "--queue-num", str(self.queue))
             if r.returncode != 0:
                 raise hs.HarnessError(f"iptables in {self.h.netns}: {r.stderr}")
+        if self.sync_port:
+            # The worker's sync client connects without binding its station address, so on loopback its packets
+            # leave from 127.0.0.1: they are told apart by the server's port and take the link "127.0.0.1>B" /
+            # "B>127.0.0.1" (the default profile; `cut(B)` cuts them too). A client's own outage cannot be seen
+            # this way: a cut station's outgoing sync connections still pass (its SIP does not).
+            for b in self.stations:
+                for argv in (["-s", LOCAL, "-d", f"{b}/32", "-p", "tcp", "--dport", str(self.sync_port)],
+                             ["-s", f"{b}/32", "-d", LOCAL, "-p", "tcp", "--sport", str(self.sync_port)]):
+                    r = self._ns(IPTABLES, "-A", CHAIN, *argv, "-j", "NFQUEUE", "--queue-num", str(self.queue))
+                    if r.returncode != 0:
+                        raise hs.HarnessError(f"iptables in {self.h.netns}: {r.stderr}")
         if self._ns(IPTABLES, "-C", "OUTPUT", "-j", CHAIN).returncode != 0:
             self._ns(IPTABLES, "-A", "OUTPUT", "-j", CHAIN)
         self.rules = True
@@ -146,9 +159,15 @@ class WanEmulator:
 
     def cut(self, station: str, cut: bool = True) -> None:
         """All of `station`'s links lose every packet (an outage of its WAN), or get their profile back."""
-        for other in self.stations:
-            if other != station:
-                self.set_link(station, other, Link(self.default.delay_ms, 0.0, 1.0) if cut else None, both=True)
+        others = [o for o in self.stations if o != station] + (["127.0.0.1"] if self.sync_port else [])
+        dead = Link(self.default.delay_ms, 0.0, 1.0)
+        for other in others:
+            for key in ((station, other), (other, station)):
+                if cut:
+                    self.links[key] = dead
+                else:
+                    self.links.pop(key, None)
+        self.reload()
 
     def reload(self) -> None:
         self.write_config()

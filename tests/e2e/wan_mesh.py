@@ -451,15 +451,20 @@ class WanMesh:
         self.sipps.append(run)
         return run
 
-    def register(self, k: int, numbers: Sequence[str] | None = None, rate: int = 100) -> bool:
-        """Register `numbers` (default: all of station k's) with their contact at the station's UAS address."""
+    def register(self, k: int, numbers: Sequence[str] | None = None, rate: int = 50, expires: int = 3600,
+                 tries: int = 3) -> bool:
+        """Register `numbers` (default: all of station k's) with their contact at the station's UAS address
+        (expires 0: unregister). SIPp exits 0 only when every REGISTER got its 200; up to `tries` rounds (a
+        REGISTER again is harmless). Must run while the UAS of station k is not bound (same address and port)."""
         s = self.specs[k]
         numbers = list(numbers or s.phones)
         rows = [f"{n};{auth_field(n)}" for n in numbers]
-        run = self._sipp(f"reg{k}", register_many(), local_ip=uas_ip(k), remote=s.address, inf=rows,
-                         args=["-m", str(len(rows)), "-r", str(rate), "-l", "50"], timeout=60)
-        rc = run.wait(90)
-        return rc == 0
+        for _ in range(tries):
+            run = self._sipp(f"reg{k}", register_many(expires), local_ip=uas_ip(k), remote=s.address, inf=rows,
+                             args=["-m", str(len(rows)), "-r", str(rate), "-l", "20"], timeout=120)
+            if run.wait(150) == 0:
+                return True
+        return False
 
     def start_uas(self, k: int, ring_ms: int = 0) -> Sipp:
         return self._sipp(f"uas{k}", answer_any(ring_ms), local_ip=uas_ip(k), remote=self.specs[k].address,
