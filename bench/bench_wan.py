@@ -347,6 +347,8 @@ def phase_busy(m: wm.WanMesh, seconds: float, rate: float, watched_per_station: 
     cpu0 = {n: wm.cpu_s(p) for n, p in w_pids.items()}
     logs0 = {s.name: len(m.h.log(s.st)) for s in m.fed.stations.values()}
     t0 = time.time()
+    assert m.wan is not None
+    links0 = m.wan.stats().get("links", {})
     runs = {}
     for k in range(m.n):
         callers = m.specs[k].phones[1:half]
@@ -411,13 +413,18 @@ def phase_busy(m: wm.WanMesh, seconds: float, rate: float, watched_per_station: 
     for s in m.fed.stations.values():
         text = m.h.log(s.st)[logs0[s.name]:]
         warn[s.name] = len(re.findall(r"taskprocessor|task processor", text))
-    pub = {}
-    for s in list(m.fed.stations.values())[:2]:
+    pub: dict[str, object] = {}
+    for s in list(m.fed.stations.values())[:2] if m.sip_log else []:
         msgs = hs.sip_messages(m.h.log(s.st)[logs0[s.name]:])
         sent = [x for x in msgs if x.direction == "tx" and x.is_request and x.method == "PUBLISH"]
         pub[s.name] = {"publish_sent": len(sent), "with_auth": sum(1 for x in sent if x.header("Authorization")),
                        "answered_200": sum(1 for x in msgs if x.direction == "rx" and not x.is_request
                                            and x.method == "PUBLISH" and x.status == 200)}
+    links1 = m.wan.stats().get("links", {})
+    a, b = m.specs[0].address, m.specs[1].address
+    pk = {key: int(links1.get(key, {}).get("packets", 0)) - int(links0.get(key, {}).get("packets", 0))  # type: ignore[union-attr]
+          for key in (f"{a}>{b}", f"{b}>{a}")}
+    pub["packets_st0_st1_both_ways_during_run"] = pk
     calls = {k: wm.calls_result(r) for k, r in runs.items()}
     answered = sum(1 for c in calls.values() for v in c.values() if v[2] is not None)
     minutes = int(seconds // 60) or 1
@@ -514,10 +521,12 @@ def main() -> int:
     ap.add_argument("--outage-seconds", type=float, default=300)
     ap.add_argument("--outage-changes", type=int, default=2000)
     ap.add_argument("--heal-timeout", type=float, default=600)
+    ap.add_argument("--sip-log", action="store_true",
+                    help="keep `pjsip set logger on` (PUBLISH counts from the logs; costs CPU at this scale)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     phases = args.phases.split(",")
-    m = wm.WanMesh(args.stations, args.phones, wan.Link(args.rtt / 2, 0.0, args.loss))
+    m = wm.WanMesh(args.stations, args.phones, wan.Link(args.rtt / 2, 0.0, args.loss), sip_log=args.sip_log)
     FIG["machine"] = {"load_at_start": open("/proc/loadavg").read().split()[:3], "rtt_ms": args.rtt, "loss": args.loss}
     t0 = time.monotonic()
     try:

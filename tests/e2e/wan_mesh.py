@@ -338,6 +338,7 @@ class WanMesh:
     phones: int = 200
     profile: wan.Link = wan.PROFILE
     heartbeat: float = 2.0
+    sip_log: bool = False
     fed: fd.Federation = field(init=False)
     wan: wan.WanEmulator | None = field(init=False, default=None)
     specs: list[fd.Spec] = field(init=False)
@@ -367,8 +368,13 @@ class WanMesh:
         self.figures["build_s"] = round(time.monotonic() - t0, 1)
 
     def start_asterisk(self, ks: Iterable[int]) -> None:
+        """Start the stations; Federation.start turns `pjsip set logger on`, which at this scale costs real CPU
+        (every SIP message written to messages.log: ~250 MB per station in a full bench run), so it is turned
+        off again unless `sip_log`."""
         for k in ks:
             self.fed.start(self.specs[k].name)
+            if not self.sip_log:
+                self.st(k).rx("pjsip set logger off")
 
     def start_worker(self, k: int, *extra: str) -> None:
         s = self.st(k)
