@@ -79,7 +79,7 @@ def memory(m: wm.WanMesh) -> dict[str, object]:
     return {"asterisk_mb_each_median": round(statistics.median(ast) / 1024, 1) if ast else None,
             "asterisk_mb_total": round(sum(ast) / 1024, 1), "workers_mb_each_median":
             round(statistics.median(wk) / 1024, 1) if wk else None, "workers_mb_total": round(sum(wk) / 1024, 1),
-            "emulator_mb": round(emu / 1024, 1), "load": open("/proc/loadavg").read().split()[:3]}
+            "emulator_mb": round(emu / 1024, 1), "load": Path("/proc/loadavg").read_text().split()[:3]}
 
 
 # ------------------------------------------------------------------------------------------------ phases
@@ -232,7 +232,8 @@ def phase_idle(m: wm.WanMesh, seconds: float) -> None:
     time.sleep(seconds)
     cpu = {n: wm.cpu_s(p) - before[n] for n, p in pids.items()}
     ast = {s.name: wm.cpu_s(s.st.pid) - ast_before[s.name] for s in m.fed.stations.values()}
-    FIG["idle"] = {"seconds": seconds, "worker_cpu_pct_median": round(statistics.median(cpu.values()) / seconds * 100, 2),
+    FIG["idle"] = {"seconds": seconds,
+                   "worker_cpu_pct_median": round(statistics.median(cpu.values()) / seconds * 100, 2),
                    "worker_cpu_pct_max": round(max(cpu.values()) / seconds * 100, 2),
                    "asterisk_cpu_pct_median": round(statistics.median(ast.values()) / seconds * 100, 2),
                    "memory": memory(m)}
@@ -251,6 +252,8 @@ def phase_dead(m: wm.WanMesh) -> None:
     others = list(range(m.n - 1))
     probe = m.specs[dead].phones[:5]
     assert m.wan is not None
+    # Start from lamps that are live (Idle) everywhere, or an Unavailable seen at once would be the old one.
+    live = hs.wait_until(lambda: all(all(m.hints(j).get(n) == "Idle" for n in probe) for j in others), 300, 1.0)
     t0 = time.time()
     m.wan.cut(m.specs[dead].address)
     unavailable: dict[int, float] = {}
@@ -285,7 +288,7 @@ def phase_dead(m: wm.WanMesh) -> None:
                 if all(h.get(n) == "Idle" for n in m.specs[dead].phones):
                     back[j] = time.time()
         time.sleep(0.5)
-    FIG["dead"] = {"cut_to_lamps_unavailable": dist([v - t0 for v in unavailable.values()]),
+    FIG["dead"] = {"lamps_idle_before_the_cut": live, "cut_to_lamps_unavailable": dist([v - t0 for v in unavailable.values()]),
                    "cut_to_trunk_unavail": dist([v - t0 for v in trunk_down.values()]),
                    "stations_not_unavailable_in_90s": [m.specs[j].name for j in others if j not in unavailable],
                    "call_to_dead_peer": {"final": final, "invite_to_final_s":
@@ -430,7 +433,8 @@ def phase_busy(m: wm.WanMesh, seconds: float, rate: float, watched_per_station: 
     minutes = int(seconds // 60) or 1
     FIG["busy"] = {"seconds": seconds, "rate_per_station": rate, "calls_per_station_per_s": round(calls_per_s, 2),
                    "calls_placed": sum(len(c) for c in calls.values()), "calls_answered": answered,
-                   "lag_ring_and_end": dist([lag for _t, lag in all_lags]), "lag_ring": dist([lg for _t, lg in ring_lags]),
+                   "lag_ring_and_end": dist([lag for _t, lag in all_lags]),
+                   "lag_ring": dist([lg for _t, lg in ring_lags]),
                    "lag_end": dist([lg for _t, lg in end_lags]),
                    "lag_by_window": {f"{i * 60}-{(i + 1) * 60}s": window(i * 60, (i + 1) * 60) for i in range(minutes)},
                    "lag_after_load": window(t_load_end - t0, 1e9), "unmatched_events_or_notifies": mismatch,
@@ -500,9 +504,11 @@ def phase_outage(m: wm.WanMesh, seconds: float, changes: int, heal_timeout: floa
         time.sleep(1.0)
     FIG["outage"] = {"outage_s": round(t_back - t0, 1), "state_changes_on_x": done,
                      "changes_on_each_other": 20,
-                     "back_to_all_lamps_right_s": {m.specs[k].name: round(v - t_back, 1) for k, v in sorted(right.items())},
+                     "back_to_all_lamps_right_s": {m.specs[k].name: round(v - t_back, 1)
+                                                   for k, v in sorted(right.items())},
                      "max_s": round(max(right.values()) - t_back, 1) if len(right) == m.n else None,
-                     "still_wrong_after_timeout": {m.specs[k].name: wrong_last.get(k) for k in range(m.n) if k not in right},
+                     "still_wrong_after_timeout": {m.specs[k].name: wrong_last.get(k) for k in range(m.n)
+                                                   if k not in right},
                      "wrong_lamps_over_time": samples[:: max(1, len(samples) // 30)],
                      "heal_timeout_s": heal_timeout}
     say("outage", json.dumps(FIG["outage"]))
@@ -527,7 +533,8 @@ def main() -> int:
     args = ap.parse_args()
     phases = args.phases.split(",")
     m = wm.WanMesh(args.stations, args.phones, wan.Link(args.rtt / 2, 0.0, args.loss), sip_log=args.sip_log)
-    FIG["machine"] = {"load_at_start": open("/proc/loadavg").read().split()[:3], "rtt_ms": args.rtt, "loss": args.loss}
+    FIG["machine"] = {"load_at_start": Path("/proc/loadavg").read_text().split()[:3], "rtt_ms": args.rtt,
+                      "loss": args.loss}
     t0 = time.monotonic()
     try:
         phase_setup(m)
@@ -554,7 +561,7 @@ def main() -> int:
         raise
     finally:
         FIG["wall_s"] = round(time.monotonic() - t0, 1)
-        FIG["load_at_end"] = open("/proc/loadavg").read().split()[:3]
+        FIG["load_at_end"] = Path("/proc/loadavg").read_text().split()[:3]
         FIG["emulator"] = m.close()
         text = json.dumps(FIG, indent=1, default=str)
         if args.json:

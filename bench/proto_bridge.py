@@ -25,7 +25,7 @@ from pathlib import Path
 import zmq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ami_tool import Ami  # noqa: E402
+from ami_tool import Ami
 
 
 def recv(args: argparse.Namespace) -> dict[str, object]:

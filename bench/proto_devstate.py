@@ -33,6 +33,7 @@ extension number, not by entity ID, which AMI shows only from 22.13).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import subprocess
@@ -131,7 +132,7 @@ class Pair:
             try:
                 self.h.start(st, boot_timeout=120)
             except subprocess.TimeoutExpired:
-                def up() -> bool:
+                def up(st: hs.Station = st) -> bool:
                     try:
                         return "fully booted" in self.h.rx(st, "core waitfullybooted", timeout=30).lower()
                     except (hs.HarnessError, subprocess.TimeoutExpired):
@@ -289,8 +290,9 @@ def test_learn(p: Pair, n: int) -> None:
     for _ in range(polls):
         p.h.rx(p.st["pa"], "core show hints", timeout=30)
     wall = time.perf_counter() - t0
-    res[f"CLI poll core show hints ({n} hints)"] = {"per_poll_ms": round(wall / polls * 1000, 1),
-                                                    "asterisk_cpu_ms_per_poll": round((hs_cpu(pid) - c0) / polls * 1000, 1)}
+    res[f"CLI poll core show hints ({n} hints)"] = {
+        "per_poll_ms": round(wall / polls * 1000, 1),
+        "asterisk_cpu_ms_per_poll": round((hs_cpu(pid) - c0) / polls * 1000, 1)}
     FIG["learn"] = res
     say("learn", json.dumps(res))
 
@@ -350,7 +352,8 @@ def test_bridge(p: Pair, n: int, rate: float = 0.0, prefix: str = "P") -> None:
     lags.sort()
     if lags:
         res["per_state_lag_ms"] = {"p50": round(lags[len(lags) // 2] * 1000, 1),
-                                   "p99": round(lags[int(len(lags) * 0.99)] * 1000, 1), "max": round(lags[-1] * 1000, 1)}
+                                   "p99": round(lags[int(len(lags) * 0.99)] * 1000, 1),
+                                   "max": round(lags[-1] * 1000, 1)}
     label = f"loss {p.wan.default.loss}" + (f", {rate:g} states/s trickle" if rate else ", burst")
     FIG.setdefault("bridge", {})[label] = res  # type: ignore[index]
     say("bridge", json.dumps(res))
@@ -364,10 +367,8 @@ def reload_until_done(p: Pair, st: hs.Station, tag: str, timeout: float = 300) -
     text = conf.read_text().split("\n[rlmark", 1)[0]
     conf.write_text(text + f"\n[rlmark{tag}]\nexten => 1,1,NoOp(marker)\n")
     t0 = time.perf_counter()
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         p.h.rx(st, "dialplan reload", timeout=120)
-    except subprocess.TimeoutExpired:
-        pass
     t_rx = time.perf_counter() - t0
 
     def seen() -> bool:
@@ -473,7 +474,7 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     tests = args.tests.split(",")
-    FIG["machine"] = {"load_at_start": open("/proc/loadavg").read().split()[:3], "rtt_ms": args.rtt,
+    FIG["machine"] = {"load_at_start": Path("/proc/loadavg").read_text().split()[:3], "rtt_ms": args.rtt,
                       "loss": args.loss, "states": args.states}
     p = Pair(args.rtt, args.loss)
     try:
@@ -493,7 +494,7 @@ def main() -> int:
         FIG["error"] = f"{type(exc).__name__}: {exc}"[:3000]
         raise
     finally:
-        FIG["load_at_end"] = open("/proc/loadavg").read().split()[:3]
+        FIG["load_at_end"] = Path("/proc/loadavg").read_text().split()[:3]
         FIG["emulator"] = p.close()
         text = json.dumps(FIG, indent=1, default=str)
         if args.json:

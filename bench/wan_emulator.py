@@ -24,6 +24,7 @@ emulator's own added delay, p50/p99/max). The program ends by itself after --max
 from __future__ import annotations
 
 import argparse
+import contextlib
 import heapq
 import json
 import os
@@ -245,10 +246,8 @@ class Emulator:
         self.release(everything=True)
         self.write_stats()
         cmd = struct.pack("=BBH", NFQNL_CFG_CMD_UNBIND, 0, socket.htons(socket.AF_INET))
-        try:
+        with contextlib.suppress(OSError):
             self.sock.send(_msg(NFQNL_MSG_CONFIG, self.queue, _attr(NFQA_CFG_CMD, cmd)))
-        except OSError:
-            pass
         self.sock.close()
 
 
