@@ -253,7 +253,8 @@ def phase_dead(m: wm.WanMesh) -> None:
     probe = m.specs[dead].phones[:5]
     assert m.wan is not None
     # Start from lamps that are live (Idle) everywhere, or an Unavailable seen at once would be the old one.
-    live = hs.wait_until(lambda: all(all(m.hints(j).get(n) == "Idle" for n in probe) for j in others), 300, 1.0)
+    live = hs.wait_until(lambda: all(all(m.hints(j).get(n) == "Idle" for n in probe) for j in others),
+                         300, 1.0)
     t0 = time.time()
     m.wan.cut(m.specs[dead].address)
     unavailable: dict[int, float] = {}
