@@ -289,7 +289,8 @@ def phase_dead(m: wm.WanMesh) -> None:
                 if all(h.get(n) == "Idle" for n in m.specs[dead].phones):
                     back[j] = time.time()
         time.sleep(0.5)
-    FIG["dead"] = {"lamps_idle_before_the_cut": live, "cut_to_lamps_unavailable": dist([v - t0 for v in unavailable.values()]),
+    FIG["dead"] = {"lamps_idle_before_the_cut": live,
+                   "cut_to_lamps_unavailable": dist([v - t0 for v in unavailable.values()]),
                    "cut_to_trunk_unavail": dist([v - t0 for v in trunk_down.values()]),
                    "stations_not_unavailable_in_90s": [m.specs[j].name for j in others if j not in unavailable],
                    "call_to_dead_peer": {"final": final, "invite_to_final_s":
