@@ -151,15 +151,17 @@ class ModuleStation:
         """One-shot `python -m python_worker apply` (writes records + hooks.json, then reloads)."""
         return worker_cli("apply", *self.worker_args()).stdout
 
-    def start_worker(self, *extra: str) -> None:
-        """`python -m python_worker run` for this station (the long-running watcher)."""
+    def start_worker(self, *extra: str, netns: bool = False) -> None:
+        """`python -m python_worker run` for this station (the long-running watcher); with `netns`, inside the
+        harness's network namespace (its sync channel then stays there too)."""
         if self.worker is not None and self.worker.poll() is None:
             return
         self.worker_log = self.state_dir.parent / "worker.out"
         out = open(self.worker_log, "ab")  # noqa: SIM115 - handed to the child process
         try:
+            pre = ["ip", "netns", "exec", self.h.netns] if netns and self.h.netns else []
             self.worker = subprocess.Popen(
-                [sys.executable, "-m", "python_worker", "run", *self.worker_args(), "--status-cmd",
+                [*pre, sys.executable, "-m", "python_worker", "run", *self.worker_args(), "--status-cmd",
                  self.status_cmd(), "--hints-cmd", self.status_cmd("core show hints"),
                  "--devstate-cmd", self.status_cmd("devstate change {device} {state}"), "--debounce", "0.1",
                  *extra],
