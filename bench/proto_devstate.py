@@ -382,7 +382,7 @@ def reload_until_done(p: Pair, st: hs.Station, tag: str, timeout: float = 300) -
 
 def test_hints(p: Pair, peers: int = 9, per_peer: int = 2000) -> None:
     """Reload time / RSS with no module hints, explicit module-form hints, pattern hints (station pa)."""
-    from python_worker.planner import provider_id
+    from python_worker.core.planner import provider_id
 
     db_path = p.h.host_run / "hints.db"
     db = ms.create_db(db_path)
