@@ -58,6 +58,7 @@ class Status(TypedDict):
     problems: list[dict[str, Any]]  # station-wide problems
     peers: list[PeerStatus]
     sync: dict[str, Any] | None  # SyncService.status() when the sync port is served
+    threads: dict[str, Any]  # per supervised thread (control, watch, sync): alive, restarts, last_error, last_restart
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class Observed:
     started: float
     last_check: float
     hold_digest: str
+    threads: dict[str, Any] | None = None  # Supervisor.status()
 
 
 def _peer(plan: Plan | None, name: str) -> PeerStatus:
@@ -113,10 +115,18 @@ def build_status(last: ApplyReport | None, last_apply: ApplyReport | None, seen:
         "last_check_result": last.result if last else None,
         "held_configuration": seen.hold_digest or None,
         "trunk_source": "asterisk" if seen.contacts is not None else "unknown",
-        "problems": [pr.to_json() for pr in (plan.problems if plan else ()) if pr.peer is None],
+        "problems": _station_problems(last, plan),
         "peers": [peers[n] for n in sorted(peers)],
         "sync": seen.sync,
+        "threads": dict(seen.threads or {}),
     }
+
+
+def _station_problems(last: ApplyReport | None, plan: Plan | None) -> list[dict[str, Any]]:
+    """The plan's station-wide problems, and the last reconcile's own (a damaged or locked database ...)."""
+    planned = [pr for pr in (plan.problems if plan else ()) if pr.peer is None]
+    own = [pr for pr in (last.problems if last else ()) if pr.peer is None and pr not in planned]
+    return [pr.to_json() for pr in (*planned, *own)]
 
 
 def stopped_status(reason: str) -> dict[str, Any]:
