@@ -153,6 +153,16 @@ def file_lock(path: Path, timeout: float) -> Iterator[None]:
         os.close(fd)  # closing the descriptor drops the lock
 
 
+def tighten(state_dir: Path) -> None:
+    """Make the state directory 0700 and every file in it 0600 (hooks.json and records.json hold trunk secrets,
+    sync-key.json the station's key, the logs what admins typed); files an older version made 0644 included."""
+    with contextlib.suppress(FileNotFoundError, PermissionError):
+        os.chmod(state_dir, 0o700)
+        for entry in state_dir.iterdir():
+            if entry.is_file() and not entry.is_symlink():
+                os.chmod(entry, 0o600)
+
+
 def pause_point(name: str) -> None:
     """Test hook: when PBXFED_TEST_PAUSE names this point, touch the marker file and wait to be killed."""
     spec = os.environ.get(PAUSE_ENV, "")

@@ -7,6 +7,7 @@ damaged database or anything else that failed.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -15,10 +16,14 @@ from collections.abc import Sequence
 
 from python_worker.cli.common import EXIT_FAILED, EXIT_REFUSED, EXIT_UNAVAILABLE, CliError, print_problems
 from python_worker.cli.parser import build_parser
+from python_worker.core.problems import shown
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.umask(0o077)  # every file this process makes (module.db, logs, state, keys) is its owner's only
+    for stream in (sys.stdout, sys.stderr):  # an argument may hold anything (a lone surrogate): never fail on it
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     args = build_parser().parse_args(argv)
     module, _, name = str(args.handler).partition(":")
     handler = getattr(importlib.import_module(module), name)
@@ -26,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(handler(args))
     except (CliError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {shown(exc, 2000)}", file=sys.stderr)  # one line, whatever the value it quotes
         return EXIT_REFUSED
     except Exception as exc:  # translated below; anything else is a fault, reported without a traceback
         return _failure(exc, lang)

@@ -24,7 +24,7 @@ from python_worker.core.inputs import (
     settings_from_form,
     switch_value,
 )
-from python_worker.core.problems import Problem
+from python_worker.core.problems import Problem, problem
 from python_worker.core.validation import peer_problems, settings_problems, settings_warnings
 from python_worker.db.moduledb import init_db, peer_name_by_id, read_config, remove_peer, upsert_peer, write_settings
 from python_worker.db.snapshot import read_snapshot
@@ -126,7 +126,11 @@ def _form(args: argparse.Namespace) -> dict[str, Any]:
     """The form's JSON: from stdin (it may hold the trunk secret, which must not be in argv)."""
     if args.proposed_json not in (None, "-"):
         raise CliError("give the form's JSON on stdin (it may hold a secret, which must not be in the command line)")
-    return form_object(read_stdin("the form's JSON"))
+    try:
+        text = read_stdin("the form's JSON")
+    except CliError as exc:  # the form gets its answer as JSON, like every other refusal
+        raise InputError([problem("E_VALUE_INVALID", None, "json", detail="json", reason=str(exc))]) from None
+    return form_object(text)
 
 
 def _answer(problems: list[Problem], ok: bool) -> int:
@@ -153,8 +157,9 @@ def cmd_peers_validate(args: argparse.Namespace) -> int:
                        enabled=True)
     except InputError as exc:
         return _answer(exc.problems, False)
-    errors, warnings = peer_problems(read_snapshot(args.mikopbx_db), config, peer, is_new=editing is None,
-                                     confirm=confirm)
+    # New or edited, the row is compared with every *other* row (the edited one is out of `config` already): a
+    # name that folds to another peer's is a duplicate, never a silent replacement of that peer.
+    errors, warnings = peer_problems(read_snapshot(args.mikopbx_db), config, peer, is_new=True, confirm=confirm)
     return _answer(errors + warnings, not errors)
 
 

@@ -179,7 +179,7 @@ def row_id(data: dict[str, Any]) -> int | None:
     if value is None or value == "":
         return None
     number = ascii_int(value.strip(_TRIMMED) if isinstance(value, str) else value)
-    if number is None or number <= 0:
+    if number is None or not 0 < number < 2**62:
         raise InputError([_shape("id", "not a row number")])
     return number
 

@@ -123,13 +123,15 @@ class Plan:
 
 def provider_id(peer_name: str) -> str:
     """Stable provider uniqid for a peer: same name, same id, forever."""
-    digest = hashlib.sha256(f"ModulePbxFederation:{peer_name.lower()}".encode()).hexdigest()
+    # surrogatepass: even a name that is refused (a lone surrogate) has an id, so its problem can be shown
+    digest = hashlib.sha256(f"ModulePbxFederation:{peer_name.lower()}".encode("utf-8", "surrogatepass")).hexdigest()
     return "SIP-TRUNK-" + digest[:10].upper()
 
 
 def entity_id(station_name: str) -> str:
     """A locally administered MAC-shaped Asterisk entity ID, unique per station name."""
-    digest = hashlib.sha256(f"ModulePbxFederation:entity:{station_name.lower()}".encode()).digest()
+    text = f"ModulePbxFederation:entity:{station_name.lower()}"
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
     return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
 
 

@@ -257,13 +257,13 @@ class Problem:
 MAX_PARAM = 200  # characters of one parameter as shown: a 1 MB value must not become a 1 MB log line
 
 
-def shown(value: object) -> str:
+def shown(value: object, limit: int = MAX_PARAM) -> str:
     """A value as a problem shows it: control characters and lone surrogates escaped (a problem text can never
-    start a new line in a log or a config), at most MAX_PARAM characters."""
+    start a new line in a log or a config), at most `limit` characters."""
     text = str(value)
     out = "".join(c if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF else c.encode("unicode_escape",
-                  "backslashreplace").decode("ascii") for c in text[: MAX_PARAM + 1])
-    return out if len(text) <= MAX_PARAM and len(out) <= MAX_PARAM else out[: MAX_PARAM - 1] + "…"
+                  "backslashreplace").decode("ascii") for c in text[: limit + 1])
+    return out if len(text) <= limit and len(out) <= limit else out[: limit - 1] + "…"
 
 
 def problem(code: str, peer: str | None, field: str, **params: object) -> Problem:

@@ -16,6 +16,7 @@ from typing import Any, TypedDict
 from python_worker.apply.reconciler import ApplyReport
 from python_worker.core.liveness import Liveness
 from python_worker.core.planner import Plan
+from python_worker.core.problems import shown
 
 STATUS_FORMAT = 1
 
@@ -76,7 +77,8 @@ class Observed:
 
 
 def _peer(plan: Plan | None, name: str) -> PeerStatus:
-    return {"name": name, "provider_id": None, "host": None, "port": None, "transport": None, "patterns": [],
+    # a refused name may hold anything: shown escaped, like its problems
+    return {"name": shown(name), "provider_id": None, "host": None, "port": None, "transport": None, "patterns": [],
             "planned": False, "applied": False, "disabled": False, "trunk": "unknown", "rtt_ms": None,
             "blf": "unknown", "apply": "failed", "problems": [], "drift": []}
 
@@ -95,7 +97,7 @@ def build_status(last: ApplyReport | None, last_apply: ApplyReport | None, seen:
         for pr in plan.problems:
             if pr.peer:
                 peers.setdefault(pr.peer, _peer(plan, pr.peer))
-    for name, info in peers.items():
+    for name, info in peers.items():  # keyed by the raw name: problems match it; the document shows it escaped
         info["problems"] = [pr.to_json() for pr in (plan.problems if plan else ()) if pr.peer == name]
         info["problems"] += [i.to_json() for i in (last.issues if last else []) if i.peer == name]
         info["drift"] = [c.to_json() for c in (last_apply.changes if last_apply else []) if c.drift and c.peer == name]

@@ -193,7 +193,7 @@ class Worker:
     def publish_status(self) -> None:
         try:
             write_json_if_changed(self.paths.state(STATUS_FILE), self.status(), durable=False)
-        except OSError as exc:  # the page then shows an older status; never a reason to stop
+        except (OSError, ValueError) as exc:  # the page then shows an older status; never a reason to stop
             log.error("status.json not written: %s", exc)
 
     # ---- the process ----
