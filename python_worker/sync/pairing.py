@@ -204,13 +204,13 @@ def pairing_sources(state_dir: Path, now: float | None = None) -> list[tuple[str
 def pair_proof(mac_key: bytes, invite_id: str, nonce: str, client_key: str, info: dict[str, Any]) -> str:
     """What the invited station sends: HMAC over the server's nonce, its own key and what it says it is."""
     msg = "|".join(("pair-v1", invite_id, nonce, client_key, canonical(info)))
-    return hmac.new(mac_key, msg.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(mac_key, msg.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
 
 def answer_proof(mac_key: bytes, nonce: str, info: dict[str, Any], trunk_secret: str) -> str:
     """What the inviting station sends back: proof that it, too, knows the invitation."""
     msg = "|".join(("pair-ok-v1", nonce, canonical(info), trunk_secret))
-    return hmac.new(mac_key, msg.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(mac_key, msg.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
 
 def canonical(data: object) -> str:

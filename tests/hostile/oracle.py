@@ -10,6 +10,7 @@ still planned after it, with the same trunk; the admin's own rows are byte-ident
 from __future__ import annotations
 
 import base64
+import functools
 import re
 import sqlite3
 from collections.abc import Iterable, Mapping
@@ -155,6 +156,7 @@ HOSTS = [
 ]
 
 
+@functools.cache  # one strategy object: Hypothesis re-validates new ones
 def hostile_text(max_size: int = 80) -> st.SearchStrategy[str]:
     return st.one_of(
         st.sampled_from(INJECTIONS),
@@ -167,6 +169,7 @@ def hostile_text(max_size: int = 80) -> st.SearchStrategy[str]:
     )
 
 
+@functools.cache  # one strategy object: Hypothesis re-validates new ones
 def hostile_json(depth: int = 3) -> st.SearchStrategy[Any]:
     scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=True),
                         hostile_text(40))

@@ -6,6 +6,7 @@ takes no working peer out of the plan.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from typing import Any
 
@@ -38,6 +39,7 @@ SETTINGS_FIELDS = ("station_name", "display_name", "own_patterns", "blf_default"
                    "overlap_fix_default")
 
 
+@functools.cache  # one strategy object: Hypothesis re-validates new ones
 def field_values(field: str) -> st.SearchStrategy[Any]:
     """Hostile and valid values for one field, of every JSON type."""
     common = st.one_of(hostile_text(), hostile_json(), st.none(), st.booleans(), st.integers(-10**6, 10**12),
