@@ -331,8 +331,13 @@ def _reconcile_locked(paths: Paths, reloader: Reloader, opts: ApplyOptions, dry_
         raise
     pause_point("after-db")
     targets = reload_targets(diff.changes, old_hooks, new_hooks)
-    for item in staged:  # renames only: records.json first, hooks.json (what Core reads) last
-        item.commit()
+    try:
+        for item in staged:  # renames only: records.json first, hooks.json (what Core reads) last
+            item.commit()
+    except BaseException:  # the journal stays: the next reconcile finishes the files from it
+        for item in staged:
+            item.discard()
+        raise
     _journal(paths, "apply", old, new, targets)  # the real diff may differ from the preview
     pause_point("after-files")
     result = reloader.reload(targets) if targets else ReloadResult(True, ())

@@ -13,7 +13,14 @@ import sys
 from dataclasses import replace
 from typing import Any
 
-from python_worker.cli.common import EXIT_FAILED, CliError, print_problems, read_secret, read_stdin
+from python_worker.cli.common import (
+    EXIT_FAILED,
+    EXIT_UNAVAILABLE,
+    CliError,
+    print_problems,
+    read_secret,
+    read_stdin,
+)
 from python_worker.core.inputs import (
     PEER_SWITCHES,
     SETTINGS_SWITCHES,
@@ -26,6 +33,7 @@ from python_worker.core.inputs import (
 )
 from python_worker.core.problems import Problem, problem
 from python_worker.core.validation import peer_problems, settings_problems, settings_warnings
+from python_worker.db.engine import DatabaseBusy, DatabaseError
 from python_worker.db.moduledb import init_db, peer_name_by_id, read_config, remove_peer, upsert_peer, write_settings
 from python_worker.db.snapshot import read_snapshot
 from python_worker.statedir import to_json
@@ -133,9 +141,15 @@ def _form(args: argparse.Namespace) -> dict[str, Any]:
     return form_object(text)
 
 
-def _answer(problems: list[Problem], ok: bool) -> int:
+def _answer(problems: list[Problem], ok: bool, code: int = EXIT_FAILED) -> int:
     sys.stdout.write(to_json({"ok": ok, "problems": [p.to_json() for p in problems]}))
-    return 0 if ok else EXIT_FAILED
+    return 0 if ok else code
+
+
+def _db_answer(exc: DatabaseError) -> int:
+    """A damaged or locked database, answered to the form as JSON like any other problem."""
+    which = problem(exc.code, None, "database", detail=exc.path.name, reason=exc.reason, limit=f"{exc.waited:g}")
+    return _answer([which], False, EXIT_UNAVAILABLE if isinstance(exc, DatabaseBusy) else EXIT_FAILED)
 
 
 def cmd_peers_validate(args: argparse.Namespace) -> int:
@@ -155,11 +169,13 @@ def cmd_peers_validate(args: argparse.Namespace) -> int:
         peer = replace(peer_from_form({k: data.get(k) for k in ("name", "host", "port", "transport", "patterns",
                                                                 "secret", "note", *PEER_SWITCHES)}),
                        enabled=True)
+        # New or edited, the row is compared with every *other* row (the edited one is out of `config` already):
+        # a name that folds to another peer's is a duplicate, never a silent replacement of that peer.
+        errors, warnings = peer_problems(read_snapshot(args.mikopbx_db), config, peer, is_new=True, confirm=confirm)
     except InputError as exc:
         return _answer(exc.problems, False)
-    # New or edited, the row is compared with every *other* row (the edited one is out of `config` already): a
-    # name that folds to another peer's is a duplicate, never a silent replacement of that peer.
-    errors, warnings = peer_problems(read_snapshot(args.mikopbx_db), config, peer, is_new=True, confirm=confirm)
+    except DatabaseError as exc:
+        return _db_answer(exc)
     return _answer(errors + warnings, not errors)
 
 
@@ -199,9 +215,11 @@ def cmd_settings_validate(args: argparse.Namespace) -> int:
         confirm = switch_value(data.get("confirm"), "confirm") or False
         new = settings_from_form({k: data.get(k) for k in ("station_name", "display_name", "own_patterns",
                                                            *SETTINGS_SWITCHES)})
+        init_db(args.module_db)
+        config = read_config(args.module_db)
+        errors = settings_problems(read_snapshot(args.mikopbx_db), config, new, confirm=confirm)
     except InputError as exc:
         return _answer(exc.problems, False)
-    init_db(args.module_db)
-    config = read_config(args.module_db)
-    errors = settings_problems(read_snapshot(args.mikopbx_db), config, new, confirm=confirm)
+    except DatabaseError as exc:
+        return _db_answer(exc)
     return _answer(errors, not errors)

@@ -30,17 +30,40 @@ _SWITCHES = ("blf", "transfers", "overlap_fix")
 MAX_ENTRIES_TEXT = 8 * 1024 * 1024  # characters of one stored directory (20,000 entries fit in a fraction)
 
 
+REQUIRED_TABLES = (settings_table.name, peers_table.name)
+# Columns every module.db ever had: one missing is damage (read as empty, a lost `name` would remove every trunk).
+# Columns added later (paired, sync_port, public_key ...) may be missing in an older file: they read as empty.
+CORE_COLUMNS = {
+    settings_table.name: ("id", "station_name", "own_patterns"),
+    peers_table.name: ("id", "name", "host", "port", "transport", "patterns", "secret", "enabled"),
+    directory_table.name: ("id", "peer", "entries"),
+}
+
+
+
+
 def init_db(path: Path) -> None:
-    """Create the module's tables when missing (the same schema as Models/*.php); never drops data.
-    The file holds trunk secrets: it is made (or kept) mode 0600."""
+    """Create the module's tables in a new module.db (the same schema as Models/*.php), and add the tables and
+    columns later versions brought; never drops data. A module.db that has some of the module's tables but lost
+    the settings or the peers table is damaged: recreating it empty would read as "no peers" and remove every
+    trunk, so DatabaseDamaged is raised instead. The file holds trunk secrets: it is made (or kept) mode 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
     engine = sqlite_engine(path, read_only=False)
     try:
         with errors_of(path):
+            with engine.connect() as conn:
+                have = set(inspect(conn).get_table_names())
+            ours = {t.name for t in metadata.tables.values()}
+            missing = [t for t in REQUIRED_TABLES if t not in have]
+            if have & ours and missing:
+                raise DatabaseDamaged(path, f"table {missing[0]} is missing")
             metadata.create_all(engine)
             with engine.begin() as conn:  # columns added since the table was made (Core migrates the same way)
                 for table in metadata.tables.values():
                     have = {c["name"] for c in inspect(conn).get_columns(table.name)}
+                    lost = [c for c in CORE_COLUMNS[table.name] if c not in have]
+                    if lost:  # never re-added empty: an empty `name` would remove every trunk
+                        raise DatabaseDamaged(path, f"table {table.name} has no column {lost[0]}")
                     for name, affinity in table_columns(table).items():
                         if name not in have:
                             conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{name}" {affinity}'))
@@ -59,8 +82,9 @@ def _select_existing(conn: Connection, table: Table, path: Path, *, required: bo
             raise DatabaseDamaged(path, f"table {table.name} is missing")
         return []
     have = {c["name"] for c in inspect(conn).get_columns(table.name)}
-    if "id" not in have:
-        raise DatabaseDamaged(path, f"table {table.name} has no id column")
+    lost = [c for c in CORE_COLUMNS[table.name] if c not in have]
+    if lost:
+        raise DatabaseDamaged(path, f"table {table.name} has no column {lost[0]}")
     cols = [c for c in table.columns if c.name in have]
     return [dict(r) for r in conn.execute(select(*cols).order_by(table.c.id)).mappings().all()]
 

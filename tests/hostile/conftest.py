@@ -76,6 +76,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     write("hostile inputs: {tried} tried, {refused} refused cleanly, {accepted} accepted safely, {crash} crashes, "
           "{unsafe} unsafe, {lost} lost".format(**t))
     for source, c in data["by_source"].items():
-        write(f"  {source:<14} {c['tried']:>6} tried  {c['refused']:>6} refused  {c['accepted']:>6} accepted  "
+        write(f"  {source:<19} {c['tried']:>6} tried  {c['refused']:>6} refused  {c['accepted']:>6} accepted  "
               f"{c['crash']} crash  {c['unsafe']} unsafe  {c['lost']} lost")
     write(f"  (written to {REPORT})")
