@@ -20,6 +20,7 @@ from typing import Any
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
+from python_worker.core.fields import is_port, is_valid_host, is_valid_key, is_valid_name
 from python_worker.logs import describe
 from python_worker.sync.links import Link, SyncOptions
 from python_worker.sync.pairing import InvitationBook, load_or_create_keys
@@ -228,7 +229,8 @@ class SyncService:
     def _refresh(self) -> None:
         now = time.monotonic()
         config = self.shared.reload_config()
-        wanted = {p.name.lower(): p for p in config.peers if p.paired and p.enabled and p.public_key and p.sync_port}
+        wanted = {p.name.lower(): p for p in config.peers if p.paired and p.enabled and is_valid_key(p.public_key)
+                  and is_port(p.sync_port) and is_valid_host(p.host) and is_valid_name(p.name)}
         for key in list(self._links):
             peer = wanted.get(key)
             if peer is None or not self._links[key].matches(peer):
