@@ -14,7 +14,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +22,13 @@ from sqlalchemy import text
 
 from python_worker import MODULE_ID
 from python_worker.apply.reloads import TARGETS, reload_targets
+from python_worker.apply.report import ApplyReport as ApplyReport  # callers import it from here too
 from python_worker.apply.system import Reloader, ReloadResult
-from python_worker.core.planner import Plan
-from python_worker.core.problems import Problem, problem
+from python_worker.core.problems import problem
 from python_worker.core.records import empty_records
 from python_worker.core.runtime import STATIC, Runtime
 from python_worker.db.engine import DatabaseBusy, DatabaseError, connect
-from python_worker.db.owned import Change, Diff, flatten
+from python_worker.db.owned import Diff, flatten
 from python_worker.db.writer import apply_records, read_diff
 from python_worker.logs import REDACTOR, remember_secrets
 from python_worker.pipeline import Outputs, compute_from_files
@@ -68,76 +68,6 @@ class Paths:
 class ApplyOptions:
     busy_timeout: float = 10.0  # how long to retry a locked mikopbx.db
     lock_timeout: float = 30.0  # how long to wait for another apply on the same state dir
-
-
-@dataclass
-class ApplyReport:
-    """What one reconcile did. Holds no secret: changes name tables, keys and columns, never values."""
-
-    result: str  # unchanged | applied | dry-run | rolled-back | busy | refused | held | error
-    time: float = field(default_factory=time.time)
-    changes: list[Change] = field(default_factory=list)
-    issues: list[Problem] = field(default_factory=list)  # conflicts with the admin's own rows
-    problems: tuple[Problem, ...] = ()
-    hooks_changed: list[str] = field(default_factory=list)
-    reload: tuple[str, ...] = ()
-    reload_details: tuple[str, ...] = ()
-    recovered: str = ""  # "" | forward | backward: an interrupted apply found and finished or undone
-    message: str = ""
-    digest: str = ""
-    plan: Plan | None = None
-    module_enabled: bool = True
-
-    @property
-    def drift(self) -> list[Change]:
-        return [c for c in self.changes if c.drift]
-
-    @property
-    def ok(self) -> bool:
-        return self.result in ("unchanged", "applied", "dry-run", "held")
-
-    def counts(self) -> dict[str, int]:
-        out = {"create": 0, "update": 0, "delete": 0}
-        for c in self.changes:
-            out["create" if c.op == "adopt" else c.op] += 1  # adopting Core's placeholder creates our record
-        return out
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "result": self.result,
-            "ok": self.ok,
-            "time": round(self.time, 3),
-            "time_iso": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.time)),
-            "message": self.message,
-            "module_enabled": self.module_enabled,
-            "counts": self.counts(),
-            "create": [c.to_json() for c in self.changes if c.op in ("create", "adopt")],
-            "update": [c.to_json() for c in self.changes if c.op == "update"],
-            "delete": [c.to_json() for c in self.changes if c.op == "delete"],
-            "drift": [c.to_json() for c in self.changes if c.drift],
-            "issues": [i.to_json() for i in self.issues],
-            "problems": [p.to_json() for p in self.problems],
-            "hooks_changed": self.hooks_changed,
-            "reload": list(self.reload),
-            "reload_details": list(self.reload_details),
-            "recovered": self.recovered,
-        }
-
-    def summary(self) -> str:
-        c = self.counts()
-        parts = [f"{self.result}: {c['create']} created, {c['update']} updated, {c['delete']} removed"]
-        if self.hooks_changed:
-            parts.append("hooks " + ",".join(self.hooks_changed))
-        if self.reload:
-            parts.append("reload " + ",".join(self.reload))
-        drift = [c for c in self.changes if c.drift]
-        if drift:
-            parts.append("drift repaired: " + "; ".join(f"{d.table} {'/'.join(d.key)} {d.drift}" for d in drift))
-        if self.recovered:
-            parts.append(f"interrupted apply recovered ({self.recovered})")
-        if self.message:
-            parts.append(self.message)
-        return "; ".join(parts)
 
 
 def digest_of(hooks: Mapping[str, str], records: Mapping[str, Any]) -> str:
