@@ -24,6 +24,7 @@ from python_worker.apply.system import AsteriskCli, Reloader
 from python_worker.core.liveness import Liveness, Watched
 from python_worker.core.planner import Plan
 from python_worker.core.views import plan_view
+from python_worker.logs import describe
 from python_worker.service.control import ControlServer, Requests, answer
 from python_worker.service.lamps import LampDriver
 from python_worker.service.status import Observed, Status, build_status, stopped_status
@@ -269,10 +270,14 @@ class Worker:
             pending = self.requests.pending()
             if not fired:
                 next_resync = time.monotonic() + self.opts.resync
-            self.reconcile_once(forced=not fired or pending is not None)
+            try:
+                self.reconcile_once(forced=not fired or pending is not None)
+            except Exception as exc:  # whatever failed around the reconcile (lamps, status): the loop goes on
+                log.error("worker pass failed: %s", describe(exc))
+            finally:
+                self.requests.served(pending)  # a waiting control request is answered either way
             if self._next_expiry is not None:  # close the sync port for an unused invitation when it expires
                 next_resync = min(next_resync, time.monotonic() + max(0.0, self._next_expiry - time.time()) + 0.5)
-            self.requests.served(pending)
 
     def _debounce(self) -> None:
         """Wait until no change arrived for `debounce` seconds (bounded by `max_delay`)."""
