@@ -1,4 +1,9 @@
-"""CLI commands that change the module's own configuration: init, peers add/set/remove/list/validate, settings."""
+"""CLI commands that change the module's own configuration: init, peers add/set/remove/list/validate, settings.
+
+Values go through the same boundary as the admin form (core/inputs.py) and the same "may this be saved?"
+(core/validation.py). Secrets never come from the command line (visible to every user in `ps`): `--secret-file
+FILE` or `--secret -` (stdin); the form's JSON comes on stdin too.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,35 @@ import argparse
 import json
 import sys
 from dataclasses import replace
+from typing import Any
 
-from python_worker.cli.common import EXIT_FAILED, CliError, print_problems
-from python_worker.core.config import PeerConfig, Settings, parse_switch, switch_or
-from python_worker.core.validation import peer_problems, settings_problems
+from python_worker.cli.common import (
+    EXIT_FAILED,
+    EXIT_UNAVAILABLE,
+    CliError,
+    print_problems,
+    read_secret,
+    read_stdin,
+)
+from python_worker.core.inputs import (
+    PEER_SWITCHES,
+    SETTINGS_SWITCHES,
+    InputError,
+    form_object,
+    peer_from_form,
+    row_id,
+    settings_from_form,
+    switch_value,
+)
+from python_worker.core.problems import Problem, problem
+from python_worker.core.validation import peer_problems, settings_problems, settings_warnings
+from python_worker.db.engine import DatabaseBusy, DatabaseError
 from python_worker.db.moduledb import init_db, peer_name_by_id, read_config, remove_peer, upsert_peer, write_settings
 from python_worker.db.snapshot import read_snapshot
 from python_worker.statedir import to_json
 
-PEER_SWITCHES = ("blf", "transfers", "overlap_fix")
-SETTINGS_SWITCHES = {"blf_default": True, "transfers_default": True, "overlap_fix_default": False}
+ARGV_SECRET = ("a secret on the command line is visible to every user of this machine (ps): give "
+               "--secret-file FILE, or --secret - and the secret on stdin")
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -24,34 +48,51 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _peer_from_args(args: argparse.Namespace, base: PeerConfig | None) -> PeerConfig:
-    peer = base or PeerConfig(name=args.name, host=args.host or "")
-    changes: dict[str, object] = {}
-    for key in ("host", "port", "transport", "patterns", "secret", "note"):
+def _secret(args: argparse.Namespace) -> str | None:
+    if getattr(args, "secret", None) is not None and args.secret != "-":
+        raise CliError(ARGV_SECRET)
+    if args.secret == "-" and args.secret_file not in (None, "-"):
+        raise CliError("give --secret - or --secret-file, not both")
+    source = "-" if args.secret == "-" else args.secret_file
+    return None if source is None else read_secret(source)
+
+
+def _peer_values(args: argparse.Namespace, creating: bool) -> dict[str, Any]:
+    """The options given, as the form would send them."""
+    values: dict[str, Any] = {"name": args.name}
+    for key in ("host", "port", "transport", "patterns", "note"):
         value = getattr(args, key, None)
         if value is not None:
-            changes[key] = value
+            values[key] = value
+    secret = _secret(args)
+    if secret is not None:
+        values["secret"] = secret
+    elif creating:
+        raise CliError("a new peer needs its trunk secret: --secret-file FILE, or --secret - and stdin")
     for key in (*PEER_SWITCHES, "enabled"):
-        value = parse_switch(getattr(args, key, None))
-        if value is not None:
-            changes[key] = value
-    return replace(peer, **changes)  # type: ignore[arg-type]
+        if getattr(args, key, None) is not None:
+            values[key] = getattr(args, key)
+    return values
 
 
 def _save_peer(args: argparse.Namespace, *, creating: bool) -> int:
+    values = _peer_values(args, creating)
     init_db(args.module_db)
     config = read_config(args.module_db)
-    existing = next((p for p in config.peers if p.name.lower() == args.name.lower()), None)
+    existing = config.peer(args.name)
     if creating and existing is not None:
-        raise CliError(f"peer '{args.name}' already exists; use 'peers set'")
+        raise CliError(f"peer '{existing.name}' already exists; use 'peers set'")
     if not creating and existing is None:
         raise CliError(f"no peer named '{args.name}'")
-    peer = _peer_from_args(args, existing)
-    errors, warnings = peer_problems(read_snapshot(args.mikopbx_db), config, peer)
+    if not creating:
+        values.pop("name")
+    peer = peer_from_form(values, existing)
+    errors, warnings = peer_problems(read_snapshot(args.mikopbx_db), config, peer, is_new=creating,
+                                     confirm=args.confirm)
     print_problems(warnings, args.lang)
     if errors:
         print_problems(errors, args.lang)
-        raise CliError(f"peer '{peer.name}' not saved: {len(errors)} problem(s)")
+        raise CliError(f"peer '{args.name}' not saved: {len(errors)} problem(s)")
     upsert_peer(args.module_db, peer)
     print(f"peer '{peer.name}' saved")
     return 0
@@ -84,40 +125,58 @@ def cmd_peers_list(args: argparse.Namespace) -> int:
         sys.stdout.write(to_json(rows))
     else:
         for r in rows:
-            print(f"{r['name']:<16} {r['host']}:{r['port']}/{r['transport']} {r['patterns']}"
-                  f"{'' if r['enabled'] else ' (disabled)'}")
+            print(json.dumps(r["name"])[1:-1].ljust(16), f"{r['host']}:{r['port']}/{r['transport']}",
+                  json.dumps(r["patterns"])[1:-1] + ("" if r["enabled"] else " (disabled)"))
     return 0
 
 
-def _port(value: object) -> int:
-    """The form's port field; anything that is not a whole number becomes 0, which validation refuses."""
-    if value is None or value == "":
-        return 5060
+def _form(args: argparse.Namespace) -> dict[str, Any]:
+    """The form's JSON: from stdin (it may hold the trunk secret, which must not be in argv)."""
+    if args.proposed_json not in (None, "-"):
+        raise CliError("give the form's JSON on stdin (it may hold a secret, which must not be in the command line)")
     try:
-        return int(str(value).strip())
-    except ValueError:
-        return 0
+        text = read_stdin("the form's JSON")
+    except CliError as exc:  # the form gets its answer as JSON, like every other refusal
+        raise InputError([problem("E_VALUE_INVALID", None, "json", detail="json", reason=str(exc))]) from None
+    return form_object(text)
+
+
+def _answer(problems: list[Problem], ok: bool, code: int = EXIT_FAILED) -> int:
+    sys.stdout.write(to_json({"ok": ok, "problems": [p.to_json() for p in problems]}))
+    return 0 if ok else code
+
+
+def _db_answer(exc: DatabaseError) -> int:
+    """A damaged or locked database, answered to the form as JSON like any other problem."""
+    which = problem(exc.code, None, "database", detail=exc.path.name, reason=exc.reason, limit=f"{exc.waited:g}")
+    return _answer([which], False, EXIT_UNAVAILABLE if isinstance(exc, DatabaseBusy) else EXIT_FAILED)
 
 
 def cmd_peers_validate(args: argparse.Namespace) -> int:
-    """Validate a proposed peer given as JSON (what the admin form sends); prints JSON."""
-    data = json.loads(args.proposed_json)
-    init_db(args.module_db)
-    config = read_config(args.module_db)
-    if str(data.get("id", "")).isdigit():
-        # Editing row `id`: the proposed values replace that row, whatever name it had.
-        old_name = peer_name_by_id(args.module_db, int(data["id"]))
-        if old_name is not None:
-            config = replace(config, peers=tuple(p for p in config.peers if p.name.lower() != old_name.lower()))
-    peer = PeerConfig(
-        name=str(data.get("name", "")).strip(), host=str(data.get("host", "")).strip(),
-        port=_port(data.get("port")), transport=str(data.get("transport") or "udp").lower(),
-        patterns=str(data.get("patterns", "")), secret=str(data.get("secret", "")), enabled=True,
-        note=str(data.get("note", "")), **{k: parse_switch(data.get(k)) for k in PEER_SWITCHES},  # type: ignore[arg-type]
-    )
-    errors, warnings = peer_problems(read_snapshot(args.mikopbx_db), config, peer)
-    sys.stdout.write(to_json({"ok": not errors, "problems": [p.to_json() for p in errors + warnings]}))
-    return 0 if not errors else EXIT_FAILED
+    """Validate a proposed peer given as JSON on stdin (what the admin form sends); prints JSON."""
+    try:
+        data = _form(args)
+        editing = row_id(data)
+        confirm = switch_value(data.get("confirm"), "confirm") or False
+        init_db(args.module_db)
+        config = read_config(args.module_db)
+        if editing is not None:
+            # Editing row `id`: the proposed values replace that row, whatever name it had.
+            old_name = peer_name_by_id(args.module_db, editing)
+            if old_name is not None:
+                old = config.peer(old_name)
+                config = replace(config, peers=tuple(p for p in config.peers if p is not old))
+        peer = replace(peer_from_form({k: data.get(k) for k in ("name", "host", "port", "transport", "patterns",
+                                                                "secret", "note", *PEER_SWITCHES)}),
+                       enabled=True)
+        # New or edited, the row is compared with every *other* row (the edited one is out of `config` already):
+        # a name that folds to another peer's is a duplicate, never a silent replacement of that peer.
+        errors, warnings = peer_problems(read_snapshot(args.mikopbx_db), config, peer, is_new=True, confirm=confirm)
+    except InputError as exc:
+        return _answer(exc.problems, False)
+    except DatabaseError as exc:
+        return _db_answer(exc)
+    return _answer(errors + warnings, not errors)
 
 
 def cmd_settings_show(args: argparse.Namespace) -> int:
@@ -131,36 +190,36 @@ def cmd_settings_show(args: argparse.Namespace) -> int:
 
 
 def cmd_settings_set(args: argparse.Namespace) -> int:
+    values: dict[str, Any] = {k: getattr(args, k) for k in ("station_name", "display_name", "own_patterns")
+                              if getattr(args, k) is not None}
+    values.update({k: getattr(args, k) for k in SETTINGS_SWITCHES if getattr(args, k) is not None})
     init_db(args.module_db)
     config = read_config(args.module_db)
-    changes: dict[str, object] = {}
-    for key in ("station_name", "display_name", "own_patterns"):
-        if getattr(args, key) is not None:
-            changes[key] = getattr(args, key)
-    for key in SETTINGS_SWITCHES:
-        value = parse_switch(getattr(args, key))
-        if value is not None:
-            changes[key] = value
-    new = replace(config.settings, **changes)  # type: ignore[arg-type]
-    station_errors = settings_problems(read_snapshot(args.mikopbx_db), config, new)
+    new = settings_from_form(values, config.settings)
+    snapshot = read_snapshot(args.mikopbx_db)
+    station_errors = settings_problems(snapshot, config, new, confirm=args.confirm)
     if station_errors:
         print_problems(station_errors, args.lang)
         raise CliError("settings not saved")
+    if args.confirm:
+        print_problems(settings_warnings(snapshot, config, new), args.lang)
     write_settings(args.module_db, new)
     print("settings saved")
     return 0
 
 
 def cmd_settings_validate(args: argparse.Namespace) -> int:
-    """Validate proposed station settings given as JSON (what the settings form sends); prints JSON."""
-    data = json.loads(args.proposed_json)
-    init_db(args.module_db)
-    config = read_config(args.module_db)
-    new = Settings(
-        station_name=str(data.get("station_name", "")).strip(), display_name=str(data.get("display_name", "")),
-        own_patterns=str(data.get("own_patterns", "")).strip(),
-        **{k: switch_or(data.get(k), default) for k, default in SETTINGS_SWITCHES.items()},
-    )
-    errors = settings_problems(read_snapshot(args.mikopbx_db), config, new)
-    sys.stdout.write(to_json({"ok": not errors, "problems": [p.to_json() for p in errors]}))
-    return 0 if not errors else EXIT_FAILED
+    """Validate proposed station settings given as JSON on stdin (what the settings form sends); prints JSON."""
+    try:
+        data = _form(args)
+        confirm = switch_value(data.get("confirm"), "confirm") or False
+        new = settings_from_form({k: data.get(k) for k in ("station_name", "display_name", "own_patterns",
+                                                           *SETTINGS_SWITCHES)})
+        init_db(args.module_db)
+        config = read_config(args.module_db)
+        errors = settings_problems(read_snapshot(args.mikopbx_db), config, new, confirm=confirm)
+    except InputError as exc:
+        return _answer(exc.problems, False)
+    except DatabaseError as exc:
+        return _db_answer(exc)
+    return _answer(errors, not errors)

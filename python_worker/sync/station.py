@@ -10,7 +10,7 @@ from typing import Protocol
 from python_worker.core.config import ModuleConfig, PeerConfig, RemoteDirectory
 from python_worker.core.directory import LocalDirectory, build_local_directory
 from python_worker.core.problems import Problem
-from python_worker.core.validation import peer_problems
+from python_worker.core.validation import dropped_peers, peer_problems
 from python_worker.db.moduledb import read_config, upsert_peer, write_directory
 from python_worker.db.snapshot import read_snapshot
 
@@ -54,8 +54,16 @@ class FileStation:
     def save_directory(self, directory: RemoteDirectory) -> None:
         write_directory(self.module_db, directory)
         config = self.config()
-        peer = next((p for p in config.peers if p.name.lower() == directory.peer.lower()), None)
+        peer = config.peer(directory.peer)
         if peer is not None and peer.paired and directory.patterns and peer.patterns != directory.patterns:
-            # The peer's own word on its numbers; an overlap with ours is then reported by the planner.
+            # The peer's own word on its numbers; an overlap with ours is then reported by the planner. But a
+            # paired peer never takes another working peer out of the plan by its patterns: that is refused.
+            changed = replace(peer, patterns=directory.patterns)
+            drops = dropped_peers(read_snapshot(self.mikopbx_db), config, config.with_peer(changed),
+                                  exempt=peer.name)
+            if drops:
+                log.error("peer %s announced patterns %s that would take %s out of the plan; its patterns stay %s",
+                          peer.name, directory.patterns, ", ".join(sorted(drops)), peer.patterns)
+                return
             log.warning("peer %s changed its patterns: %s -> %s", peer.name, peer.patterns, directory.patterns)
-            upsert_peer(self.module_db, replace(peer, patterns=directory.patterns))
+            upsert_peer(self.module_db, changed)
