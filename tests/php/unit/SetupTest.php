@@ -150,15 +150,4 @@ final class SetupTest extends TestCase
         self::assertStringContainsString('No matching distribution found for pyzmq', $setup->getMessages()[0]);
         self::assertDirectoryDoesNotExist($this->moduleDir . '/venv');
     }
-
-    public function testUninstallStopsTheWorkerRemovesTheRowsAndLetsCoreKeepSettings(): void
-    {
-        // The order on real Core, an upgrade and a delete: tests/realcore/tests/LifecycleTest.php.
-        TempDir::fakeVenv($this->moduleDir);  // an installed module: bin/pbxfed and its Python are there
-        $setup = $this->installer([$this->python]);
-        self::assertTrue($setup->uninstallModule(true));
-        self::assertSame([[$this->moduleDir . '/bin/pbxfed', 'stop'], [$this->moduleDir . '/bin/pbxfed', 'disable'],
-            [$this->moduleDir . '/bin/pbxfed', 'stop']], $this->runner->runs);
-        self::assertSame(['core:unInstallDB', 'core:unInstallFiles:keep'], PbxExtensionSetupBase::$calls);
-    }
 }
