@@ -21,6 +21,7 @@ return [
     'module_pbx_federation_WheelsInstallFailed' => 'Could not install the Python packages shipped in the module archive (it may have been built for another Python version or architecture): %details%',
 
     // Worker and REST answers
+    'module_pbx_federation_EnableNeedsRuntime' => 'The module\'s worker runtime is missing from the module folder. Install the module again from its package, then enable it.',
     'module_pbx_federation_WorkerNotInstalled' => 'The module\'s Python environment is not installed. Disable and enable the module again.',
     'module_pbx_federation_WorkerNotRunning'   => 'The module\'s background worker is not running and could not be started; see the module log.',
     'module_pbx_federation_WorkerFailed'       => 'The module\'s background worker reported an error: %details%',

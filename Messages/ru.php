@@ -21,6 +21,7 @@ return [
     'module_pbx_federation_WheelsInstallFailed' => 'Не удалось установить пакеты Python из архива модуля (возможно, архив собран для другой версии Python или архитектуры): %details%',
 
     // Worker and REST answers
+    'module_pbx_federation_EnableNeedsRuntime' => 'В папке модуля нет среды выполнения фонового процесса. Установите модуль заново из пакета и затем включите его.',
     'module_pbx_federation_WorkerNotInstalled' => 'Окружение Python модуля не установлено. Выключите и снова включите модуль.',
     'module_pbx_federation_WorkerNotRunning'   => 'Фоновый процесс модуля не запущен и не смог запуститься; см. журнал модуля.',
     'module_pbx_federation_WorkerFailed'       => 'Фоновый процесс модуля вернул ошибку: %details%',

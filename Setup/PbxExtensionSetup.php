@@ -7,6 +7,7 @@
 namespace Modules\ModulePbxFederation\Setup;
 
 use MikoPBX\Modules\Setup\PbxExtensionSetupBase;
+use Modules\ModulePbxFederation\Lib\ModuleLifecycle;
 use Modules\ModulePbxFederation\Lib\ModuleLog;
 use Modules\ModulePbxFederation\Lib\PythonEnvironment;
 use Modules\ModulePbxFederation\Lib\ShellCommandRunner;
@@ -101,6 +102,26 @@ class PbxExtensionSetup extends PbxExtensionSetupBase
             return false;
         }
         return true;
+    }
+
+    /**
+     * Core's uninstall runs this, then unInstallFiles(), synchronously and before the files go (both tags; on 2024.1
+     * it is the only module code that runs on a delete, onAfterModuleDisable() comes later or never). A real
+     * uninstall, with or without keeping the settings, removes every row the module owns; an upgrade (Core's
+     * installer on the call stack, or its marker) keeps them with the worker stopped (Lib/ModuleLifecycle.php).
+     */
+    public function unInstallDB(bool $keepSettings = false): bool
+    {
+        $paths = $this->paths();
+        $life = new ModuleLifecycle($paths, $this->worker(), new ModuleLog());
+        $this->worker()->stop();
+        if ($keepSettings && $life->isUpgrading()) {
+            $life->markUpgrade('uninstall');
+        } else {
+            $life->removeOwnedRecords();
+            $life->finishUpgrade();
+        }
+        return parent::unInstallDB($keepSettings);
     }
 
     /** The worker must not outlive its files; Core's own step then keeps or drops db/. */

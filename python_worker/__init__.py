@@ -23,6 +23,7 @@ def _version() -> str:
 
 __version__ = _version()
 
-from python_worker.box import SYNC_PORT  # noqa: E402  (TCP port of directory sync; shared with PHP in contract.json)
+# TCP port of directory sync, the firewall category and its port key: shared with PHP in contract.json
+from python_worker.box import FIREWALL_CATEGORY, SYNC_PORT, SYNC_PORT_KEY  # noqa: E402
 
-__all__ = ["MODULE_ID", "OWNER_MARK", "SYNC_PORT", "__version__"]
+__all__ = ["FIREWALL_CATEGORY", "MODULE_ID", "OWNER_MARK", "SYNC_PORT", "SYNC_PORT_KEY", "__version__"]

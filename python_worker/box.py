@@ -15,6 +15,10 @@ from typing import Any
 MODULE_DIR_ENV = "PBXFED_MODULE_DIR"
 CONTRACT: dict[str, Any] = json.loads((Path(__file__).resolve().parent / "contract.json").read_text(encoding="utf-8"))
 SYNC_PORT = int(CONTRACT["sync_port"])
+# Core stores a module's firewall category upper-cased (its getDefaultFirewallRules key); the sync port rule's
+# portFromKey/portToKey.
+FIREWALL_CATEGORY = str(CONTRACT["firewall_category"])
+SYNC_PORT_KEY = str(CONTRACT["sync_port_key"])
 # PBXFED_MIKOPBX_DB: another config DB (test stations); the box's own otherwise.
 MIKOPBX_DB = Path(os.environ.get("PBXFED_MIKOPBX_DB") or CONTRACT["mikopbx_db"])
 ASTERISK = str(CONTRACT["asterisk"])

@@ -39,6 +39,18 @@ final class PbxfedScriptTest extends TestCase
             . '[ "$3" = run ] && exec python3 -c "import time; time.sleep(60)" python_worker' . "\n"
             . 'echo "{\"ok\": true}"' . "\n");
         chmod($this->moduleDir . '/venv/bin/python', 0755);
+        $this->setModuleState('0');
+    }
+
+    /** Core's m_PbxExtensionModules row of the module, in a mikopbx.db of the test's own (safe.sh reads it). */
+    private function setModuleState(?string $disabled): void
+    {
+        $db = new \PDO('sqlite:' . $this->root . '/mikopbx.db');
+        $db->exec('CREATE TABLE IF NOT EXISTS m_PbxExtensionModules (id INTEGER PRIMARY KEY, uniqid TEXT, disabled TEXT)');
+        $db->exec('DELETE FROM m_PbxExtensionModules');
+        if ($disabled !== null) {
+            $db->exec("INSERT INTO m_PbxExtensionModules (uniqid, disabled) VALUES ('ModulePbxFederation', '$disabled')");
+        }
     }
 
     protected function tearDown(): void
@@ -52,7 +64,8 @@ final class PbxfedScriptTest extends TestCase
 
     private function safe(string $arg = ''): int
     {
-        $cmd = escapeshellarg($this->moduleDir . '/bin/safe.sh') . ($arg !== '' ? ' ' . escapeshellarg($arg) : '');
+        $cmd = 'PBXFED_MIKOPBX_DB=' . escapeshellarg($this->root . '/mikopbx.db') . ' '
+            . escapeshellarg($this->moduleDir . '/bin/safe.sh') . ($arg !== '' ? ' ' . escapeshellarg($arg) : '');
         exec($cmd . ' >/dev/null 2>&1', $out, $code);
         $pid = (int)@file_get_contents($this->moduleDir . '/db/state/worker.pid');
         if ($pid > 0 && !in_array($pid, $this->started, true)) {
@@ -124,6 +137,16 @@ final class PbxfedScriptTest extends TestCase
         self::assertSame(['ok' => true], $client->checkPeer("spb'; rm -rf /"));
         self::assertSame(['-m', 'python_worker', 'check-peer', "spb'; rm -rf /", '--json'],
             explode("\0", rtrim((string)file_get_contents($this->moduleDir . '/argv'), "\0")));
+    }
+
+    public function testSafeScriptNeverStartsTheWorkerOfADisabledOrUnregisteredModule(): void
+    {
+        foreach (['1', null] as $state) {
+            $this->setModuleState($state);
+            self::assertSame(0, $this->safe());
+            self::assertFileDoesNotExist($this->moduleDir . '/db/state/worker.pid');
+            self::assertFileDoesNotExist($this->moduleDir . '/argv', 'the worker was never run');
+        }
     }
 
     public function testRefusesWithoutVenv(): void

@@ -150,13 +150,4 @@ final class SetupTest extends TestCase
         self::assertStringContainsString('No matching distribution found for pyzmq', $setup->getMessages()[0]);
         self::assertDirectoryDoesNotExist($this->moduleDir . '/venv');
     }
-
-    public function testUninstallStopsTheWorkerAndLetsCoreKeepSettings(): void
-    {
-        TempDir::fakeVenv($this->moduleDir);  // an installed module: bin/pbxfed and its Python are there
-        $setup = $this->installer([$this->python]);
-        self::assertTrue($setup->uninstallModule(true));
-        self::assertSame([[$this->moduleDir . '/bin/pbxfed', 'stop']], $this->runner->runs);
-        self::assertSame(['core:unInstallDB', 'core:unInstallFiles:keep'], PbxExtensionSetupBase::$calls);
-    }
 }
