@@ -260,17 +260,22 @@ final class RealCore
      *
      * @param list<string> $args
      * @param array<string, string> $env overrides
+     * @param string|null $stdin what the command reads on stdin (a secret after `--secret -`, a form's JSON)
      * @return array{0: int, 1: string, 2: string}
      */
-    public static function pbxfed(array $args, int $timeout = 120, array $env = []): array
+    public static function pbxfed(array $args, int $timeout = 120, array $env = [], ?string $stdin = null): array
     {
         $env = $env + getenv() + ['PBXFED_PYTHON' => '/usr/bin/python3', 'PBXFED_MIKOPBX_DB' => self::mikopbxDb(),
             'PYTHONPATH' => self::moduleDir()];
         $cmd = array_merge(['timeout', (string)$timeout, 'sh', self::moduleDir() . '/bin/pbxfed'], $args);
-        $proc = proc_open($cmd, [0 => ['file', '/dev/null', 'r'], 1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes,
-            self::moduleDir(), $env);
+        $in = $stdin === null ? ['file', '/dev/null', 'r'] : ['pipe', 'r'];
+        $proc = proc_open($cmd, [0 => $in, 1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes, self::moduleDir(), $env);
         if (!is_resource($proc)) {
             throw new \RuntimeException('cannot start bin/pbxfed');
+        }
+        if ($stdin !== null) {
+            fwrite($pipes[0], $stdin);
+            fclose($pipes[0]);
         }
         $out = (string)stream_get_contents($pipes[1]);
         $err = (string)stream_get_contents($pipes[2]);

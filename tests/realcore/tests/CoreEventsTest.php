@@ -46,7 +46,7 @@ final class CoreEventsTest extends RealCoreTestCase
         RealCore::installAndEnable();
         self::worker(['settings', 'set', '--station-name', 'moscow', '--own-patterns', '2XX']);
         self::worker(['peers', 'add', '--name', 'spb', '--host', '127.0.0.3', '--patterns', '3XX',
-            '--secret', self::SECRET]);
+            '--secret', '-'], self::SECRET);
         // A paired peer also gets the sync port's firewall rule (pairing sets the flag; set here directly).
         $db = new SQLite3(RealCore::moduleDir() . '/db/module.db');
         $db->exec("UPDATE m_ModulePbxFederationPeers SET paired = 1 WHERE name = 'spb'");
@@ -54,9 +54,9 @@ final class CoreEventsTest extends RealCoreTestCase
     }
 
     /** @param list<string> $args */
-    private static function worker(array $args): string
+    private static function worker(array $args, ?string $stdin = null): string
     {
-        [$rc, $out, $err] = RealCore::pbxfed($args);
+        [$rc, $out, $err] = RealCore::pbxfed($args, 120, [], $stdin);
         self::assertSame(0, $rc, 'bin/pbxfed ' . implode(' ', $args) . ": $out\n$err");
         return $out;
     }
@@ -202,7 +202,7 @@ final class CoreEventsTest extends RealCoreTestCase
 
         RealCore::drainBeanstalk();
         self::worker(['peers', 'add', '--name', 'nsk', '--host', '127.0.0.4', '--patterns', '4XX',
-            '--secret', strrev(self::SECRET)]);
+            '--secret', '-'], strrev(self::SECRET));
         self::apply();
         [$actions, $modified] = RealCore::plan(RealCore::takeJobs(), $worker);
         self::assertContains('ReloadDialplanAction', $actions);
@@ -258,7 +258,7 @@ final class CoreEventsTest extends RealCoreTestCase
 
         // And the worker's new peer came with a Sip save on that tube, in that format.
         self::worker(['peers', 'add', '--name', 'ekb', '--host', '127.0.0.5', '--patterns', '5XX',
-            '--secret', 'Ekb-Trunk-Secret-0123456789abcdef']);
+            '--secret', '-'], 'Ekb-Trunk-Secret-0123456789abcdef');
         RealCore::drainBeanstalk();
         self::apply();
         $sipJobs = array_values(array_filter(RealCore::takeJobs(),

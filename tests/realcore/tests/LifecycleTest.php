@@ -54,10 +54,11 @@ final class LifecycleTest extends RealCoreTestCase
 
     private static function configure(): void
     {
-        foreach ([['settings', 'set', '--station-name', 'moscow', '--own-patterns', '2XX'],
-                     ['peers', 'add', '--name', 'spb', '--host', '127.0.0.3', '--patterns', '3XX',
-                         '--secret', 'Spb-Trunk-Secret-0123456789abcdef']] as $args) {
-            [$rc, $out, $err] = RealCore::pbxfed($args);
+        // The secret on stdin (`--secret -`), as the admin form passes it: never in the process arguments.
+        foreach ([[['settings', 'set', '--station-name', 'moscow', '--own-patterns', '2XX'], null],
+                     [['peers', 'add', '--name', 'spb', '--host', '127.0.0.3', '--patterns', '3XX', '--secret', '-'],
+                         'Spb-Trunk-Secret-0123456789abcdef']] as [$args, $stdin]) {
+            [$rc, $out, $err] = RealCore::pbxfed($args, 120, [], $stdin);
             self::assertSame(0, $rc, "$out\n$err");
         }
         $db = new SQLite3(RealCore::moduleDir() . '/db/module.db');
@@ -245,7 +246,7 @@ final class LifecycleTest extends RealCoreTestCase
         $setup = new PbxExtensionSetup(self::ID);
         $paths = new WorkerPaths(RealCore::moduleDir());
         $ready = new class ($paths, new class implements CommandRunner {
-            public function run(array $argv, int $timeoutSeconds): CommandResult
+            public function run(array $argv, int $timeoutSeconds, ?string $stdin = null): CommandResult
             {
                 return new CommandResult(0, '3.14.0', '');
             }
@@ -398,7 +399,7 @@ final class LifecycleTest extends RealCoreTestCase
         $runner = new class implements CommandRunner {
             public array $calls = [];
 
-            public function run(array $argv, int $timeoutSeconds): CommandResult
+            public function run(array $argv, int $timeoutSeconds, ?string $stdin = null): CommandResult
             {
                 $this->calls[] = $argv;
                 return new CommandResult(0, '', '');

@@ -26,10 +26,11 @@ final class RestWorkerTest extends RealCoreTestCase
         parent::setUpBeforeClass();
         RealCore::provideWorkerRuntime();
         RealCore::installAndEnable();
-        foreach ([['settings', 'set', '--station-name', 'moscow', '--own-patterns', '2XX'],
-                     ['peers', 'add', '--name', 'spb', '--host', '127.0.0.3', '--patterns', '3XX',
-                         '--secret', 'Spb-Trunk-Secret-0123456789abcdef']] as $args) {
-            [$rc, $out, $err] = RealCore::pbxfed($args);
+        // The secret on stdin (`--secret -`), as the admin form passes it: never in the process arguments.
+        foreach ([[['settings', 'set', '--station-name', 'moscow', '--own-patterns', '2XX'], null],
+                     [['peers', 'add', '--name', 'spb', '--host', '127.0.0.3', '--patterns', '3XX', '--secret', '-'],
+                         'Spb-Trunk-Secret-0123456789abcdef']] as [$args, $stdin]) {
+            [$rc, $out, $err] = RealCore::pbxfed($args, 120, [], $stdin);
             self::assertSame(0, $rc, "$out\n$err");
         }
     }
