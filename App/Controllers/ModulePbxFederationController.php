@@ -111,11 +111,7 @@ class ModulePbxFederationController extends BaseController
             'overlap_fix_default' => $record->overlap_fix_default,
         ]]]);
         if ($answer['result'] !== true) {
-            foreach ($answer['messages']['error'] ?? [] as $message) {
-                $this->flash->error(self::escape($message));
-            }
-            $this->view->problems = $answer['data']['problems'] ?? [];
-            $this->view->success = false;
+            $this->refused($answer);
             return;
         }
         $this->saveEntity($record, self::INDEX_URL);
@@ -151,10 +147,7 @@ class ModulePbxFederationController extends BaseController
         $answer = $api->handle(['action' => 'validate', 'data' => ['peer' => $peer]]);
         $this->view->problems = $answer['data']['problems'] ?? [];
         if ($answer['result'] !== true) {
-            foreach ($answer['messages']['error'] ?? [] as $message) {
-                $this->flash->error(self::escape($message));
-            }
-            $this->view->success = false;
+            $this->refused($answer);
             return;
         }
         foreach ($answer['messages']['warning'] ?? [] as $message) {
@@ -185,6 +178,26 @@ class ModulePbxFederationController extends BaseController
             return;
         }
         $this->deleteEntity($record, self::INDEX_URL);
+    }
+
+    /**
+     * A refused save: the problems go to the form (under their fields, drawn by the page's script); the message at
+     * the top says only that nothing was saved, or, for a fault of the worker, what the fault was.
+     *
+     * @param array{result: bool, data: array, messages: array} $answer
+     */
+    private function refused(array $answer): void
+    {
+        $problems = $answer['data']['problems'] ?? [];
+        $this->view->problems = $problems;
+        if ($problems !== []) {
+            $this->flash->error(self::escape((string)$this->translation->_('module_pbx_federation_ValidationFailed')));
+        } else {
+            foreach ($answer['messages']['error'] ?? [] as $message) {
+                $this->flash->error(self::escape((string)$message));
+            }
+        }
+        $this->view->success = false;
     }
 
     /**

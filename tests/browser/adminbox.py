@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -249,6 +250,15 @@ class AdminStation:
         self.flush_cache()
         self.language = lang
 
+    @staticmethod
+    def translate(key: str, lang: str) -> str:
+        """The module's own text (Messages/<lang>.php) for module_pbx_federation_<key>."""
+        text = (REPO / "Messages" / f"{lang}.php").read_text(encoding="utf-8")
+        m = re.search(r"'module_pbx_federation_" + re.escape(key) + r"'\s*=>\s*'((?:[^'\\]|\\.)*)'", text)
+        if not m:
+            raise KeyError(key)
+        return m.group(1).replace("\\'", "'").replace("\\\\", "\\")
+
     # ------------------------------------------------------------------ the worker
     def worker_argv(self) -> list[str]:
         st = self.mst.st
@@ -375,9 +385,25 @@ class AdminFederation(fd.Federation):
 
     @staticmethod
     def _prepare_station_db(path: Path, spec: fd.Spec, extra_phones: tuple[str, ...]) -> None:
-        """Core's migrated default DB as a station's: its name, its LAN address, the phones."""
+        """Core's migrated default DB as a station's: its name, its LAN address, the phones.
+
+        Core's default DB is a demo: phones 201-203 with their users and mobile numbers, and a provider that
+        registers to a public host with its routes. Both go (the provider's host must never be a target; the
+        phones would be this station's own 2XX); queues, IVR, conference, parking and applications stay."""
         db = sqlite3.connect(path)
         try:
+            demo_users = [r[0] for r in db.execute("SELECT userid FROM m_Extensions WHERE type IN ('SIP', 'EXTERNAL')"
+                                                   " AND userid IS NOT NULL")]
+            db.execute("DELETE FROM m_ExternalPhones") if _has_table(db, "m_ExternalPhones") else None
+            db.execute("DELETE FROM m_Extensions WHERE type IN ('SIP', 'EXTERNAL')")
+            db.executemany("DELETE FROM m_Users WHERE id = ?", [(u,) for u in demo_users])
+            providers = [r[0] for r in db.execute("SELECT uniqid FROM m_Providers")]
+            for uniqid in providers:
+                db.execute("DELETE FROM m_OutgoingRoutingTable WHERE providerid = ?", (uniqid,))
+                db.execute("DELETE FROM m_IncomingRoutingTable WHERE provider = ?", (uniqid,))
+                db.execute("DELETE FROM m_SipHosts WHERE provider_id = ?", (uniqid,))
+            db.execute("DELETE FROM m_Providers")
+            db.execute("DELETE FROM m_Sip")
             db.execute("UPDATE m_PbxSettings SET value=? WHERE key='Name'", (f"MikoPBX {spec.name}",))
             db.execute("UPDATE m_LanInterfaces SET ipaddr=?, subnet='8', dhcp='0'", (spec.address,))
             for number in (*spec.phones, *extra_phones):
@@ -402,6 +428,10 @@ class AdminFederation(fd.Federation):
             with contextlib.suppress(Exception):
                 a.close()
         super().close()
+
+
+def _has_table(db: sqlite3.Connection, table: str) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,)).fetchone() is not None
 
 
 def venv_ready() -> str:

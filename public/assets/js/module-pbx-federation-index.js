@@ -22,7 +22,6 @@ const ModulePbxFederationIndex = {
 	colors: {
 		reachable: 'green', ok: 'green', applied: 'green', unreachable: 'red', failed: 'red', disabled: 'grey',
 	},
-	lastStatusFailed: false,
 
 	t(key, params) {
 		let text = ModulePbxFederationIndex.texts[key] || key;
@@ -194,16 +193,15 @@ const ModulePbxFederationIndex = {
 		clearTimeout(ModulePbxFederationIndex.timer);
 		ModulePbxFederationIndex.call('status', {}, (answer) => {
 			if (answer.result) {
-				if (ModulePbxFederationIndex.lastStatusFailed) {
-					ModulePbxFederationIndex.$message.addClass('hidden').empty();
+				if (ModulePbxFederationIndex.$message.attr('data-source') === 'status') {
+					ModulePbxFederationIndex.$message.addClass('hidden').empty().attr('data-source', '');
 				}
-				ModulePbxFederationIndex.lastStatusFailed = false;
 				ModulePbxFederationIndex.renderStatus(answer.data || {});
 			} else {
 				// The worker is not running (or does not answer): say so and why; the dots are not live.
-				ModulePbxFederationIndex.lastStatusFailed = true;
 				ModulePbxFederationIndex.renderStatus({ peers: [] }, true);
 				ModulePbxFederationIndex.showMessages(answer);
+				ModulePbxFederationIndex.$message.attr('data-source', 'status');
 			}
 			ModulePbxFederationIndex.timer = setTimeout(ModulePbxFederationIndex.poll, ModulePbxFederationIndex.pollMs);
 		});
@@ -276,7 +274,8 @@ const ModulePbxFederationIndex = {
 	},
 
 	showText(kind, lines) {
-		const $m = ModulePbxFederationIndex.$message.removeClass('hidden positive negative warning').empty();
+		const $m = ModulePbxFederationIndex.$message.removeClass('hidden positive negative warning').empty()
+			.attr('data-source', '');
 		$m.addClass(kind);
 		lines.forEach((text) => $('<p>').text(text).appendTo($m));
 	},
@@ -285,7 +284,8 @@ const ModulePbxFederationIndex = {
 		const messages = answer.messages || {};
 		const errors = [].concat(messages.error || []);
 		const warnings = [].concat(messages.warning || []);
-		const $m = ModulePbxFederationIndex.$message.removeClass('hidden positive negative warning').empty();
+		const $m = ModulePbxFederationIndex.$message.removeClass('hidden positive negative warning').empty()
+			.attr('data-source', '');
 		if (errors.length) {
 			$m.addClass('negative');
 		} else if (warnings.length) {

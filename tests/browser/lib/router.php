@@ -106,6 +106,11 @@ if (preg_match('#^/pbxcore/api/modules/([A-Za-z0-9]+)/([A-Za-z0-9_:-]+)$#', $pat
 }
 
 if (strpos($path, '/admin-cabinet/') === 0 || $path === '/admin-cabinet') {
+    // A test may ask for every error to be reported (Debian's default; a station leaves warnings out).
+    if (($_COOKIE['pbxfed_error_reporting'] ?? '') === 'E_ALL') {
+        ini_set('error_reporting', (string)E_ALL);
+        error_reporting(E_ALL);
+    }
     chdir($core . '/sites/admin-cabinet');
     $_SERVER['SCRIPT_FILENAME'] = $core . '/sites/admin-cabinet/index.php';
     $_SERVER['SCRIPT_NAME'] = '/admin-cabinet/index.php';
