@@ -102,6 +102,7 @@ return [
 
     // Admin page (issue 13)
     'module_pbx_federation_NoPeersHelp' => 'Set this station\'s name below, then add the other station by hand ("Add station") or pair with it (an invitation made on one station, pasted on the other).',
+    'module_pbx_federation_ColumnDetails' => 'Details',
     'module_pbx_federation_ColumnState' => 'State',
     'module_pbx_federation_StateWorking' => 'Working',
     'module_pbx_federation_StateNoConnection' => 'No connection',

@@ -102,6 +102,7 @@ return [
 
     // Admin page (issue 13)
     'module_pbx_federation_NoPeersHelp' => 'Задайте ниже имя этой станции, затем добавьте другую станцию вручную («Добавить станцию») или выполните сопряжение (приглашение создаётся на одной станции и вставляется на другой).',
+    'module_pbx_federation_ColumnDetails' => 'Подробно',
     'module_pbx_federation_ColumnState' => 'Состояние',
     'module_pbx_federation_StateWorking' => 'Работает',
     'module_pbx_federation_StateNoConnection' => 'Нет связи',

@@ -28,7 +28,7 @@
             <th>{{ t._('module_pbx_federation_ColumnName') }}</th>
             <th>{{ t._('module_pbx_federation_ColumnHost') }}</th>
             <th>{{ t._('module_pbx_federation_ColumnPatterns') }}</th>
-            <th class="collapsing">{{ t._('module_pbx_federation_ColumnStatus') }}</th>
+            <th class="collapsing">{{ t._('module_pbx_federation_ColumnDetails') }}</th>
             <th class="collapsing">{{ t._('module_pbx_federation_ColumnRtt') }}</th>
             <th>{{ t._('module_pbx_federation_ColumnProblems') }}</th>
             <th></th>

@@ -228,7 +228,9 @@ const ModulePbxFederationIndex = {
 		const known = !notLive && peer !== undefined;
 		const p = peer || {};
 		['trunk', 'blf', 'apply'].forEach((kind) => {
-			const color = known ? (ModulePbxFederationIndex.colors[p[kind]] || 'yellow') : 'grey';
+			let color = known ? (ModulePbxFederationIndex.colors[p[kind]] || 'yellow') : 'grey';
+			// lamps of a station that does not answer read Unavailable here, whatever arrived before
+			if (kind === 'blf' && known && p.trunk === 'unreachable' && p.blf === 'ok') color = 'red';
 			$row.find(`.pbxfed-dot[data-kind="${kind}"] i`).attr('class', `${color} circle icon`);
 			$row.find(`.pbxfed-dot[data-kind="${kind}"]`).attr('data-state', known ? String(p[kind] || '') : '');
 		});
