@@ -28,7 +28,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -318,7 +317,7 @@ class AdminStation:
 class AdminFederation(fd.Federation):
     """The e2e federation (stations, phones, Asterisk) whose stations carry MikoPBX Core's admin side."""
 
-    def __init__(self, name: str = "browser") -> None:  # noqa: D107 - fd.Federation's, without a netns of its own
+    def __init__(self, name: str = "browser") -> None:
         # The suite already runs in a network namespace of its own (run.sh): the harness uses it as it is.
         self.h = hs.Harness(use_netns=False)
         self.stations: dict[str, fd.ModuleStation] = {}
