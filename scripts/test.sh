@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything and runs every test: ruff, mypy, unit/property/golden/DB tests, the worker,
-# the PHP host (php -l, PHPUnit, zip build and install), the PHP host against real MikoPBX Core,
+# the PHP host (php -l, PHPUnit, zip build and install), the PHP host against real MikoPBX Core, the admin page
+# in a browser against real Core and real stations,
 # the worker on a station's minimal Python, and end-to-end on real Asterisk 22.
 # PBXFED_SKIP_E2E=1 leaves out the end-to-end stage (it prints that it did).
 set -euo pipefail
@@ -19,13 +20,17 @@ stage "mypy"
 .venv/bin/mypy
 
 stage "pytest: engine, worker, database, CLI"
-.venv/bin/python -m pytest -q -p no:cacheprovider -m "not e2e" tests --ignore=tests/php --ignore=tests/e2e
+.venv/bin/python -m pytest -q -p no:cacheprovider -m "not e2e" tests --ignore=tests/php --ignore=tests/e2e \
+    --ignore=tests/browser
 
 stage "PHP host"
 bash tests/php/run.sh
 
 stage "PHP host on real MikoPBX Core 2026.1.223 + Phalcon 5.18.1 (sid chroot)"
 bash tests/realcore/run.sh
+
+stage "the admin page in Chromium: real Core 2026.1.223 pages, real worker, real Asterisk stations (sid chroot)"
+bash tests/browser/run.sh -q
 
 stage "the station's minimal Python 3.11 (bookworm box)"
 bash tests/box/run.sh
