@@ -116,8 +116,9 @@ def module_peers(a: AdminStation) -> list[dict[str, Any]]:
 def worker_messages(a: AdminStation, peer: dict[str, Any], lang: str) -> dict[str, str]:
     """The worker's own verdict on a proposed peer: code -> message in `lang` (what the page must show)."""
     proc = subprocess.run([sys.executable, "-m", "python_worker", "peers", "validate", "--mikopbx-db",
-                           str(a.mst.mikopbx_db), "--module-db", str(a.mst.module_db), "--lang", lang,
-                           json.dumps(peer)], cwd=fd.REPO, capture_output=True, text=True, timeout=60, check=False)
+                           str(a.mst.mikopbx_db), "--module-db", str(a.mst.module_db), "--lang", lang],
+                          input=json.dumps(peer), cwd=fd.REPO, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.stdout, f"peers validate answered nothing (exit {proc.returncode}): {proc.stderr[-500:]}"
     return {p["code"]: p["message"][lang] for p in json.loads(proc.stdout)["problems"]}
 
 
