@@ -13,7 +13,7 @@ stage "setup"
 bash scripts/setup.sh
 
 stage "ruff"
-.venv/bin/ruff check python_worker tests bench scripts
+.venv/bin/ruff check python_worker tests bench scripts python
 
 stage "mypy"
 .venv/bin/mypy
