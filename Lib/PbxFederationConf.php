@@ -132,7 +132,10 @@ class PbxFederationConf extends ConfigClass
         }
     }
 
-    /** Refuses to enable without a usable python3 and worker venv; the messages say what is missing. */
+    /**
+     * Refuses to enable without a usable python3; the messages say what is missing. Core calls this inside its
+     * write transaction on mikopbx.db: ensure() is only the cheap probe (one short python3 start).
+     */
     public function onBeforeModuleEnable(): bool
     {
         $python = $this->python();

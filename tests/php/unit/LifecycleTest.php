@@ -33,7 +33,7 @@ final class LifecycleTest extends TestCase
         $this->root = TempDir::make();
         $this->moduleDir = $this->root . '/ModulePbxFederation';
         ConfigClass::$testModulesDir = $this->root;
-        TempDir::fakeVenv($this->moduleDir);
+        TempDir::fakeInstall($this->moduleDir);
         $this->runner = new FakeRunner();
         WorkerModelsEvents::$invoked = [];
     }
@@ -138,7 +138,8 @@ final class LifecycleTest extends TestCase
         $conf = $this->conf();
         self::assertFalse($conf->onBeforeModuleEnable());
         self::assertSame(
-            ['python3 was not found. The module needs python3 3.10.0 or newer: install it and try again.'],
+            ['No python3 was found on this station (PATH, /usr/bin, /usr/local/bin, /bin). The module runs its worker '
+                . 'on the station\'s own python3 and carries what the worker needs for CPython 3.11 (x86_64).'],
             $conf->getMessages()
         );
     }
