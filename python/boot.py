@@ -18,8 +18,8 @@ Exit codes: the worker's own (0-3); 5 = the module carries no runtime for this i
 carries); 6 = a module the runtime cannot supply is missing (named). A source checkout has no python/<abi>*
 runtimes: the interpreter's own packages are used (development, tests).
 
-Any CPython 3 parses this file and only sys and os are used before the runtime is on sys.path, so an old or
-minimal interpreter gets a clear refusal rather than a traceback.
+Any CPython 3.5 or newer parses this file and only sys and os are used before the runtime is on sys.path, so an
+old or minimal interpreter gets a clear refusal rather than a traceback.
 """
 
 import os
@@ -198,12 +198,13 @@ def json_text(value):
     return "".join(out)
 
 
-def refuse(code, message, check, argv):
+def refuse(code, message, check, argv, missing=()):
     """A refusal before the worker can load; `doctor` still answers with its JSON shape."""
     if argv[:1] == ["doctor"]:
+        names = ", ".join(json_text(m) for m in missing)
         sys.stdout.write(
-            '{"ok": false, "checks": [{"name": %s, "ok": false, "detail": %s}]}\n'
-            % (json_text(check), json_text(message))
+            '{"ok": false, "checks": [{"name": %s, "ok": false, "detail": %s}], "missing": [%s]}\n'
+            % (json_text(check), json_text(message), names)
         )
     sys.stderr.write(message + "\n")
     return code
@@ -236,6 +237,7 @@ def run_module(name, argv):
             "not carry" % (sys.executable, exc.name),
             "imports",
             argv,
+            [exc.name],
         )
     return 0
 
