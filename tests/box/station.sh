@@ -7,7 +7,9 @@
 # refusal boxes) and entered by PBXFED_PYTHON=<runtime>/box-python (chroot /pbxfed-box python3). The station tree
 # and Core's mikopbx.db (the migrated one of tests/realcore) are the same files on both sides.
 #   bash tests/box/station.sh                      every case (what scripts/test.sh runs)
-#   bash tests/box/station.sh install|no-python|no-python-ru|no-sqlite3|python314|measure ...
+#   bash tests/box/station.sh install|no-python|no-python-ru|no-sqlite3|python314|measure|measure-arm64 ...
+# (measure: the install's steps timed, bench/bench_box_install.py; measure-arm64: the same with every python3 the
+# aarch64 one under qemu-user, an upper bound for a small ARM station's Python part)
 # Needs root. Skips (exit 0, SKIPPED line) without the pinned Core sources, like tests/realcore.
 # PBXFED_ZIP: the zip to install (default: build/dist/<zip>, built by scripts/build_zip.py when missing).
 set -euo pipefail
@@ -110,6 +112,18 @@ SH
     fi
     local pyvar="PBXFED_PYTHON=$python"
     [ "$python" = box ] && pyvar="PBXFED_PYTHON=$rt_in/box-python"
+    if [ "$python" = arm64 ]; then  # the aarch64 station's python3 (tests/box/setup_arm64.sh) under qemu-user
+        local sr="${PBXFED_BOX_ARM64:-/var/cache/pbxfed/box311-arm64}"
+        bash "$HERE/setup_arm64.sh"
+        mkdir -p "$RC_CHROOT/pbxfed-box-arm64" "$RC_CHROOT/pbxfed-box-arm64.qemu" "$sr/cf/conf"
+        mounts="$mounts && mount --bind '$sr' '$RC_CHROOT/pbxfed-box-arm64' && mount --bind '$sr.qemu' '$RC_CHROOT/pbxfed-box-arm64.qemu'"
+        # qemu -L finds /cf/conf in the sysroot first: the station's mikopbx.db there
+        mounts="$mounts && mount --bind '$rt/cf/conf' '$RC_CHROOT/pbxfed-box-arm64/cf/conf'"
+        printf '#!/bin/sh\nexec /pbxfed-box-arm64.qemu/qemu-aarch64-static -L /pbxfed-box-arm64 /pbxfed-box-arm64/usr/bin/python3.11 "$@"\n' \
+            >"$rt/arm64-python"
+        chmod 755 "$rt/arm64-python"
+        pyvar="PBXFED_PYTHON=$rt_in/arm64-python"
+    fi
     log "$name: installing $(basename "$ZIP") into $STATION/custom_modules"
     ip netns exec "$ns" unshare -m --propagation private sh -c "$mounts"' && exec chroot "$@"' \
         sh "$RC_CHROOT" /bin/sh "$rt_in/inner.sh" "$rt_in" \
@@ -140,6 +154,7 @@ for c in "${cases[@]}"; do
     case "$c" in
         install) run_case install box -- install || failed=1 ;;
         measure) run_case measure box -- measure || failed=1 ;;
+        measure-arm64) run_case measure-arm64 arm64 -- measure || failed=1 ;;
         no-python) run_case no-python box /usr/bin/python3 /usr/bin/python3.11 -- refuse "No python3 was found" \
             "CPython 3.11 (aarch64, x86_64)" || failed=1 ;;
         no-python-ru) STATION_LANG=ru run_case no-python-ru box /usr/bin/python3 /usr/bin/python3.11 -- refuse \

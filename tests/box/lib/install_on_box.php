@@ -96,9 +96,22 @@ timed('core_rights', static function () use ($moduleDir): void {
 Di::getDefault()->set(LanguageProvider::PREFERRED_LANG_WEB, true);
 $facts['language'] = PbxSettings::getValueByKey(PbxSettings::WEB_ADMIN_LANGUAGE);
 $setup = new PbxExtensionSetup(MODULE_ID);
-$ok = timed('install_module', static function () use ($setup): bool {
-    return $setup->installModule();
-});
+if ($mode === 'measure') {
+    // installModule()'s own steps one by one (PbxExtensionSetupBase at 2026.1.223: checkCompatibility,
+    // activateLicense (free module: nothing), installFiles, installDB, fixFilesRights), each timed.
+    $ok = timed('install_module', static function () use ($setup): bool {
+        foreach (['checkCompatibility', 'installFiles', 'installDB', 'fixFilesRights'] as $step) {
+            if (!timed($step, [$setup, $step])) {
+                return false;
+            }
+        }
+        return true;
+    });
+} else {
+    $ok = timed('install_module', static function () use ($setup): bool {
+        return $setup->installModule();
+    });
+}
 $facts['install_ok'] = $ok;
 $facts['messages'] = $setup->getMessages();
 $facts['registered'] = PbxExtensionModules::findFirstByUniqid(MODULE_ID) !== null;
