@@ -14,7 +14,7 @@ Then, rounds interleaved, each command in a fresh interpreter as PHP and cron st
 worker: the light client path), `plan --json` on a real mikopbx.db (the engine), `doctor`. Also the number of files
 and 2024.1's permission pass (one chmod process per file) over each tree, the peak RSS of one `--help`, `plan --json`
 and `doctor` (getrusage of the child), and the worker itself (`bin/pbxfed start`): the time until `status` first
-answers and its RSS after 10 s idle. Prints Markdown tables (medians of the timed rounds).
+answers and its RSS after 10 s idle (3 rounds). Prints Markdown tables (medians of the timed rounds).
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' sh "$M/bin/pbxfed
     echo "$line"
 done
 # the worker itself: start -> first answered status, then its RSS after 10 s idle (VmRSS, VmHWM from /proc)
-for v in "$@"; do
+for r in 1 2 3; do for v in "$@"; do
     M=/pbxfed-work/$v/storage/usbdisk1/mikopbx/custom_modules/ModulePbxFederation
     P="sh $M/bin/pbxfed"
     t0=$(ms); $P start; i=0; up=""
@@ -167,7 +167,7 @@ for v in "$@"; do
     rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status"); hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
     $P stop
     echo "WORKER $v up $up rss $rss hwm $hwm"
-done
+done; done
 """
 
 
@@ -206,7 +206,7 @@ def main() -> int:
         times: dict[str, dict[str, list[int]]] = {v: {c: [] for c in COMMANDS} for v in VARIANTS}
         first = {}
         peak: dict[str, dict[str, int]] = {v: {} for v in VARIANTS}
-        worker: dict[str, dict[str, int]] = {}
+        worker: dict[str, dict[str, list[int]]] = {v: {"up": [], "rss": [], "hwm": []} for v in VARIANTS}
         for ln in lines:
             parts = ln.split()
             if parts[0] == "FIRST":
@@ -214,7 +214,8 @@ def main() -> int:
             elif parts[0] == "PEAK":
                 peak[parts[1]] = {c: int(kb) for c, kb in zip(parts[2::2], parts[3::2], strict=True)}
             elif parts[0] == "WORKER":
-                worker[parts[1]] = {k: int(x) for k, x in zip(parts[2::2], parts[3::2], strict=True)}
+                for k, x in zip(parts[2::2], parts[3::2], strict=True):
+                    worker[parts[1]][k].append(int(x))
             elif parts[0] == "RUN":
                 for c, value in zip(parts[2::2], parts[3::2], strict=True):
                     times[parts[1]][c].append(int(value))
@@ -227,11 +228,13 @@ def main() -> int:
             cells = " | ".join(f"{statistics.median(times[v][c]):.0f}" for c in COMMANDS)
             print(f"| {v} | {files} | {chmod_s:.2f} | {first[v]} | {cells} |")
         print("\n| layout | peak RSS `--help` MB | peak RSS `plan --json` MB | peak RSS `doctor` MB | "
-              "worker start -> first `status` answer ms | worker RSS after 10 s idle MB (peak) |")
+              "worker start -> first `status` answer ms, median of 3 (min–max) | worker RSS after 10 s idle MB, median "
+              "(peak) |")
         print("|---|---:|---:|---:|---:|---:|")
         for v in VARIANTS:
-            p, w = peak[v], worker[v]
-            print(f"| {v} | {p['help'] / 1024:.1f} | {p['plan'] / 1024:.1f} | {p['doctor'] / 1024:.1f} | {w['up']} | "
+            p, w = peak[v], {k: statistics.median(x) for k, x in worker[v].items()}
+            print(f"| {v} | {p['help'] / 1024:.1f} | {p['plan'] / 1024:.1f} | {p['doctor'] / 1024:.1f} | "
+                  f"{w['up']:.0f} ({min(worker[v]['up'])}–{max(worker[v]['up'])}) | "
                   f"{w['rss'] / 1024:.1f} ({w['hwm'] / 1024:.1f}) |")
     return 0
 
