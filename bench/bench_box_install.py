@@ -6,10 +6,11 @@ station's minimal python3 in the bookworm box):
 Each round is a fresh station: the zip extracted entry by entry with PHP's ZipArchive and Core's
 Util::addRegularWWWRights() (as Core's WorkerModuleInstaller does), then installModule()'s steps timed one by one:
 checkCompatibility (`bin/pbxfed probe`), installFiles (Core's links + the first `bin/pbxfed doctor`, which also
-writes the worker's bytecode cache), installDB, fixFilesRights. Beside them: a second doctor, the probe alone
-(what onBeforeModuleEnable runs inside Core's transaction), and 2024.1's permission pass (one chmod process per
-file and directory, twice) on the same tree. --arm64: every python3 the module starts is bookworm arm64's under
-qemu-user (emulation: an upper bound for a small ARM station's Python part, not a measurement of one).
+writes the worker's bytecode cache), installDB, fixFilesRights. Beside them: a second doctor and 2024.1's
+permission pass (one chmod process per file and directory, twice) on the same tree. The probe that
+onBeforeModuleEnable runs inside Core's transaction is the one inside checkCompatibility.
+--arm64: every python3 the module starts is bookworm arm64's under qemu-user (emulation: an upper bound for a
+small ARM station's Python part, not a measurement of one).
 Prints a Markdown table (median, min, max of the rounds) and the load average.
 """
 
