@@ -13,16 +13,16 @@ return [
     'fw_modulepbxfederationDescription' => 'MikoPBX station federation sync port',
 
     // Install and enable
-    'module_pbx_federation_PythonMissing'      => 'python3 was not found. The module needs python3 %min% or newer: install it and try again.',
-    'module_pbx_federation_PythonTooOld'       => 'python3 %path% is version %version%; the module needs %min% or newer.',
-    'module_pbx_federation_PythonVenvMissing'  => 'python3 %path% has no venv module: install it (Debian package python3-venv) and try again.',
-    'module_pbx_federation_WheelsMissing'      => 'The module archive has no Python packages (%dir%). Download the full module archive and install it again.',
-    'module_pbx_federation_VenvCreateFailed'   => 'Could not create the module\'s Python environment: %details%',
-    'module_pbx_federation_WheelsInstallFailed' => 'Could not install the Python packages shipped in the module archive (it may have been built for another Python version or architecture): %details%',
+    'module_pbx_federation_PythonMissing'      => 'No python3 was found on this station (PATH, /usr/bin, /usr/local/bin, /bin). The module runs its worker on the station\'s own python3 and carries what the worker needs for %supported%.',
+    'module_pbx_federation_PythonUnsupported'  => 'python3 %path% is %implementation% %version% on %machine%; this module carries what its worker needs for %supported% only, so it cannot run here.',
+    'module_pbx_federation_PythonModulesMissing' => 'python3 %path% (%version%) lacks %modules% of its standard library: C modules that the module cannot bring along. The worker cannot run on this station.',
+    'module_pbx_federation_PythonCheckFailed'  => 'Could not check the station\'s python3 (%path%): %details%',
+    'module_pbx_federation_DoctorFailed'       => 'The module\'s worker does not run on this station\'s python3 %path% (%version%): %details%',
+    'module_pbx_federation_RuntimeMissing'     => 'The module archive is incomplete: the worker\'s runtime (%dir%) is missing. Download the full module archive and install it again.',
 
     // Worker and REST answers
     'module_pbx_federation_EnableNeedsRuntime' => 'The module\'s worker runtime is missing from the module folder. Install the module again from its package, then enable it.',
-    'module_pbx_federation_WorkerNotInstalled' => 'The module\'s Python environment is not installed. Disable and enable the module again.',
+    'module_pbx_federation_WorkerNotInstalled' => 'The module\'s worker is not installed (bin/pbxfed or its runtime python/ is missing). Install the module again.',
     'module_pbx_federation_WorkerNotRunning'   => 'The module\'s background worker is not running and could not be started; see the module log.',
     'module_pbx_federation_WorkerFailed'       => 'The module\'s background worker reported an error: %details%',
     'module_pbx_federation_WorkerTimeout'      => 'The module\'s background worker did not answer in time.',

@@ -13,16 +13,16 @@ return [
     'fw_modulepbxfederationDescription' => 'Порт синхронизации объединения станций MikoPBX',
 
     // Install and enable
-    'module_pbx_federation_PythonMissing'      => 'Не найден python3. Модулю нужен python3 версии %min% или новее: установите его и повторите.',
-    'module_pbx_federation_PythonTooOld'       => 'python3 %path% имеет версию %version%, а модулю нужна %min% или новее.',
-    'module_pbx_federation_PythonVenvMissing'  => 'В python3 %path% нет модуля venv: установите его (в Debian пакет python3-venv) и повторите.',
-    'module_pbx_federation_WheelsMissing'      => 'В архиве модуля нет пакетов Python (%dir%). Скачайте полный архив модуля и установите его заново.',
-    'module_pbx_federation_VenvCreateFailed'   => 'Не удалось создать окружение Python для модуля: %details%',
-    'module_pbx_federation_WheelsInstallFailed' => 'Не удалось установить пакеты Python из архива модуля (возможно, архив собран для другой версии Python или архитектуры): %details%',
+    'module_pbx_federation_PythonMissing'      => 'На станции не найден python3 (PATH, /usr/bin, /usr/local/bin, /bin). Модуль запускает свой фоновый процесс на python3 самой станции и содержит всё, что ему нужно, для %supported%.',
+    'module_pbx_federation_PythonUnsupported'  => 'python3 %path% — это %implementation% %version% на %machine%, а модуль содержит всё нужное своему фоновому процессу только для %supported%, поэтому здесь он работать не может.',
+    'module_pbx_federation_PythonModulesMissing' => 'В python3 %path% (%version%) нет %modules% из стандартной библиотеки: это модули на C, которые модуль не может привезти с собой. Фоновый процесс модуля не сможет работать на этой станции.',
+    'module_pbx_federation_PythonCheckFailed'  => 'Не удалось проверить python3 станции (%path%): %details%',
+    'module_pbx_federation_DoctorFailed'       => 'Фоновый процесс модуля не работает на python3 %path% (%version%) этой станции: %details%',
+    'module_pbx_federation_RuntimeMissing'     => 'Архив модуля неполный: нет среды выполнения фонового процесса (%dir%). Скачайте полный архив модуля и установите его заново.',
 
     // Worker and REST answers
     'module_pbx_federation_EnableNeedsRuntime' => 'В папке модуля нет среды выполнения фонового процесса. Установите модуль заново из пакета и затем включите его.',
-    'module_pbx_federation_WorkerNotInstalled' => 'Окружение Python модуля не установлено. Выключите и снова включите модуль.',
+    'module_pbx_federation_WorkerNotInstalled' => 'Фоновый процесс модуля не установлен (нет bin/pbxfed или его среды выполнения python/). Установите модуль заново.',
     'module_pbx_federation_WorkerNotRunning'   => 'Фоновый процесс модуля не запущен и не смог запуститься; см. журнал модуля.',
     'module_pbx_federation_WorkerFailed'       => 'Фоновый процесс модуля вернул ошибку: %details%',
     'module_pbx_federation_WorkerTimeout'      => 'Фоновый процесс модуля не ответил вовремя.',

@@ -16,8 +16,11 @@ use Modules\ModulePbxFederation\Lib\WorkerClient;
 use Modules\ModulePbxFederation\Lib\WorkerPaths;
 
 /**
- * Installer: Core's steps plus the python3 check and the worker's virtualenv, built offline from
- * the wheels in the zip. Uninstall keeps db/ (settings and worker state) when asked, as Core does.
+ * Installer: Core's steps plus the checks of the station's own python3 (Lib/PythonEnvironment.php). Nothing is
+ * built: the zip carries the worker's runtime (python/). Core's installer process runs installModule() outside
+ * any transaction, after unzipping; the cheap probe refuses early with a precise message, the doctor proves the
+ * worker's imports and C pieces before the module is registered. Uninstall keeps db/ (settings and worker state)
+ * when asked, as Core does.
  */
 class PbxExtensionSetup extends PbxExtensionSetupBase
 {
@@ -74,7 +77,7 @@ class PbxExtensionSetup extends PbxExtensionSetupBase
         }
     }
 
-    /** Core's version check, then python3 >= 3.10 with venv and the shipped wheels; no side effects. */
+    /** Core's version check, then the probe of python3 (version, CPU, C modules); no side effects. */
     public function checkCompatibility(): bool
     {
         if (!parent::checkCompatibility()) {
@@ -87,7 +90,11 @@ class PbxExtensionSetup extends PbxExtensionSetupBase
         return true;
     }
 
-    /** Core's file steps, then the worker's virtualenv (pip --no-index from <module>/wheels). */
+    /**
+     * Core's file steps, then the worker's state dir and the first `bin/pbxfed doctor`: the worker's real import
+     * graph, SQLite, zmq, inotify, ctypes and mikopbx.db read-only on this python3 (it also writes the worker's
+     * bytecode cache, so the first start is not slower than the others).
+     */
     public function installFiles(): bool
     {
         if (!parent::installFiles()) {
@@ -97,7 +104,7 @@ class PbxExtensionSetup extends PbxExtensionSetupBase
         if (!is_dir($stateDir)) {
             @mkdir($stateDir, 0755, true);
         }
-        if (!$this->python()->ensure()) {
+        if (!$this->python()->doctor()) {
             $this->reportPythonProblems();
             return false;
         }

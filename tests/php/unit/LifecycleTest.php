@@ -33,7 +33,7 @@ final class LifecycleTest extends TestCase
         $this->root = TempDir::make();
         $this->moduleDir = $this->root . '/ModulePbxFederation';
         ConfigClass::$testModulesDir = $this->root;
-        TempDir::fakeVenv($this->moduleDir);
+        TempDir::fakeInstall($this->moduleDir);
         $this->runner = new FakeRunner();
     }
 
