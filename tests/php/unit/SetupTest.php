@@ -203,6 +203,4 @@ final class SetupTest extends TestCase
         self::assertSame(['ext_ModuleDependsHigherVersion'], $setup->getMessages());
         self::assertSame([], $this->runner->runs);
     }
-
-    }
 }

@@ -275,6 +275,11 @@ final class LifecycleTest extends RealCoreTestCase
             {
                 return true;
             }
+
+            public function doctor(): bool
+            {
+                return true;
+            }
         };
         $setup->useCollaborators($ready, new WorkerClient($paths, new \Modules\ModulePbxFederation\Lib\ShellCommandRunner(), new ModuleLog()),
             new \Modules\ModulePbxFederation\Lib\Texts());
