@@ -74,8 +74,8 @@ host_py=/usr/bin/python3.11
 PBXFED_PYTHON="$host_py" PBXFED_MIKOPBX_DB="$run/cf/conf/mikopbx.db" "${P[@]}" init >/dev/null
 PBXFED_PYTHON="$host_py" "${P[@]}" settings set --station-name moscow --own-patterns 2XX \
     --mikopbx-db "$run/cf/conf/mikopbx.db" >/dev/null
-PBXFED_PYTHON="$host_py" "${P[@]}" peers add --name spb --host 127.0.0.3 --patterns 3XX \
-    --secret a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6 --mikopbx-db "$run/cf/conf/mikopbx.db" >/dev/null
+printf '%s' a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6 | PBXFED_PYTHON="$host_py" "${P[@]}" peers add --name spb \
+    --host 127.0.0.3 --patterns 3XX --secret - --mikopbx-db "$run/cf/conf/mikopbx.db" >/dev/null
 in_ns "${P[@]}" plan --json >"$run/plan.json"
 python3 - "$run/plan.json" <<'PY'
 import json, sys

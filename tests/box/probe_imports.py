@@ -175,13 +175,14 @@ def stage_cli(scratch, db):
         ["settings", "set", "--module-db", mdb, "--mikopbx-db", db,
          "--station-name", "moscow", "--own-patterns", "2XX"],
         ["peers", "add", "--module-db", mdb, "--mikopbx-db", db,
-         "--name", "spb", "--host", "127.0.0.3", "--patterns", "3XX", "--secret", "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"],
+         "--name", "spb", "--host", "127.0.0.3", "--patterns", "3XX", "--secret", "-"],
         ["plan", "--module-db", mdb, "--mikopbx-db", db, "--json"],
         ["render", "--module-db", mdb, "--mikopbx-db", db, "--out", state],
         ["apply", "--module-db", mdb, "--mikopbx-db", db, "--state-dir", state, "--dry-run", "--json"],
     ]
     for argv in steps:
-        p = subprocess.run(w + argv, capture_output=True, text=True, timeout=120)
+        secret = "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6" if "--secret" in argv else None  # on stdin, never in argv
+        p = subprocess.run(w + argv, input=secret, capture_output=True, text=True, timeout=120)
         for line in p.stdout.splitlines():
             if line.startswith(("MISSING ", "ABSENT ", "CEXT ")):
                 print(line, flush=True)

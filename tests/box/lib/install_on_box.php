@@ -58,9 +58,9 @@ function timed(string $name, callable $step)
 }
 
 /** @return array{0: int, 1: string} exit code and output of a command (argv, no shell) */
-function run(array $argv, int $timeout = 60): array
+function run(array $argv, int $timeout = 60, ?string $stdin = null): array
 {
-    $r = (new ShellCommandRunner())->run($argv, $timeout);
+    $r = (new ShellCommandRunner())->run($argv, $timeout, $stdin);
     return [$r->exitCode, trim($r->stdout . "\n" . $r->stderr)];
 }
 
@@ -179,12 +179,13 @@ if ($code !== 0) {
 // the module enabled by Core (PbxExtensionState::enableModule(): onBeforeModuleEnable() inside its transaction,
 // the firewall category, onAfterModuleEnable() starting the worker).
 $pbxfed = $paths->entryPoint();
+// The trunk secret on stdin (`--secret -`), as the admin form passes it: never in the process arguments.
 foreach ([
-    ['settings', 'set', '--station-name', 'moscow', '--own-patterns', '2XX'],
-    ['peers', 'add', '--name', 'spb', '--host', '127.0.0.3', '--patterns', '3XX',
-        '--secret', 'a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6'],
-] as $words) {
-    [$code, $out] = run(array_merge([$pbxfed], $words));
+    [['settings', 'set', '--station-name', 'moscow', '--own-patterns', '2XX'], null],
+    [['peers', 'add', '--name', 'spb', '--host', '127.0.0.3', '--patterns', '3XX', '--secret', '-'],
+        'a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6'],
+] as [$words, $stdin]) {
+    [$code, $out] = run(array_merge([$pbxfed], $words), 60, $stdin);
     if ($code !== 0) {
         fail(implode(' ', $words) . ": exit $code: $out");
     }
