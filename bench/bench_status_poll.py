@@ -88,7 +88,7 @@ def main() -> int:
         for i in range(args.peers):
             fd.worker_cli("peers", "add", "--mikopbx-db", str(f["moscow"].mikopbx_db), "--module-db",
                           str(f["moscow"].module_db), "--name", f"peer{i}", "--host", f"127.0.1.{i + 1}",
-                          "--patterns", f"{5 + i}XX", "--secret", fd.pair_secret("moscow", f"peer{i}"))
+                          "--patterns", f"{5 + i}XX", "--secret", "-", stdin=fd.pair_secret("moscow", f"peer{i}"))
         a = f.admin("moscow")
         a.start_worker()
         time.sleep(3)
