@@ -17,12 +17,13 @@ def _version() -> str:
         from importlib.metadata import version
 
         return version("pbxfed-worker")
-    except Exception:  # noqa: BLE001 - any failure means: unknown
+    except Exception:
         return "0+unknown"
 
 
 __version__ = _version()
 
-from python_worker.box import SYNC_PORT  # noqa: E402  (TCP port of directory sync; shared with PHP in contract.json)
+# TCP port of directory sync, and the fallback routes' note prefix: shared with PHP in contract.json
+from python_worker.box import FALLBACK_NOTE_PREFIX, SYNC_PORT  # noqa: E402
 
-__all__ = ["MODULE_ID", "OWNER_MARK", "SYNC_PORT", "__version__"]
+__all__ = ["FALLBACK_NOTE_PREFIX", "MODULE_ID", "OWNER_MARK", "SYNC_PORT", "__version__"]

@@ -15,6 +15,9 @@ from typing import Any
 MODULE_DIR_ENV = "PBXFED_MODULE_DIR"
 CONTRACT: dict[str, Any] = json.loads((Path(__file__).resolve().parent / "contract.json").read_text(encoding="utf-8"))
 SYNC_PORT = int(CONTRACT["sync_port"])
+# The note every fallback route of the module starts with: the PHP host answers Core's per-route hook
+# (generateOutRoutContext) only for routes whose note starts with it.
+FALLBACK_NOTE_PREFIX = str(CONTRACT["fallback_route_note_prefix"])
 # PBXFED_MIKOPBX_DB: another config DB (test stations); the box's own otherwise.
 MIKOPBX_DB = Path(os.environ.get("PBXFED_MIKOPBX_DB") or CONTRACT["mikopbx_db"])
 ASTERISK = str(CONTRACT["asterisk"])

@@ -1,12 +1,13 @@
-"""Checks of single fields (names, hosts, ports, transports, patterns, secrets) shared by every entry point."""
+"""Checks of single fields (names, hosts, ports, transports, patterns, secrets; the fallback, transit and public-number
+fields) shared by every entry point."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
 
-from python_worker.core.config import PeerConfig
-from python_worker.core.patterns import PatternError, parse_pattern_list
+from python_worker.core.config import PeerConfig, Settings
+from python_worker.core.patterns import Pattern, PatternError, parse_pattern_list
 from python_worker.core.problems import Problem, problem
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
@@ -70,3 +71,114 @@ def default_station_name(pbx_name: str) -> str:
     """A valid station identifier derived from the PBX's display name."""
     slug = re.sub(r"[^A-Za-z0-9_-]+", "-", pbx_name.strip()).strip("-")[:32]
     return slug if is_valid_name(slug) else "station"
+
+
+# ---- PSTN fallback, transit and the station's public number (issue #15): whitelists, bounded ----
+# A number the public network sees (or a prefix of one): ASCII digits, an optional leading '+'.
+_NUMBER_RE = re.compile(r"^\+?[0-9]{1,16}$")
+_PREPEND_RE = re.compile(r"^\+?[0-9]{0,16}$")
+_PROVIDER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+MAX_TRIM = 15
+# Transit and via patterns are whole public numbers: at least this many digits, so no emergency number (112, 911,
+# 999, 000, 01-04, 101-104) and no short service number can ever match one.
+MIN_TRANSIT_DIGITS = 7
+MAX_TRANSIT_PATTERNS = 20
+MAX_PATTERNS_TEXT = 400
+MAX_TRANSIT_LIMIT = 1000
+
+
+def is_public_number(value: str) -> bool:
+    return bool(_NUMBER_RE.match(value))
+
+
+def is_prepend(value: str) -> bool:
+    return bool(_PREPEND_RE.match(value))
+
+
+def is_provider_id(value: str) -> bool:
+    return bool(_PROVIDER_ID_RE.match(value))
+
+
+def parse_public_patterns(raw: str) -> list[Pattern]:
+    """A transit/via pattern list: fixed-length patterns of whole public numbers, at most MAX_TRANSIT_PATTERNS.
+    Raises PatternError with the reason (the message says which pattern)."""
+    if len(raw) > MAX_PATTERNS_TEXT:
+        raise PatternError(f"longer than {MAX_PATTERNS_TEXT} characters")
+    patterns = parse_pattern_list(raw)
+    if len(patterns) > MAX_TRANSIT_PATTERNS:
+        raise PatternError(f"more than {MAX_TRANSIT_PATTERNS} patterns")
+    return patterns
+
+
+def _short_patterns(patterns: list[Pattern]) -> list[Pattern]:
+    return [p for p in patterns if p.length < MIN_TRANSIT_DIGITS]
+
+
+def check_public_settings(settings: Settings) -> list[Problem]:
+    """The station's public number and its extension-to-public-number rewrite (station-wide problems)."""
+    out: list[Problem] = []
+    if settings.public_number and not is_public_number(settings.public_number):
+        out.append(problem("E_PUBLIC_NUMBER_INVALID", None, "public_number", value=settings.public_number))
+    if not 0 <= settings.public_trim <= MAX_TRIM:
+        out.append(problem("E_PUBLIC_TRIM_INVALID", None, "public_trim", limit=MAX_TRIM))
+    if not is_prepend(settings.public_prepend):
+        out.append(problem("E_PUBLIC_PREPEND_INVALID", None, "public_prepend", value=settings.public_prepend))
+    return out
+
+
+def check_fallback_fields(peer: PeerConfig) -> list[Problem]:
+    """The fallback fields of one peer on their own (their fit with the station is core/checks.py's)."""
+    if not peer.has_fallback() and not peer.fallback_prepend and not peer.fallback_trim:
+        return []
+    out: list[Problem] = []
+    name = peer.name
+    if not peer.has_fallback():
+        out.append(problem("E_FALLBACK_PROVIDER_MISSING", name, "fallback_provider"))
+    elif not is_provider_id(peer.fallback_provider):
+        out.append(problem("E_FALLBACK_PROVIDER_UNKNOWN", name, "fallback_provider", value=peer.fallback_provider))
+    if not 0 <= peer.fallback_trim <= MAX_TRIM:
+        out.append(problem("E_FALLBACK_TRIM_INVALID", name, "fallback_trim", limit=MAX_TRIM))
+    if not is_prepend(peer.fallback_prepend):
+        out.append(problem("E_FALLBACK_PREPEND_INVALID", name, "fallback_prepend", value=peer.fallback_prepend))
+    return out
+
+
+def check_transit_fields(peer: PeerConfig) -> list[Problem]:
+    """The transit grant of one peer on its own: whole public numbers only, a provider, a sane cap and caller."""
+    if not peer.has_transit() and not peer.transit_provider and not peer.transit_callerid \
+            and peer.transit_limit is None:
+        return []
+    out: list[Problem] = []
+    name = peer.name
+    if not peer.has_transit():
+        out.append(problem("E_TRANSIT_PATTERNS_MISSING", name, "transit_patterns"))
+    else:
+        try:
+            short = _short_patterns(parse_public_patterns(peer.transit_patterns))
+        except PatternError as exc:
+            out.append(problem("E_TRANSIT_PATTERN_INVALID", name, "transit_patterns", value=peer.transit_patterns,
+                               reason=exc))
+        else:
+            out += [problem("E_TRANSIT_PATTERN_SHORT", name, "transit_patterns", value=p.text,
+                            limit=MIN_TRANSIT_DIGITS) for p in short]
+    if not peer.transit_provider:
+        out.append(problem("E_TRANSIT_PROVIDER_MISSING", name, "transit_provider"))
+    elif not is_provider_id(peer.transit_provider):
+        out.append(problem("E_TRANSIT_PROVIDER_UNKNOWN", name, "transit_provider", value=peer.transit_provider))
+    if peer.transit_limit is not None and not 1 <= peer.transit_limit <= MAX_TRANSIT_LIMIT:
+        out.append(problem("E_TRANSIT_LIMIT_INVALID", name, "transit_limit", limit=MAX_TRANSIT_LIMIT))
+    if peer.transit_callerid and not is_public_number(peer.transit_callerid):
+        out.append(problem("E_TRANSIT_CALLERID_INVALID", name, "transit_callerid", value=peer.transit_callerid))
+    return out
+
+
+def check_via_fields(peer: PeerConfig) -> list[Problem]:
+    """The numbers this peer lets us call out through it: whole public numbers only."""
+    if not peer.via_patterns.strip():
+        return []
+    try:
+        short = _short_patterns(parse_public_patterns(peer.via_patterns))
+    except PatternError as exc:
+        return [problem("E_VIA_PATTERN_INVALID", peer.name, "via_patterns", value=peer.via_patterns, reason=exc)]
+    return [problem("E_VIA_PATTERN_SHORT", peer.name, "via_patterns", value=p.text, limit=MIN_TRANSIT_DIGITS)
+            for p in short]

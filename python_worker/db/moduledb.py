@@ -64,6 +64,25 @@ def _entries(raw: object) -> tuple[DirectoryEntry, ...]:
     return tuple(sorted(out))
 
 
+def _text(value: object) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _opt_int(value: object) -> int | None:
+    """A whole number stored in a column; None for NULL or ''; -1 for anything else (validation refuses it)."""
+    if value is None or str(value).strip() == "":
+        return None
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return -1
+
+
+def _int_or(value: object, default: int) -> int:
+    found = _opt_int(value)
+    return default if found is None else found
+
+
 def _db_bool(value: bool | None) -> int | None:
     return None if value is None else int(value)
 
@@ -73,7 +92,8 @@ def read_config(path: Path) -> ModuleConfig:
     engine = sqlite_engine(path, read_only=True)
     try:
         with engine.connect() as conn:
-            row = conn.execute(select(settings_table).order_by(settings_table.c.id).limit(1)).mappings().first()
+            rows = _select_existing(conn, settings_table)  # an older module.db may lack the newer columns
+            row = rows[0] if rows else None
             peer_rows = _select_existing(conn, peers_table)
             dir_rows = _select_existing(conn, directory_table)
     finally:
@@ -87,6 +107,9 @@ def read_config(path: Path) -> ModuleConfig:
             blf_default=switch_or(row["blf_default"], True),
             transfers_default=switch_or(row["transfers_default"], True),
             overlap_fix_default=switch_or(row["overlap_fix_default"], False),
+            public_number=_text(row.get("public_number")),
+            public_trim=_int_or(row.get("public_trim"), 0),
+            public_prepend=_text(row.get("public_prepend")),
         )
     peers = tuple(
         PeerConfig(
@@ -104,13 +127,21 @@ def read_config(path: Path) -> ModuleConfig:
             paired=switch_or(r.get("paired"), False),
             sync_port=int(str(r["sync_port"])) if r.get("sync_port") not in (None, "") else None,
             public_key=str(r.get("public_key") or "").strip(),
+            fallback_provider=_text(r.get("fallback_provider")),
+            fallback_trim=_int_or(r.get("fallback_trim"), 0),
+            fallback_prepend=_text(r.get("fallback_prepend")),
+            transit_patterns=_text(r.get("transit_patterns")),
+            transit_provider=_text(r.get("transit_provider")),
+            transit_limit=_opt_int(r.get("transit_limit")),
+            transit_callerid=_text(r.get("transit_callerid")),
+            via_patterns=_text(r.get("via_patterns")),
         )
         for r in peer_rows
     )
     directories = tuple(
         RemoteDirectory(peer=str(r["peer"] or ""), version=str(r["version"] or ""),
                         module_version=str(r["module_version"] or ""), patterns=str(r["patterns"] or ""),
-                        entries=_entries(r["entries"]))
+                        entries=_entries(r["entries"]), grant=_text(r.get("transit_grant")))
         for r in dir_rows if r.get("peer")
     )
     return ModuleConfig(settings=settings, peers=peers, directories=directories)
@@ -121,6 +152,9 @@ def _peer_row(peer: PeerConfig) -> dict[str, object]:
     row["enabled"] = int(peer.enabled)
     row["paired"] = int(peer.paired)
     row["public_key"] = peer.public_key or None
+    for key in ("fallback_provider", "fallback_prepend", "transit_patterns", "transit_provider", "transit_callerid",
+                "via_patterns"):
+        row[key] = getattr(peer, key) or None
     for key in _SWITCHES:
         row[key] = _db_bool(getattr(peer, key))
     return row
@@ -189,7 +223,8 @@ def write_directory(path: Path, directory: RemoteDirectory, *, received_at: floa
                          separators=(",", ":"))
     values = {"peer": directory.peer, "version": directory.version, "module_version": directory.module_version,
               "patterns": directory.patterns, "entries": entries,
-              "received_at": int(received_at if received_at is not None else time.time())}
+              "received_at": int(received_at if received_at is not None else time.time()),
+              "transit_grant": directory.grant or None}
     engine = sqlite_engine(path, read_only=False)
     try:
         with engine.begin() as conn:
