@@ -19,6 +19,21 @@
         {{ form.render('own_patterns') }}
         <div class="ui pointing basic label">{{ t._('module_pbx_federation_OwnPatternsHint') }}</div>
     </div>
+    <div class="three fields">
+        <div class="field" data-field="public_number">
+            <label>{{ t._('module_pbx_federation_PublicNumber') }}</label>
+            {{ form.render('public_number') }}
+        </div>
+        <div class="field" data-field="public_trim">
+            <label>{{ t._('module_pbx_federation_PublicTrim') }}</label>
+            {{ form.render('public_trim') }}
+        </div>
+        <div class="field" data-field="public_prepend">
+            <label>{{ t._('module_pbx_federation_PublicPrepend') }}</label>
+            {{ form.render('public_prepend') }}
+        </div>
+    </div>
+    <div class="ui small message">{{ t._('module_pbx_federation_PublicNumberHelp') }}</div>
     <div class="field">
         <div class="ui toggle checkbox">
             {{ form.render('blf_default') }}
@@ -40,7 +55,10 @@
     {{ partial("partials/submitbutton", ['indexurl': 'module-pbx-federation/module-pbx-federation/index']) }}
 </form>
 
-<div class="ui segment" id="pbx-federation-peers" data-lang="{{ adminLanguage }}">
+<div class="ui segment" id="pbx-federation-peers" data-lang="{{ adminLanguage }}"
+     data-label-fallback="{{ t._('module_pbx_federation_StatusFallback')|e }}"
+     data-label-transit="{{ t._('module_pbx_federation_StatusTransit')|e }}"
+     data-label-via="{{ t._('module_pbx_federation_StatusVia')|e }}">
     <h3 class="ui header">{{ t._('module_pbx_federation_PeersHeader') }}</h3>
     <div class="ui buttons">
         {{ link_to('module-pbx-federation/module-pbx-federation/modify', '<i class="add icon"></i> ' ~ t._('module_pbx_federation_AddPeer'), 'class': 'ui blue button') }}

@@ -117,11 +117,32 @@ const ModulePbxFederationIndex = {
 			});
 			$row.find('.pbxfed-rtt').text(peer.rtt_ms === undefined || peer.rtt_ms === null ? '—' : `${peer.rtt_ms} ms`);
 			const $problems = $row.find('.pbxfed-problems').empty();
+			ModulePbxFederationIndex.breakoutTexts(peer).forEach((text) => {
+				$('<div>').addClass('ui tiny grey basic label').text(text).appendTo($problems);
+			});
 			(peer.problems || []).forEach((problem) => {
 				$('<div>').addClass(`ui tiny ${problem.severity === 'warning' ? 'orange' : 'red'} basic label`)
 					.text(ModulePbxFederationIndex.problemText(problem)).appendTo($problems);
 			});
 		});
+	},
+
+	/** What the peer's PSTN fallback, transit and via numbers do, one short text each (status fields, docs/status.md). */
+	breakoutTexts(peer) {
+		const $box = $('#pbx-federation-peers');
+		const out = [];
+		if (peer.fallback) {
+			const routes = (peer.fallback.routes || []).map((r) => `${r.pattern} → ${r.sent_as}`).join(', ');
+			out.push(`${$box.data('label-fallback')}: ${routes} (${peer.fallback.provider_name})`);
+		}
+		if (peer.transit) {
+			const limit = peer.transit.limit ? ` ≤ ${peer.transit.limit}` : '';
+			out.push(`${$box.data('label-transit')}: ${(peer.transit.patterns || []).join(', ')} (${peer.transit.provider_name}${limit})`);
+		}
+		if (peer.via && peer.via.length) {
+			out.push(`${$box.data('label-via')}: ${peer.via.join(', ')}`);
+		}
+		return out;
 	},
 
 	showMessages(answer) {
