@@ -45,7 +45,9 @@ def accept_invitation(inv: Invitation, state_dir: Path, station: Station, *, hos
     if precheck:
         raise InviteError("E_PAIR_REFUSED", value=local.station,
                           reason="; ".join(p.message("en") for p in precheck))
-    info = station_info(local, keys, host, station.sip_port(), sync_port)
+    # A row made by hand for the inviting station may already grant it transit: pairing carries the grant at once.
+    info = station_info(local.for_peer(station.grants().get(inv.station.lower(), "")), keys, host, station.sip_port(),
+                        sync_port)
     ctx = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
     sock.curve_secretkey = keys.secret.encode()

@@ -188,7 +188,9 @@ class SyncServer:
             shared.station.save_directory(directory)
             shared.stored[peer.name.lower()] = directory.version
         log.info("sync: paired with %s (%s)", peer.name, peer.host)
-        answer = station_info(local, self.keys, "", shared.station.sip_port(), self.bound_port())
+        # A row made by hand for that station may already grant it transit: pairing carries the grant at once.
+        mine = local.for_peer(shared.station.grants().get(peer.name.lower(), ""))
+        answer = station_info(mine, self.keys, "", shared.station.sip_port(), self.bound_port())
         answer.pop("host")
         self.paired()
         return {"type": "pair-ok", "info": answer, "secret": secret,
