@@ -170,6 +170,8 @@ def _engine_commands(sub: Any) -> None:
     p = sub.add_parser("demo", help="build the two-station example (Moscow 2XX, St Petersburg 3XX) and render it")
     p.add_argument("--out", type=Path, default=Path("out/demo"))
     p.add_argument("--three", action="store_true", help="add a third station (4XX)")
+    p.add_argument("--breakout", action="store_true",
+                   help="moscow gets a PSTN provider, falls back to it for spb and grants spb transit through it")
     _lang(p)
     _handler(p, "engine_cmds:cmd_demo")
 

@@ -131,10 +131,11 @@ def _provider_problems(uniqid: str, snapshot: StationSnapshot, federation_ids: f
     """`what` is FALLBACK or TRANSIT: the provider must be one of this station's own SIP providers to the public
     network, enabled (a disabled one has no route in Core's [outgoing])."""
     prov = next((p for p in snapshot.providers if p.uniqid == uniqid), None)
+    if uniqid in federation_ids or (prov is not None and prov.is_owned):  # planned trunks not yet written too
+        return [problem(f"E_{what}_PROVIDER_FEDERATION", peer, field,
+                        value=prov.description if prov is not None and prov.description else uniqid)]
     if prov is None:
         return [problem(f"E_{what}_PROVIDER_UNKNOWN", peer, field, value=uniqid)]
-    if prov.is_owned or uniqid in federation_ids:
-        return [problem(f"E_{what}_PROVIDER_FEDERATION", peer, field, value=prov.description or uniqid)]
     if prov.disabled:
         return [problem(f"E_{what}_PROVIDER_DISABLED", peer, field, value=prov.description or uniqid)]
     if outbound_only and prov.registration_type == "inbound":

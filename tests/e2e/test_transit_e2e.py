@@ -174,8 +174,9 @@ def test_the_call_over_the_cap_is_refused_and_the_slot_comes_back(tr: fd.Federat
     assert r1.ok, r1.errors + r1.messages[-2000:]
     assert second.ok, second.errors + second.messages[-2000:]  # refused (503 from moscow, then spb's failure)
     assert len(_call_ids(_invites(got.messages))) == 1, got.messages[-3000:]
-    assert re.search(r"84951234568@" + re.escape(fd.provider_id("spb")) + r'-transit:\d+\] ExecIf\("[^"]*", "1\?Hangup\(34\)"\)',
-                     log), log[-3000:]
+    u = re.escape(fd.provider_id("spb"))
+    refused = "84951234568@" + u + r'-transit:\d+\] ExecIf\("[^"]*", "1\?Hangup\(34\)"\)'
+    assert re.search(refused, log), log[-3000:]
     # The first call is over: its slot is free again.
     pstn = _pstn(tr, "pstn-again")
     again = _from_spb(tr, "302", "84951234569").wait()

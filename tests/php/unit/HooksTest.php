@@ -71,7 +71,7 @@ final class HooksTest extends TestCase
 
     public function testOnlyTheModulesFallbackRoutesGetTheRouteHookText(): void
     {
-        $guard = "same => n,ExecIf(\$[\"\${FED_FALLBACK}\" != \"\${EXTEN}\"]?return)\n";
+        $guard = "same => n,ExecIf(\$[\"\${FED_FALLBACK}\" != \"\${EXTEN}\"]?Return())\n";
         file_put_contents($this->moduleDir . '/db/state/hooks.json', json_encode(['generateOutRoutContext' => $guard]));
         $conf = $this->conf();
         $fallback = ['id' => '7', 'providerid' => 'SIP-PROVIDER-PSTN1',
