@@ -100,27 +100,35 @@ def plan_breakout(peer: PeerConfig, patterns: list[Pattern], own: list[Pattern],
     problems: list[Problem] = []
     fallback = transit = None
     via: tuple[Pattern, ...] = ()
-    found = check_fallback_fields(peer)
-    if not found and peer.has_fallback():
-        found = check_fallback(peer, patterns, snapshot, settings, federation_ids)
-        if not found:
+    if peer.has_fallback() or peer.fallback_prepend or peer.fallback_trim:
+        found = _merged(check_fallback_fields(peer), check_fallback(peer, patterns, snapshot, settings, federation_ids))
+        if not found and peer.has_fallback():
             fallback = _fallback(peer, patterns, snapshot)
-    problems += found
-    found = check_transit_fields(peer)
-    if not found and peer.has_transit():
-        granted = parse_public_patterns(peer.transit_patterns)
-        found = check_transit(peer, granted, own, snapshot, settings, federation_ids)
+        problems += found
+    if peer.has_transit() or peer.transit_provider or peer.transit_callerid or peer.transit_limit is not None:
+        try:
+            granted = parse_public_patterns(peer.transit_patterns) if peer.has_transit() else []
+        except PatternError:
+            granted = []
+        found = _merged(check_transit_fields(peer),
+                        check_transit(peer, granted, own, snapshot, settings, federation_ids))
         if not found:
             prov = next(p for p in snapshot.providers if p.uniqid == peer.transit_provider)
             transit = TransitPlan(tuple(p.text for p in granted), patterns_regex(granted), prov.uniqid,
                                   prov.description or prov.uniqid, peer.transit_limit,
                                   peer.transit_callerid or settings.public_number)
-    problems += found
+        problems += found
     found = check_via_fields(peer)
     if not found and peer.via_patterns.strip():
         via = tuple(parse_public_patterns(peer.via_patterns))
     problems += found
     return Breakout(fallback, transit, via), problems
+
+
+def _merged(fields: list[Problem], station: list[Problem]) -> list[Problem]:
+    """The field checks' problems, then the station checks' ones on other fields (one problem per field)."""
+    named = {p.field for p in fields}
+    return fields + [p for p in station if p.field not in named]
 
 
 def _fallback(peer: PeerConfig, patterns: list[Pattern], snapshot: StationSnapshot) -> FallbackPlan | None:

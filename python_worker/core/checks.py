@@ -11,6 +11,7 @@ from itertools import combinations
 
 from python_worker import FALLBACK_NOTE_PREFIX, OWNER_MARK
 from python_worker.core.config import ModuleConfig, PeerConfig, Settings
+from python_worker.core.fields import MAX_TRIM, is_prepend, is_provider_id
 from python_worker.core.patterns import Pattern, patterns_overlap
 from python_worker.core.problems import Problem, problem
 from python_worker.core.station import OutgoingRoute, StationSnapshot
@@ -166,15 +167,19 @@ def provider_route_for(pattern: Pattern, trim: int, prepend: str, routes: list[O
 def check_fallback(peer: PeerConfig, patterns: list[Pattern], snapshot: StationSnapshot, settings: Settings,
                    federation_ids: frozenset[str]) -> list[Problem]:
     """The fallback provider exists and goes to the public network, and every number of the peer's patterns,
-    rewritten, is a number one of that provider's own routes carries."""
-    out = _provider_problems(peer.fallback_provider, snapshot, federation_ids, peer.name, "fallback_provider",
-                             "FALLBACK")
+    rewritten, is a number one of that provider's own routes carries. Parts whose own field is invalid (the field
+    checks say so) are left to those."""
+    out: list[Problem] = []
+    if is_provider_id(peer.fallback_provider):
+        out += _provider_problems(peer.fallback_provider, snapshot, federation_ids, peer.name, "fallback_provider",
+                                  "FALLBACK")
     shortest = min(p.length for p in patterns)
-    if peer.fallback_trim >= shortest:
+    trim_ok = 0 <= peer.fallback_trim <= MAX_TRIM
+    if trim_ok and peer.fallback_trim >= shortest:
         out.append(problem("E_FALLBACK_TRIM_INVALID", peer.name, "fallback_trim", limit=shortest - 1))
     if not has_public_caller(settings):
         out.append(problem("E_FALLBACK_PUBLIC_NUMBER_MISSING", peer.name, "fallback_provider"))
-    if out:
+    if out or not (trim_ok and is_prepend(peer.fallback_prepend) and is_provider_id(peer.fallback_provider)):
         return out
     prov = next(p for p in snapshot.providers if p.uniqid == peer.fallback_provider)
     routes = sorted((r for r in snapshot.outgoing_routes if r.providerid == prov.uniqid and not r.is_owned),
@@ -193,9 +198,12 @@ def check_fallback(peer: PeerConfig, patterns: list[Pattern], snapshot: StationS
 def check_transit(peer: PeerConfig, granted: list[Pattern], own: list[Pattern], snapshot: StationSnapshot,
                   settings: Settings, federation_ids: frozenset[str]) -> list[Problem]:
     """The transit provider exists, goes to the public network and is one this station dials out through; the
-    granted numbers are not this station's own; a caller number the public network may see is known."""
-    out = _provider_problems(peer.transit_provider, snapshot, federation_ids, peer.name, "transit_provider",
-                             "TRANSIT", outbound_only=True)
+    granted numbers (those that parse) are not this station's own; a caller number the public network may see is
+    known."""
+    out: list[Problem] = []
+    if is_provider_id(peer.transit_provider):
+        out += _provider_problems(peer.transit_provider, snapshot, federation_ids, peer.name, "transit_provider",
+                                  "TRANSIT", outbound_only=True)
     own_text = ",".join(p.text for p in own)
     for pat in granted:
         if any(patterns_overlap(pat, mine) for mine in own):
