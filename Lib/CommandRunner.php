@@ -14,9 +14,12 @@ interface CommandRunner
     /**
      * Runs argv and waits for it, at most $timeoutSeconds.
      *
-     * @param string[] $argv program and arguments, never a shell string
+     * @param string[] $argv program and arguments, never a shell string (and never a secret: argv is visible
+     *                       to every user in ps)
+     * @param string|null $stdin what the program reads on its stdin (a form's JSON, an invitation); null gives
+     *                           it /dev/null
      */
-    public function run(array $argv, int $timeoutSeconds): CommandResult;
+    public function run(array $argv, int $timeoutSeconds, ?string $stdin = null): CommandResult;
 
     /**
      * Starts argv detached from us, stdout and stderr appended to $logFile.

@@ -31,13 +31,18 @@ final class ShellCommandRunner implements CommandRunner
         }, $argv));
     }
 
-    public function run(array $argv, int $timeoutSeconds): CommandResult
+    public function run(array $argv, int $timeoutSeconds, ?string $stdin = null): CommandResult
     {
-        $spec = [0 => ['file', '/dev/null', 'r'], 1 => ['pipe', 'w'], 2 => ['pipe', 'w']];
+        $in = $stdin === null ? ['file', '/dev/null', 'r'] : ['pipe', 'r'];
+        $spec = [0 => $in, 1 => ['pipe', 'w'], 2 => ['pipe', 'w']];
         // "exec" makes the shell replace itself, so a timeout kills the real process.
         $process = proc_open('exec ' . self::commandLine($argv), $spec, $pipes);
         if (!is_resource($process)) {
             return new CommandResult(127, '', 'cannot start ' . ($argv[0] ?? ''));
+        }
+        $pending = (string)$stdin;
+        if ($stdin !== null) {
+            stream_set_blocking($pipes[0], false);
         }
         stream_set_blocking($pipes[1], false);
         stream_set_blocking($pipes[2], false);
@@ -46,8 +51,12 @@ final class ShellCommandRunner implements CommandRunner
         $deadline = microtime(true) + max(1, $timeoutSeconds);
         $timedOut = false;
         while (true) {
+            if ($stdin !== null && isset($pipes[0]) && $pending === '') {
+                fclose($pipes[0]);  // end of input: the program reads EOF
+                unset($pipes[0]);
+            }
             $read = [$pipes[1], $pipes[2]];
-            $write = null;
+            $write = isset($pipes[0]) ? [$pipes[0]] : null;
             $except = null;
             $left = $deadline - microtime(true);
             if ($left <= 0) {
@@ -58,6 +67,14 @@ final class ShellCommandRunner implements CommandRunner
             if ($ready === false) {
                 break;
             }
+            if (!empty($write) && isset($pipes[0])) {
+                $written = @fwrite($pipes[0], $pending);
+                if ($written === false) {
+                    $pending = '';  // the program closed its stdin
+                } else {
+                    $pending = (string)substr($pending, $written);
+                }
+            }
             $stdout .= (string)stream_get_contents($pipes[1]);
             $stderr .= (string)stream_get_contents($pipes[2]);
             if (feof($pipes[1]) && feof($pipes[2])) {
@@ -66,6 +83,9 @@ final class ShellCommandRunner implements CommandRunner
         }
         if ($timedOut) {
             proc_terminate($process, 9);
+        }
+        if (isset($pipes[0])) {
+            fclose($pipes[0]);
         }
         fclose($pipes[1]);
         fclose($pipes[2]);
@@ -78,7 +98,8 @@ final class ShellCommandRunner implements CommandRunner
 
     public function spawn(array $argv, string $logFile): int
     {
-        $line = 'nohup ' . self::commandLine($argv)
+        // umask 077: the log it appends to may quote what an admin typed; only its owner reads it
+        $line = 'umask 077; nohup ' . self::commandLine($argv)
             . ' </dev/null >>' . escapeshellarg($logFile) . ' 2>&1 & echo $!';
         $output = [];
         $code = 0;

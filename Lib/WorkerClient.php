@@ -63,10 +63,15 @@ class WorkerClient
         return $this->argv($words);
     }
 
-    /** @return string[] pairs with the station that made `$invitation` (JSON: ok, peer or problems) */
-    public function acceptArgs(string $invitation, string $address): array
+    /**
+     * Pairs with the station that made the invitation (JSON: ok, peer or problems). The invitation holds a
+     * one-time secret: it goes on stdin, never in argv (visible to every user in ps).
+     *
+     * @return string[]
+     */
+    public function acceptArgs(string $address): array
     {
-        $words = ['invite', 'accept', $invitation, '--timeout', '6', '--json'];
+        $words = ['invite', 'accept', '--timeout', '6', '--json'];
         if ($address !== '') {
             $words = array_merge($words, ['--address', $address]);
         }
@@ -74,15 +79,21 @@ class WorkerClient
     }
 
     /**
-     * `<group> validate --json '<values as one JSON argument>'`: the worker checks what a form proposes.
+     * `<group> validate --json` with the form's values as JSON on stdin (they may hold the trunk secret, which
+     * must never be in argv): the worker checks what a form proposes.
      *
-     * @param array<string, mixed> $values
      * @return string[]
      */
-    public function validationArgs(string $group, array $values): array
+    public function validationArgs(string $group): array
     {
-        return $this->argv([$group, 'validate', '--json',
-            (string)json_encode($values, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES)]);
+        return $this->argv([$group, 'validate', '--json']);
+    }
+
+    /** @param array<string, mixed> $values */
+    public static function formJson(array $values): string
+    {
+        return (string)json_encode($values, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES
+            | JSON_INVALID_UTF8_SUBSTITUTE);
     }
 
     /** @return array<string, mixed> */
@@ -94,7 +105,7 @@ class WorkerClient
     /** @return array<string, mixed> */
     public function accept(string $invitation, string $address): array
     {
-        return $this->runJson($this->acceptArgs($invitation, $address));
+        return $this->runJson($this->acceptArgs($address), $invitation);
     }
 
     /**
@@ -119,7 +130,7 @@ class WorkerClient
      */
     public function validatePeer(array $peer): array
     {
-        return $this->runJson($this->validationArgs('peers', $peer));
+        return $this->runJson($this->validationArgs('peers'), self::formJson($peer));
     }
 
     /**
@@ -128,7 +139,7 @@ class WorkerClient
      */
     public function validateSettings(array $settings): array
     {
-        return $this->runJson($this->validationArgs('settings', $settings));
+        return $this->runJson($this->validationArgs('settings'), self::formJson($settings));
     }
 
     /**
@@ -213,14 +224,15 @@ class WorkerClient
      * Runs a command that prints one JSON object; faults come back as {"error": "..."}.
      *
      * @param string[] $argv
+     * @param string|null $stdin what the command reads (secrets and invitations travel here, never in argv)
      * @return array<string, mixed>
      */
-    private function runJson(array $argv): array
+    private function runJson(array $argv, ?string $stdin = null): array
     {
         if (!$this->isInstalled()) {
             return ['error' => 'not_installed'];
         }
-        $result = $this->runner->run($argv, self::QUICK_TIMEOUT);
+        $result = $this->runner->run($argv, self::QUICK_TIMEOUT, $stdin);
         $what = $argv[1] ?? '';
         if ($result->timedOut) {
             $this->log->error("$what: no answer within " . self::QUICK_TIMEOUT . 's');

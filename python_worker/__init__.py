@@ -17,7 +17,7 @@ def _version() -> str:
         from importlib.metadata import version
 
         return version("pbxfed-worker")
-    except Exception:
+    except Exception:  # any failure means: unknown
         return "0+unknown"
 
 

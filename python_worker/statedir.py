@@ -54,6 +54,44 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600, *, durable: bool = 
         fsync_dir(path.parent)
 
 
+class Staged:
+    """A file written and fsynced beside its final name, renamed into place by `commit` (a rename needs no new
+    space: once staged, a full disk can no longer stop it) or removed by `discard`."""
+
+    def __init__(self, path: Path, data: bytes, mode: int = 0o600) -> None:
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.{os.getpid()}.staged")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except BaseException:
+            self.discard()
+            raise
+
+    def commit(self) -> None:
+        os.replace(self.tmp, self.path)
+        fsync_dir(self.path.parent)
+
+    def discard(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.tmp.unlink()
+
+
+def stage_json_if_changed(path: Path, data: object) -> Staged | None:
+    """Stage `data` as canonical JSON for `path`, or None when the file already holds exactly it."""
+    text = to_json(data).encode("utf-8")
+    try:
+        if path.read_bytes() == text:
+            return None
+    except FileNotFoundError:
+        pass
+    return Staged(path, text)
+
+
 def fsync_dir(directory: Path) -> None:
     """Make a rename in `directory` durable."""
     fd = os.open(directory, os.O_RDONLY)
@@ -83,7 +121,7 @@ def read_json(path: Path) -> Any:
     """The JSON in `path`, or None when the file is missing or unreadable (a torn file cannot exist)."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (FileNotFoundError, ValueError, RecursionError):
         return None
 
 
@@ -113,6 +151,16 @@ def file_lock(path: Path, timeout: float) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing the descriptor drops the lock
+
+
+def tighten(state_dir: Path) -> None:
+    """Make the state directory 0700 and every file in it 0600 (hooks.json and records.json hold trunk secrets,
+    sync-key.json the station's key, the logs what admins typed); files an older version made 0644 included."""
+    with contextlib.suppress(FileNotFoundError, PermissionError):
+        os.chmod(state_dir, 0o700)
+        for entry in state_dir.iterdir():
+            if entry.is_file() and not entry.is_symlink():
+                os.chmod(entry, 0o600)
 
 
 def pause_point(name: str) -> None:

@@ -14,7 +14,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,27 +22,29 @@ from sqlalchemy import text
 
 from python_worker import MODULE_ID
 from python_worker.apply.reloads import TARGETS, reload_targets
+from python_worker.apply.report import ApplyReport as ApplyReport  # callers import it from here too
 from python_worker.apply.system import Reloader, ReloadResult
-from python_worker.core.planner import Plan
-from python_worker.core.problems import Problem
+from python_worker.core.problems import problem
 from python_worker.core.records import empty_records
 from python_worker.core.runtime import STATIC, Runtime
-from python_worker.db.engine import sqlite_engine
-from python_worker.db.owned import Change, Diff, flatten
-from python_worker.db.writer import DatabaseBusy, apply_records, read_diff
-from python_worker.logs import remember_secrets
+from python_worker.db.engine import DatabaseBusy, DatabaseError, connect
+from python_worker.db.owned import Diff, flatten
+from python_worker.db.writer import apply_records, read_diff
+from python_worker.logs import REDACTOR, remember_secrets
 from python_worker.pipeline import Outputs, compute_from_files
-from python_worker.render.hooks import HOOK_TEMPLATES
+from python_worker.render.hooks import HOOK_TEMPLATES, RenderError
 from python_worker.statedir import (
     APPLY_LOCK,
     HOOKS_FILE,
     JOURNAL_FILE,
     RECORDS_FILE,
     LockTimeout,
+    Staged,
     file_lock,
     pause_point,
     read_json,
     remove_file,
+    stage_json_if_changed,
     to_json,
     write_json_if_changed,
 )
@@ -68,93 +70,19 @@ class ApplyOptions:
     lock_timeout: float = 30.0  # how long to wait for another apply on the same state dir
 
 
-@dataclass
-class ApplyReport:
-    """What one reconcile did. Holds no secret: changes name tables, keys and columns, never values."""
-
-    result: str  # unchanged | applied | dry-run | rolled-back | busy | refused | held | error
-    time: float = field(default_factory=time.time)
-    changes: list[Change] = field(default_factory=list)
-    issues: list[Problem] = field(default_factory=list)  # conflicts with the admin's own rows
-    problems: tuple[Problem, ...] = ()
-    hooks_changed: list[str] = field(default_factory=list)
-    reload: tuple[str, ...] = ()
-    reload_details: tuple[str, ...] = ()
-    recovered: str = ""  # "" | forward | backward: an interrupted apply found and finished or undone
-    message: str = ""
-    digest: str = ""
-    plan: Plan | None = None
-    module_enabled: bool = True
-
-    @property
-    def drift(self) -> list[Change]:
-        return [c for c in self.changes if c.drift]
-
-    @property
-    def ok(self) -> bool:
-        return self.result in ("unchanged", "applied", "dry-run", "held")
-
-    def counts(self) -> dict[str, int]:
-        out = {"create": 0, "update": 0, "delete": 0}
-        for c in self.changes:
-            out["create" if c.op == "adopt" else c.op] += 1  # adopting Core's placeholder creates our record
-        return out
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "result": self.result,
-            "ok": self.ok,
-            "time": round(self.time, 3),
-            "time_iso": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.time)),
-            "message": self.message,
-            "module_enabled": self.module_enabled,
-            "counts": self.counts(),
-            "create": [c.to_json() for c in self.changes if c.op in ("create", "adopt")],
-            "update": [c.to_json() for c in self.changes if c.op == "update"],
-            "delete": [c.to_json() for c in self.changes if c.op == "delete"],
-            "drift": [c.to_json() for c in self.changes if c.drift],
-            "issues": [i.to_json() for i in self.issues],
-            "problems": [p.to_json() for p in self.problems],
-            "hooks_changed": self.hooks_changed,
-            "reload": list(self.reload),
-            "reload_details": list(self.reload_details),
-            "recovered": self.recovered,
-        }
-
-    def summary(self) -> str:
-        c = self.counts()
-        parts = [f"{self.result}: {c['create']} created, {c['update']} updated, {c['delete']} removed"]
-        if self.hooks_changed:
-            parts.append("hooks " + ",".join(self.hooks_changed))
-        if self.reload:
-            parts.append("reload " + ",".join(self.reload))
-        drift = [c for c in self.changes if c.drift]
-        if drift:
-            parts.append("drift repaired: " + "; ".join(f"{d.table} {'/'.join(d.key)} {d.drift}" for d in drift))
-        if self.recovered:
-            parts.append(f"interrupted apply recovered ({self.recovered})")
-        if self.message:
-            parts.append(self.message)
-        return "; ".join(parts)
-
-
 def digest_of(hooks: Mapping[str, str], records: Mapping[str, Any]) -> str:
     return hashlib.sha256((to_json(hooks) + to_json(records)).encode()).hexdigest()[:16]
 
 
 def module_enabled(mikopbx_db: Path) -> bool:
     """False only when Core's m_PbxExtensionModules says this module is disabled."""
-    engine = sqlite_engine(mikopbx_db, read_only=True)
-    try:
-        with engine.connect() as conn:
-            has = conn.execute(text("SELECT 1 FROM sqlite_master WHERE type='table' AND "
-                                    "name='m_PbxExtensionModules'")).first()
-            if has is None:
-                return True
-            row = conn.execute(text("SELECT disabled FROM m_PbxExtensionModules WHERE uniqid = :u"),
-                               {"u": MODULE_ID}).first()
-    finally:
-        engine.dispose()
+    with connect(mikopbx_db, read_only=True) as conn:
+        has = conn.execute(text("SELECT 1 FROM sqlite_master WHERE type='table' AND "
+                                "name='m_PbxExtensionModules'")).first()
+        if has is None:
+            return True
+        row = conn.execute(text("SELECT disabled FROM m_PbxExtensionModules WHERE uniqid = :u"),
+                           {"u": MODULE_ID}).first()
     return row is None or str(row[0]) != "1"
 
 
@@ -171,6 +99,22 @@ def _write_state(paths: Paths, hooks: Mapping[str, str], records: Mapping[str, A
     write_json_if_changed(paths.state(HOOKS_FILE), hooks)
 
 
+def _stage_state(paths: Paths, hooks: Mapping[str, str], records: Mapping[str, Any]) -> list[Staged]:
+    """Write and fsync the new state files beside their names before the DB commit (records.json first), so a
+    full disk is found while nothing has changed yet; after the commit only renames remain."""
+    staged: list[Staged] = []
+    try:
+        for path, data in ((paths.state(RECORDS_FILE), records), (paths.state(HOOKS_FILE), hooks)):
+            item = stage_json_if_changed(path, data)
+            if item is not None:
+                staged.append(item)
+    except BaseException:
+        for item in staged:
+            item.discard()
+        raise
+    return staged
+
+
 def _journal(paths: Paths, phase: str, old: tuple[Mapping[str, str], Mapping[str, Any]],
              new: tuple[Mapping[str, str], Mapping[str, Any]], targets: tuple[str, ...]) -> None:
     write_json_if_changed(paths.state(JOURNAL_FILE), {
@@ -185,7 +129,14 @@ def recover(paths: Paths, reloader: Reloader, opts: ApplyOptions) -> str:
     if not isinstance(journal, dict):
         remove_file(paths.state(JOURNAL_FILE))
         return ""
-    old, new = journal["old"], journal["new"]
+    old, new = journal.get("old"), journal.get("new")
+    if not (isinstance(old, dict) and isinstance(new, dict) and all(
+            isinstance(x.get("hooks"), dict) and isinstance(x.get("records"), dict) for x in (old, new))):
+        # Only this module writes the journal (0600, atomically): a wrong shape is disk damage. Kept aside for
+        # support; the reconcile that follows brings the rows and files in line with the plan again.
+        paths.state(JOURNAL_FILE).replace(paths.state(JOURNAL_FILE + ".damaged"))
+        log.error("interrupted apply journal %s is damaged; kept as %s.damaged", JOURNAL_FILE, JOURNAL_FILE)
+        return ""
     remember_secrets(old["records"], new["records"])
     targets = tuple(journal.get("targets") or TARGETS)
     new_rows, old_rows = flatten(new["records"]), flatten(old["records"])
@@ -237,10 +188,21 @@ def reconcile(
             report = _reconcile_locked(paths, reloader, opts, dry_run, disable, hold_digest, runtime)
     except LockTimeout as exc:
         report = ApplyReport("busy", message=f"another apply is running: {exc}")
-    except DatabaseBusy as exc:
-        report = ApplyReport("busy", message=str(exc))
+    except DatabaseError as exc:  # busy beyond --busy-timeout, or damaged: the last good configuration stays
+        which = problem(exc.code, None, "database", detail=exc.path.name, reason=exc.reason,
+                        limit=f"{max(exc.waited, opts.busy_timeout):g}")
+        report = ApplyReport("busy" if isinstance(exc, DatabaseBusy) else "error", message=which.message("en"),
+                             problems=(which,))
     except FileNotFoundError as exc:
         report = ApplyReport("error", message=str(exc))
+    except RenderError as exc:  # a value the planner should have refused: nothing is written
+        report = ApplyReport("error", message=f"refused to render an unsafe value ({exc}); the last good "
+                             "configuration stays")
+    except OSError as exc:  # e.g. the disk is full: nothing was committed, or the journal finishes it later
+        which = problem("E_STATE_WRITE_FAILED", None, "state_dir", detail=paths.state_dir,
+                        reason=exc.strerror or type(exc).__name__)
+        report = ApplyReport("error", message=which.message("en"), problems=(which,))
+    report.message = REDACTOR.mask(report.message)
     (log.info if report.ok else log.error)("%s", report.summary())
     return report
 
@@ -284,14 +246,29 @@ def _reconcile_locked(paths: Paths, reloader: Reloader, opts: ApplyOptions, dry_
     _journal(paths, "apply", old, new, reload_targets(preview.changes, old_hooks, new_hooks))
     pause_point("after-journal")
     try:
+        staged = _stage_state(paths, new_hooks, new_records)
+    except BaseException:
+        remove_file(paths.state(JOURNAL_FILE))  # nothing changed yet
+        raise
+    try:
         diff: Diff = apply_records(paths.mikopbx_db, new_rows, old_rows, busy_timeout=opts.busy_timeout)
-    except DatabaseBusy:
-        remove_file(paths.state(JOURNAL_FILE))  # rolled back: nothing changed, nothing to finish
+    except BaseException as exc:
+        for item in staged:
+            item.discard()
+        if isinstance(exc, DatabaseBusy):
+            remove_file(paths.state(JOURNAL_FILE))  # rolled back: nothing changed, nothing to finish
+        # else the journal stays: the next reconcile looks at the DB and finishes or undoes this apply
         raise
     pause_point("after-db")
     targets = reload_targets(diff.changes, old_hooks, new_hooks)
+    try:
+        for item in staged:  # renames only: records.json first, hooks.json (what Core reads) last
+            item.commit()
+    except BaseException:  # the journal stays: the next reconcile finishes the files from it
+        for item in staged:
+            item.discard()
+        raise
     _journal(paths, "apply", old, new, targets)  # the real diff may differ from the preview
-    _write_state(paths, new_hooks, new_records)
     pause_point("after-files")
     result = reloader.reload(targets) if targets else ReloadResult(True, ())
     pause_point("after-reload")

@@ -11,10 +11,12 @@ from python_worker.apply.reconciler import ApplyOptions, ApplyReport, Paths, rec
 from python_worker.apply.system import PHP_CORE, AsteriskCli, Reloader, make_reloader
 from python_worker.cli.common import EXIT_FAILED, EXIT_UNAVAILABLE
 from python_worker.cli.parser import TARGETS
+from python_worker.core.problems import shown
 from python_worker.core.runtime import Runtime
+from python_worker.db.engine import private_file
 from python_worker.logs import setup_logging
 from python_worker.service.control import WorkerUnavailable, is_worker_running, request
-from python_worker.statedir import to_json
+from python_worker.statedir import tighten, to_json
 from python_worker.sync.pairing import pairing_sources
 
 
@@ -56,7 +58,8 @@ def _print_report(report: ApplyReport, as_json: bool, lang: str = "en") -> None:
         drift = f" (drift: {c.drift})" if c.drift else ""
         print(f"  {c.op:<6} {c.table} {' / '.join(c.key)} peer={c.peer or '-'}{extra}{drift}")
     for p in (*report.problems, *report.issues):
-        print(f"  {p.severity.value.upper()} {p.code} [{p.peer or 'station'}.{p.field}]: {p.message(lang)}")
+        print(f"  {p.severity.value.upper()} {p.code} [{shown(p.peer) if p.peer else 'station'}.{p.field}]: "
+              f"{p.message(lang)}")
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
@@ -91,6 +94,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from python_worker.service.worker import Worker, WorkerOptions
     from python_worker.sync.links import SyncOptions
 
+    tighten(args.state_dir)  # files an older version left readable to all
+    private_file(_paths(args).module_db)
     setup_logging(args.state_dir, verbose=args.verbose)
     sync = None if not args.sync_bind else SyncOptions(
         bind=args.sync_bind, port=args.sync_port, heartbeat=args.sync_heartbeat,

@@ -1,4 +1,10 @@
-"""CLI commands that change the module's own configuration: init, peers add/set/remove/list/validate, settings."""
+"""CLI commands that change the module's own configuration: init, peers add/set/remove/list/validate, settings;
+and `providers`, the station's providers a peer's fallback or transit may use.
+
+Values go through the same boundary as the admin form (core/inputs.py) and the same "may this be saved?"
+(core/validation.py). Secrets never come from the command line (visible to every user in `ps`): `--secret-file
+FILE` or `--secret -` (stdin); the form's JSON comes on stdin too.
+"""
 
 from __future__ import annotations
 
@@ -6,52 +12,39 @@ import argparse
 import json
 import sys
 from dataclasses import replace
+from typing import Any
 
-from python_worker.cli.common import EXIT_FAILED, CliError, print_problems
-from python_worker.core.config import PeerConfig, Settings, parse_switch, switch_or
+from python_worker.cli.common import (
+    EXIT_FAILED,
+    EXIT_UNAVAILABLE,
+    CliError,
+    print_problems,
+    read_secret,
+    read_stdin,
+)
+from python_worker.core.inputs import (
+    PEER_BREAKOUT_TEXTS,
+    PEER_COUNTS,
+    PEER_FORM_FIELDS,
+    PEER_SWITCHES,
+    SETTINGS_FORM_FIELDS,
+    InputError,
+    form_object,
+    peer_from_form,
+    row_id,
+    settings_from_form,
+    switch_value,
+)
 from python_worker.core.planner import provider_id
-from python_worker.core.validation import peer_problems, settings_problems
+from python_worker.core.problems import Problem, problem
+from python_worker.core.validation import peer_problems, settings_problems, settings_warnings
+from python_worker.db.engine import DatabaseBusy, DatabaseError
 from python_worker.db.moduledb import init_db, peer_name_by_id, read_config, remove_peer, upsert_peer, write_settings
 from python_worker.db.snapshot import read_snapshot
 from python_worker.statedir import to_json
 
-PEER_SWITCHES = ("blf", "transfers", "overlap_fix")
-SETTINGS_SWITCHES = {"blf_default": True, "transfers_default": True, "overlap_fix_default": False}
-# Fallback and transit fields as text, whole numbers and an optional whole number (issue #15)
-PEER_TEXTS = ("fallback_provider", "fallback_prepend", "transit_patterns", "transit_provider", "transit_callerid",
-              "via_patterns")
-PEER_NUMBERS = ("fallback_trim",)
-PEER_OPTIONAL_NUMBERS = ("transit_limit",)
-SETTINGS_TEXTS = ("public_number", "public_prepend")
-SETTINGS_NUMBERS = ("public_trim",)
-
-
-def whole(value: object, default: int | None) -> int | None:
-    """A form's or option's whole number: `default` when empty, -1 when not a whole number (validation refuses it
-    and says which field)."""
-    text = "" if value is None else str(value).strip()
-    if not text:
-        return default
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 6 else -1
-
-
-def _breakout_values(source: dict[str, object] | argparse.Namespace, *, partial: bool) -> dict[str, object]:
-    """The fallback/transit values given (all of them from a form; only those given on a command line)."""
-    get = source.get if isinstance(source, dict) else (lambda k, d=None: getattr(source, k, d))
-    out: dict[str, object] = {}
-    for key in PEER_TEXTS:
-        value = get(key, None)
-        if value is not None or not partial:
-            out[key] = str(value or "").strip()
-    for key in PEER_NUMBERS:
-        value = get(key, None)
-        if value is not None or not partial:
-            out[key] = whole(value, 0)
-    for key in PEER_OPTIONAL_NUMBERS:
-        value = get(key, None)
-        if value is not None or not partial:
-            out[key] = whole(value, None)
-    return out
+ARGV_SECRET = ("a secret on the command line is visible to every user of this machine (ps): give "
+               "--secret-file FILE, or --secret - and the secret on stdin")
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -60,35 +53,51 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _peer_from_args(args: argparse.Namespace, base: PeerConfig | None) -> PeerConfig:
-    peer = base or PeerConfig(name=args.name, host=args.host or "")
-    changes: dict[str, object] = {}
-    for key in ("host", "port", "transport", "patterns", "secret", "note"):
+def _secret(args: argparse.Namespace) -> str | None:
+    if getattr(args, "secret", None) is not None and args.secret != "-":
+        raise CliError(ARGV_SECRET)
+    if args.secret == "-" and args.secret_file not in (None, "-"):
+        raise CliError("give --secret - or --secret-file, not both")
+    source = "-" if args.secret == "-" else args.secret_file
+    return None if source is None else read_secret(source)
+
+
+def _peer_values(args: argparse.Namespace, creating: bool) -> dict[str, Any]:
+    """The options given, as the form would send them."""
+    values: dict[str, Any] = {"name": args.name}
+    for key in ("host", "port", "transport", "patterns", "note"):
         value = getattr(args, key, None)
         if value is not None:
-            changes[key] = value
-    for key in (*PEER_SWITCHES, "enabled"):
-        value = parse_switch(getattr(args, key, None))
-        if value is not None:
-            changes[key] = value
-    changes.update(_breakout_values(args, partial=True))
-    return replace(peer, **changes)  # type: ignore[arg-type]
+            values[key] = value
+    secret = _secret(args)
+    if secret is not None:
+        values["secret"] = secret
+    elif creating:
+        raise CliError("a new peer needs its trunk secret: --secret-file FILE, or --secret - and stdin")
+    for key in (*PEER_SWITCHES, "enabled", *PEER_BREAKOUT_TEXTS, *PEER_COUNTS):
+        if getattr(args, key, None) is not None:
+            values[key] = getattr(args, key)
+    return values
 
 
 def _save_peer(args: argparse.Namespace, *, creating: bool) -> int:
+    values = _peer_values(args, creating)
     init_db(args.module_db)
     config = read_config(args.module_db)
-    existing = next((p for p in config.peers if p.name.lower() == args.name.lower()), None)
+    existing = config.peer(args.name)
     if creating and existing is not None:
-        raise CliError(f"peer '{args.name}' already exists; use 'peers set'")
+        raise CliError(f"peer '{existing.name}' already exists; use 'peers set'")
     if not creating and existing is None:
         raise CliError(f"no peer named '{args.name}'")
-    peer = _peer_from_args(args, existing)
-    errors, warnings = peer_problems(read_snapshot(args.mikopbx_db), config, peer)
+    if not creating:
+        values.pop("name")
+    peer = peer_from_form(values, existing)
+    errors, warnings = peer_problems(read_snapshot(args.mikopbx_db), config, peer, is_new=creating,
+                                     confirm=args.confirm)
     print_problems(warnings, args.lang)
     if errors:
         print_problems(errors, args.lang)
-        raise CliError(f"peer '{peer.name}' not saved: {len(errors)} problem(s)")
+        raise CliError(f"peer '{args.name}' not saved: {len(errors)} problem(s)")
     upsert_peer(args.module_db, peer)
     print(f"peer '{peer.name}' saved")
     return 0
@@ -115,48 +124,63 @@ def cmd_peers_list(args: argparse.Namespace) -> int:
         {"name": p.name, "host": p.host, "port": p.port, "transport": p.transport, "patterns": p.patterns,
          "enabled": p.enabled, "blf": p.blf, "transfers": p.transfers, "overlap_fix": p.overlap_fix,
          "note": p.note, "has_secret": bool(p.secret),
-         **{k: getattr(p, k) for k in (*PEER_TEXTS, *PEER_NUMBERS, *PEER_OPTIONAL_NUMBERS)}}
+         **{k: getattr(p, k) for k in (*PEER_BREAKOUT_TEXTS, *PEER_COUNTS)}}
         for p in config.peers
     ]
     if args.json:
         sys.stdout.write(to_json(rows))
     else:
         for r in rows:
-            print(f"{r['name']:<16} {r['host']}:{r['port']}/{r['transport']} {r['patterns']}"
-                  f"{'' if r['enabled'] else ' (disabled)'}")
+            print(json.dumps(r["name"])[1:-1].ljust(16), f"{r['host']}:{r['port']}/{r['transport']}",
+                  json.dumps(r["patterns"])[1:-1] + ("" if r["enabled"] else " (disabled)"))
     return 0
 
 
-def _port(value: object) -> int:
-    """The form's port field; anything that is not a whole number becomes 0, which validation refuses."""
-    if value is None or value == "":
-        return 5060
+def _form(args: argparse.Namespace) -> dict[str, Any]:
+    """The form's JSON: from stdin (it may hold the trunk secret, which must not be in argv)."""
+    if args.proposed_json not in (None, "-"):
+        raise CliError("give the form's JSON on stdin (it may hold a secret, which must not be in the command line)")
     try:
-        return int(str(value).strip())
-    except ValueError:
-        return 0
+        text = read_stdin("the form's JSON")
+    except CliError as exc:  # the form gets its answer as JSON, like every other refusal
+        raise InputError([problem("E_VALUE_INVALID", None, "json", detail="json", reason=str(exc))]) from None
+    return form_object(text)
+
+
+def _answer(problems: list[Problem], ok: bool, code: int = EXIT_FAILED) -> int:
+    sys.stdout.write(to_json({"ok": ok, "problems": [p.to_json() for p in problems]}))
+    return 0 if ok else code
+
+
+def _db_answer(exc: DatabaseError) -> int:
+    """A damaged or locked database, answered to the form as JSON like any other problem."""
+    which = problem(exc.code, None, "database", detail=exc.path.name, reason=exc.reason, limit=f"{exc.waited:g}")
+    return _answer([which], False, EXIT_UNAVAILABLE if isinstance(exc, DatabaseBusy) else EXIT_FAILED)
 
 
 def cmd_peers_validate(args: argparse.Namespace) -> int:
-    """Validate a proposed peer given as JSON (what the admin form sends); prints JSON."""
-    data = json.loads(args.proposed_json)
-    init_db(args.module_db)
-    config = read_config(args.module_db)
-    if str(data.get("id", "")).isdigit():
-        # Editing row `id`: the proposed values replace that row, whatever name it had.
-        old_name = peer_name_by_id(args.module_db, int(data["id"]))
-        if old_name is not None:
-            config = replace(config, peers=tuple(p for p in config.peers if p.name.lower() != old_name.lower()))
-    peer = PeerConfig(
-        name=str(data.get("name", "")).strip(), host=str(data.get("host", "")).strip(),
-        port=_port(data.get("port")), transport=str(data.get("transport") or "udp").lower(),
-        patterns=str(data.get("patterns", "")), secret=str(data.get("secret", "")), enabled=True,
-        note=str(data.get("note", "")), **{k: parse_switch(data.get(k)) for k in PEER_SWITCHES},  # type: ignore[arg-type]
-        **_breakout_values(data, partial=False),  # type: ignore[arg-type]
-    )
-    errors, warnings = peer_problems(read_snapshot(args.mikopbx_db), config, peer)
-    sys.stdout.write(to_json({"ok": not errors, "problems": [p.to_json() for p in errors + warnings]}))
-    return 0 if not errors else EXIT_FAILED
+    """Validate a proposed peer given as JSON on stdin (what the admin form sends); prints JSON."""
+    try:
+        data = _form(args)
+        editing = row_id(data)
+        confirm = switch_value(data.get("confirm"), "confirm") or False
+        init_db(args.module_db)
+        config = read_config(args.module_db)
+        if editing is not None:
+            # Editing row `id`: the proposed values replace that row, whatever name it had.
+            old_name = peer_name_by_id(args.module_db, editing)
+            if old_name is not None:
+                old = config.peer(old_name)
+                config = replace(config, peers=tuple(p for p in config.peers if p is not old))
+        peer = replace(peer_from_form({k: data.get(k) for k in PEER_FORM_FIELDS}), enabled=True)
+        # New or edited, the row is compared with every *other* row (the edited one is out of `config` already):
+        # a name that folds to another peer's is a duplicate, never a silent replacement of that peer.
+        errors, warnings = peer_problems(read_snapshot(args.mikopbx_db), config, peer, is_new=True, confirm=confirm)
+    except InputError as exc:
+        return _answer(exc.problems, False)
+    except DatabaseError as exc:
+        return _db_answer(exc)
+    return _answer(errors + warnings, not errors)
 
 
 def cmd_settings_show(args: argparse.Namespace) -> int:
@@ -171,50 +195,36 @@ def cmd_settings_show(args: argparse.Namespace) -> int:
 
 
 def cmd_settings_set(args: argparse.Namespace) -> int:
+    values: dict[str, Any] = {k: getattr(args, k) for k in SETTINGS_FORM_FIELDS if getattr(args, k, None) is not None}
     init_db(args.module_db)
     config = read_config(args.module_db)
-    changes: dict[str, object] = {}
-    for key in ("station_name", "display_name", "own_patterns"):
-        if getattr(args, key) is not None:
-            changes[key] = getattr(args, key)
-    for key in SETTINGS_SWITCHES:
-        value = parse_switch(getattr(args, key))
-        if value is not None:
-            changes[key] = value
-    for key in SETTINGS_TEXTS:
-        if getattr(args, key) is not None:
-            changes[key] = getattr(args, key).strip()
-    for key in SETTINGS_NUMBERS:
-        if getattr(args, key) is not None:
-            changes[key] = whole(getattr(args, key), 0)
-    new = replace(config.settings, **changes)  # type: ignore[arg-type]
-    station_errors = settings_problems(read_snapshot(args.mikopbx_db), config, new)
+    new = settings_from_form(values, config.settings)
+    snapshot = read_snapshot(args.mikopbx_db)
+    station_errors = settings_problems(snapshot, config, new, confirm=args.confirm)
     if station_errors:
         print_problems(station_errors, args.lang)
         raise CliError("settings not saved")
+    if args.confirm:
+        print_problems(settings_warnings(snapshot, config, new), args.lang)
     write_settings(args.module_db, new)
     print("settings saved")
     return 0
 
 
 def cmd_settings_validate(args: argparse.Namespace) -> int:
-    """Validate proposed station settings given as JSON (what the settings form sends); prints JSON."""
-    data = json.loads(args.proposed_json)
-    init_db(args.module_db)
-    config = read_config(args.module_db)
-    new = Settings(
-        station_name=str(data.get("station_name", "")).strip(), display_name=str(data.get("display_name", "")),
-        own_patterns=str(data.get("own_patterns", "")).strip(),
-        blf_default=switch_or(data.get("blf_default"), True),
-        transfers_default=switch_or(data.get("transfers_default"), True),
-        overlap_fix_default=switch_or(data.get("overlap_fix_default"), False),
-        public_number=str(data.get("public_number") or "").strip(),
-        public_trim=whole(data.get("public_trim"), 0) or 0,
-        public_prepend=str(data.get("public_prepend") or "").strip(),
-    )
-    errors = settings_problems(read_snapshot(args.mikopbx_db), config, new)
-    sys.stdout.write(to_json({"ok": not errors, "problems": [p.to_json() for p in errors]}))
-    return 0 if not errors else EXIT_FAILED
+    """Validate proposed station settings given as JSON on stdin (what the settings form sends); prints JSON."""
+    try:
+        data = _form(args)
+        confirm = switch_value(data.get("confirm"), "confirm") or False
+        new = settings_from_form({k: data.get(k) for k in SETTINGS_FORM_FIELDS})
+        init_db(args.module_db)
+        config = read_config(args.module_db)
+        errors = settings_problems(read_snapshot(args.mikopbx_db), config, new, confirm=confirm)
+    except InputError as exc:
+        return _answer(exc.problems, False)
+    except DatabaseError as exc:
+        return _db_answer(exc)
+    return _answer(errors, not errors)
 
 
 def cmd_providers(args: argparse.Namespace) -> int:
@@ -236,5 +246,7 @@ def cmd_providers(args: argparse.Namespace) -> int:
         for r in rows:
             use = ",".join(k for k in ("fallback", "transit") if r[k]) or ("federation trunk" if r["federation"]
                                                                            else "-")
-            print(f"{r['uniqid']:<28} {r['description'] or '-':<24} {r['host']:<20} {use}")
+            # mikopbx.db's texts are shown escaped (one provider, one line, whatever its description holds)
+            uniqid, description, host = (json.dumps(str(r[k]))[1:-1] for k in ("uniqid", "description", "host"))
+            print(f"{uniqid:<28} {description or '-':<24} {host:<20} {use}")
     return 0

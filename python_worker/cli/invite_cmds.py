@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from python_worker.cli.common import EXIT_REFUSED
-from python_worker.core.fields import is_ip_literal
+from python_worker.cli.common import EXIT_REFUSED, CliError, read_stdin
+from python_worker.core.fields import HostError, ip_literal, parse_host
 from python_worker.core.problems import problem
 from python_worker.db.moduledb import init_db
 from python_worker.db.snapshot import read_snapshot
@@ -46,20 +46,33 @@ def _refused(exc: InviteError, args: argparse.Namespace) -> int:
     return EXIT_REFUSED
 
 
+def _address(given: str | None, mikopbx_db: Path, option: str) -> str:
+    """This station's address for peers, canonical (`--address`, else the external or LAN address)."""
+    address = (given if given is not None else _default_address(mikopbx_db)).strip(" \t")
+    if not address:
+        raise CliError(f"no address to give the other station: pass {option}")
+    try:
+        return parse_host(address)
+    except HostError:
+        raise CliError(f"{option} must be an IPv4 or IPv6 address or a DNS name, not {address[:80]!r}") from None
+
+
 def cmd_invite_create(args: argparse.Namespace) -> int:
     station = _station(args)
     directory = station.directory()
-    address = args.address or _default_address(args.mikopbx_db)
-    if not address:
-        print("error: no address to give peers: pass --address", file=sys.stderr)
-        return EXIT_REFUSED
-    allow_from = (args.allow_from or "").strip()
-    if allow_from and not is_ip_literal(allow_from):
-        print(f"error: --from must be the invited station's IP address, not {allow_from!r}", file=sys.stderr)
-        return EXIT_REFUSED
-    inv = create_invitation(args.state_dir, directory.station, address, sip_port=station.sip_port(),
-                            patterns=directory.patterns, sync_port=args.sync_port, ttl=args.ttl,
-                            allow_from=allow_from)
+    address = _address(args.address, args.mikopbx_db, "--address")
+    allow_from = ""
+    if args.allow_from:
+        allowed = ip_literal(args.allow_from.strip(" \t"))
+        if allowed is None:
+            raise CliError(f"--from must be the invited station's IP address, not {args.allow_from[:80]!r}")
+        allow_from = str(allowed)
+    try:
+        inv = create_invitation(args.state_dir, directory.station, address, sip_port=station.sip_port(),
+                                patterns=directory.patterns, sync_port=args.sync_port, ttl=args.ttl,
+                                allow_from=allow_from)
+    except InviteError as exc:
+        return _refused(exc, args)
     if allow_from and is_worker_running(args.state_dir):
         # the worker opens the sync port for that address now (and closes it once used or expired)
         with contextlib.suppress(Exception):
@@ -82,13 +95,17 @@ def cmd_invite_create(args: argparse.Namespace) -> int:
 
 
 def cmd_invite_accept(args: argparse.Namespace) -> int:
-    text = args.file.read_text(encoding="utf-8") if args.file else (args.text or sys.stdin.read())
+    if args.text not in (None, "-"):
+        raise CliError("give the invitation on stdin or with --file (it holds a one-time secret, which must not be "
+                       "in the command line)")
+    if args.file:
+        with args.file.open("rb") as fh:
+            text = fh.read(8192).decode("utf-8", "replace")
+    else:
+        text = read_stdin("the invitation")
     try:
         inv = parse_invitation(text)
-        address = args.address or _default_address(args.mikopbx_db)
-        if not address:
-            print("error: no address to give the peer: pass --address", file=sys.stderr)
-            return EXIT_REFUSED
+        address = _address(args.address, args.mikopbx_db, "--address")
         peer = accept_invitation(inv, args.state_dir, _station(args), host=address, sync_port=args.sync_port,
                                  timeout=args.timeout)
     except InviteError as exc:

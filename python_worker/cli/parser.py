@@ -12,9 +12,30 @@ from pathlib import Path
 from typing import Any
 
 from python_worker import box
+from python_worker.core.fields import ascii_int, finite_number
 
 TARGETS = ("pjsip", "dialplan", "firewall")  # what --reload-<target>-cmd may name (apply/reloads.py)
 _CMDS = "python_worker.cli."
+
+
+def port(text: str) -> int:
+    """A port option: ASCII digits from 1 to 65535 (int() would also take '٥٠٦٠' or ' 5060')."""
+    number = ascii_int(text)
+    if number is None or not 1 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: give a number from 1 to 65535")
+    return number
+
+
+def seconds(low: float, high: float) -> Any:
+    """A number-of-seconds option within [low, high]: finite, in ASCII digits ('inf', 'nan', '1e9' are refused)."""
+    def parse(text: str) -> float:
+        number = finite_number(text, low, high)
+        if number is None:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from {low:g} to {high:g}")
+        return number
+
+    parse.__name__ = "seconds"
+    return parse
 
 
 def _box_default(kind: str) -> Path | None:
@@ -65,14 +86,14 @@ def _reload(p: argparse.ArgumentParser) -> None:
     for target in TARGETS:
         g.add_argument(f"--reload-{target}-cmd", help=f"command that reloads {target} (overrides --reload-cmd)")
     g.add_argument("--no-reload", action="store_true", help="change records and files only")
-    g.add_argument("--reload-timeout", type=float, default=60.0)
+    g.add_argument("--reload-timeout", type=seconds(1, 3600), default=60.0)
     g.add_argument("--module-dir", type=Path, default=box.module_dir(),
                    help="module directory for php-core (default: module DB's ../..)")
 
 
 def _applying(p: argparse.ArgumentParser, *, module_db_required: bool = True) -> None:
     _locations(p, state_dir=True, module_db_required=module_db_required)
-    p.add_argument("--busy-timeout", type=float, default=10.0, help="seconds to retry a locked mikopbx.db")
+    p.add_argument("--busy-timeout", type=seconds(0, 3600), default=10.0, help="seconds to retry a locked mikopbx.db")
     p.add_argument("--verbose", action="store_true")
     _reload(p)
 
@@ -89,11 +110,16 @@ def _config_commands(sub: Any) -> None:
         _lang(p)
         p.add_argument("--name", required=True)
         p.add_argument("--host", required=verb == "add")
-        p.add_argument("--port", type=int, default=5060 if verb == "add" else None)
+        p.add_argument("--port", type=port, default=5060 if verb == "add" else None)
         p.add_argument("--transport", default="udp" if verb == "add" else None)
         p.add_argument("--patterns", required=verb == "add", help="e.g. 3XX or 3XX,4XXX")
-        p.add_argument("--secret", required=verb == "add")
+        p.add_argument("--secret-file", metavar="FILE",
+                       help="read the trunk secret from FILE ('-': stdin); never give it in the command line")
+        p.add_argument("--secret", metavar="-", help="'-': read the trunk secret from stdin (a secret written "
+                       "here would be visible to every user in ps, and is refused)")
         p.add_argument("--note", default=None)
+        p.add_argument("--confirm", action="store_true",
+                       help="save even if the change takes another working peer out of the plan")
         _on_off(p, "enabled", "the peer is configured")
         _on_off(p, "blf", "share busy lamps")
         _on_off(p, "transfers", "allow transfers to the peer")
@@ -135,6 +161,8 @@ def _config_commands(sub: Any) -> None:
     p.add_argument("--public-number", help="this station's public number (caller number of transit calls)")
     p.add_argument("--public-trim", help="digits cut from an extension to make its public number")
     p.add_argument("--public-prepend", help="digits put in front of it, e.g. 74951234 (201 -> 74951234201)")
+    p.add_argument("--confirm", action="store_true",
+                   help="save even if the change takes a working peer out of the plan")
     _handler(p, "config_cmds:cmd_settings_set")
     _form_validation(settings, "proposed station settings", "config_cmds:cmd_settings_validate")
 
@@ -145,12 +173,13 @@ def _config_commands(sub: Any) -> None:
 
 
 def _form_validation(group: Any, what: str, handler: str) -> None:
-    """`<group> validate [--json] JSON`: what an admin form proposes, checked as the worker will plan it."""
-    p = group.add_parser("validate", help=f"validate {what} given as JSON; prints JSON")
+    """`<group> validate [--json] < JSON`: what an admin form proposes, checked as the worker will plan it."""
+    p = group.add_parser("validate", help=f"validate {what} given as JSON on stdin; prints JSON")
     _locations(p)
     _lang(p)
     p.add_argument("--json", action="store_true", help="(output is always JSON)")
-    p.add_argument("proposed_json")
+    p.add_argument("proposed_json", nargs="?", metavar="-",
+                   help="'-' or nothing: the JSON is read from stdin (it may hold a secret: never in argv)")
     _handler(p, handler)
 
 
@@ -195,7 +224,7 @@ def _apply_commands(sub: Any) -> None:
     _applying(p)
     p.add_argument("--status-cmd", default=box.CONTACTS_CMD if on_box else None,
                    help="e.g. \"asterisk -rx 'pjsip show contacts'\" for trunk reachability")
-    p.add_argument("--reachability-interval", type=float, default=2.0,
+    p.add_argument("--reachability-interval", type=seconds(0, 3600), default=2.0,
                    help="with --status-cmd: seconds between trunk reachability polls (0 = off); a peer "
                    "reported Unavail gets its lamps shown Unavailable until it is back")
     p.add_argument("--hints-cmd", default=box.HINTS_CMD if on_box else None,
@@ -204,14 +233,15 @@ def _apply_commands(sub: Any) -> None:
     p.add_argument("--sync-bind", default=box.SYNC_BIND if on_box else None,
                    help="address to serve directory sync and pairing on, e.g. 0.0.0.0 "
                    "(default: no sync; the firewall opens the port only to paired peers)")
-    p.add_argument("--sync-port", type=int, default=box.SYNC_PORT, help="TCP port of directory sync")
-    p.add_argument("--sync-heartbeat", type=float, default=2.0,
+    p.add_argument("--sync-port", type=port, default=box.SYNC_PORT, help="TCP port of directory sync")
+    p.add_argument("--sync-heartbeat", type=seconds(0.1, 300), default=2.0,
                    help="seconds between sync heartbeats; a peer silent for 3 of them reads unreachable")
     p.add_argument("--devstate-cmd", default=box.DEVSTATE_CMD if on_box else None,
                    help="e.g. \"asterisk -rx 'devstate change {device} {state}'\": turns a dead peer's lamps "
                    "Unavailable even on phones that watch them")
-    p.add_argument("--debounce", type=float, default=0.2, help="quiet period in seconds before reconciling")
-    p.add_argument("--resync", type=float, default=300.0, help="full reconcile at least this often (seconds)")
+    p.add_argument("--debounce", type=seconds(0, 60), default=0.2, help="quiet period in seconds before reconciling")
+    p.add_argument("--resync", type=seconds(1, 86400), default=300.0,
+                   help="full reconcile at least this often (seconds)")
     _handler(p, "apply_cmds:cmd_run")
 
     for name, help_text, timeout in (
@@ -224,7 +254,7 @@ def _apply_commands(sub: Any) -> None:
             p.add_argument("name")
         _locations(p, mikopbx=False, module_db=False, state_dir=True)
         _json(p)
-        p.add_argument("--timeout", type=float, default=timeout, help="seconds to wait for the worker")
+        p.add_argument("--timeout", type=seconds(0.1, 600), default=timeout, help="seconds to wait for the worker")
         _handler(p, f"client_cmds:cmd_{name.replace('-', '_')}")
 
 
@@ -235,8 +265,9 @@ def _pairing_commands(sub: Any) -> None:
     _pairing_common(p)
     p.add_argument("--address", help="the address peers reach this station at (default: the external address, "
                    "else the LAN address)")
-    p.add_argument("--sync-port", type=int, default=box.SYNC_PORT, help="this station's sync port")
-    p.add_argument("--ttl", type=float, default=3600.0, help="seconds the invitation stays valid")
+    p.add_argument("--sync-port", type=port, default=box.SYNC_PORT, help="this station's sync port")
+    p.add_argument("--ttl", type=seconds(1, 7 * 86400), default=3600.0,
+                   help="seconds the invitation stays valid (at most a week)")
     p.add_argument("--from", dest="allow_from", metavar="ADDRESS",
                    help="the invited station's IP: the firewall lets it reach the sync port until the invitation "
                         "is used or expires (the port is otherwise open only to paired peers)")
@@ -245,11 +276,12 @@ def _pairing_commands(sub: Any) -> None:
 
     p = invite.add_parser("accept", help="pair with the station that made the invitation")
     _pairing_common(p)
-    p.add_argument("text", nargs="?", help="the invitation text (or --file, or stdin)")
+    p.add_argument("text", nargs="?", metavar="-", help="'-' or nothing: the invitation is read from stdin (it "
+                   "holds a one-time secret: never in argv), or give --file")
     p.add_argument("--file", type=Path, help="read the invitation from this file")
     p.add_argument("--address", help="the address the other station reaches this one at")
-    p.add_argument("--sync-port", type=int, default=box.SYNC_PORT, help="this station's sync port")
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the other station")
+    p.add_argument("--sync-port", type=port, default=box.SYNC_PORT, help="this station's sync port")
+    p.add_argument("--timeout", type=seconds(0.1, 600), default=10.0, help="seconds to wait for the other station")
     _handler(p, "invite_cmds:cmd_invite_accept")
 
     p = invite.add_parser("list", help="invitations made here: pending, used, expired (no secrets)")

@@ -11,7 +11,7 @@ from itertools import combinations
 
 from python_worker import FALLBACK_NOTE_PREFIX, OWNER_MARK
 from python_worker.core.config import ModuleConfig, PeerConfig, Settings
-from python_worker.core.fields import MAX_TRIM, is_prepend, is_provider_id
+from python_worker.core.fields import MAX_TRIM, host_key, is_number, is_prepend, is_provider_id, name_key
 from python_worker.core.patterns import Pattern, patterns_overlap
 from python_worker.core.problems import Problem, problem
 from python_worker.core.station import OutgoingRoute, StationSnapshot
@@ -28,11 +28,12 @@ def check_identity(
 ) -> None:
     by_name: dict[str, list[PeerConfig]] = {}
     by_address: dict[tuple[str, int], list[PeerConfig]] = {}
+    own_addresses = {host_key(a) for a in snapshot.own_addresses}
     for peer in enabled:
-        by_name.setdefault(peer.name.lower(), []).append(peer)
-        by_address.setdefault((peer.host.lower(), peer.port), []).append(peer)
-        own_address = peer.host.lower() in snapshot.own_addresses and peer.port == snapshot.sip_port
-        if peer.name.lower() == station.lower() or own_address:
+        by_name.setdefault(name_key(peer.name), []).append(peer)
+        by_address.setdefault((host_key(peer.host), peer.port), []).append(peer)
+        own_address = host_key(peer.host) in own_addresses and peer.port == snapshot.sip_port
+        if name_key(peer.name) == name_key(station) or own_address:
             problems.append(problem("E_SELF_PEER", peer.name, "name" if not own_address else "host",
                                     value=peer.name))
             excluded.add(peer.name)
@@ -92,12 +93,12 @@ def check_admin_records(
 ) -> None:
     admin_providers = [p for p in snapshot.providers if not p.is_owned and not p.disabled]
     admin_routes = [r for r in snapshot.outgoing_routes if not r.is_owned]
-    local_numbers = [e.number for e in snapshot.extensions if e.number.isdigit()]
+    local_numbers = [e.number for e in snapshot.extensions if is_number(e.number)]
     for peer in enabled:
         if peer.name not in parsed:
             continue
         for prov in admin_providers:
-            if prov.host.lower() == peer.host.lower() and prov.port == peer.port:
+            if host_key(prov.host) == host_key(peer.host) and prov.port == peer.port:
                 # Core would give both providers one shared incoming context (docs/platform.md#providers).
                 problems.append(problem("E_PROVIDER_HOST_CONFLICT", peer.name, "host",
                                         value=f"{peer.host}:{peer.port}", other=prov.description or prov.uniqid))
@@ -118,6 +119,8 @@ def check_admin_records(
 
 
 def _route_matches_any(numberbeginswith: str, restnumbers: int, pat: Pattern) -> bool:
+    if len(numberbeginswith) > 64 or not 0 <= restnumbers <= 32:  # the admin's row, but bounded all the same
+        return False
     try:
         rx = re.compile(f"^{numberbeginswith}[0-9]{{{restnumbers}}}$")
     except re.error:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from python_worker.core.fields import name_key
+
 _ON = frozenset({"1", "true", "on", "yes"})
 _OFF = frozenset({"0", "false", "off", "no"})
 
@@ -126,7 +128,7 @@ class ModuleConfig:
 
     def directory(self, peer: str) -> RemoteDirectory | None:
         """The synced directory of `peer` (case-insensitive), or None for a hand-made or unsynced peer."""
-        return next((d for d in self.directories if d.peer.lower() == peer.lower()), None)
+        return next((d for d in self.directories if name_key(d.peer) == name_key(peer)), None)
 
     def synced_directory(self, peer: PeerConfig) -> RemoteDirectory | None:
         """A paired peer's synced directory; hand-made peers keep pattern expansion."""
@@ -134,5 +136,9 @@ class ModuleConfig:
 
     def with_peer(self, peer: PeerConfig) -> ModuleConfig:
         """The config with `peer` added, or replacing the peer of the same name."""
-        others = tuple(p for p in self.peers if p.name.lower() != peer.name.lower())
+        others = tuple(p for p in self.peers if name_key(p.name) != name_key(peer.name))
         return replace(self, peers=(*others, peer))
+
+    def peer(self, name: str) -> PeerConfig | None:
+        """The peer of that name (compared by name_key), or None."""
+        return next((p for p in self.peers if name_key(p.name) == name_key(name)), None)

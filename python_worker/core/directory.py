@@ -11,7 +11,7 @@ from typing import Any
 from python_worker import __version__
 from python_worker.core.config import DirectoryEntry, ModuleConfig, RemoteDirectory
 from python_worker.core.fields import MIN_TRANSIT_DIGITS, parse_public_patterns
-from python_worker.core.patterns import PatternError
+from python_worker.core.patterns import PatternError, is_number, parse_pattern_list
 from python_worker.core.planner import own_patterns_of, station_name_of
 from python_worker.core.station import StationSnapshot
 
@@ -19,7 +19,8 @@ from python_worker.core.station import StationSnapshot
 VISIBLE_KINDS = ("SIP", "QUEUE", "IVR MENU", "CONFERENCE", "DIALPLAN APPLICATION")
 MAX_ENTRIES = 20_000
 MAX_NAME = 64
-_NUMBER_RE = re.compile(r"^[0-9]{1,32}$")
+MAX_RAW_NAME = 512  # characters of a received name looked at before cleaning
+_VERSION_RE = re.compile(r"[0-9A-Za-z.+~-]{1,32}")  # a module version as shown (never a line, never markup)
 # What survives into a caller name: letters and digits of any script, space and a few marks. Everything
 # else (`,` `(` `)` `$` `;` quotes, control characters) would change the meaning of dialplan text.
 _NAME_UNSAFE_RE = re.compile(r"[^\w .@+-]+", flags=re.UNICODE)
@@ -57,7 +58,7 @@ class LocalDirectory:
 
 def clean_name(name: str) -> str:
     """A display name safe anywhere in config text; '' when nothing printable is left."""
-    return " ".join(_NAME_UNSAFE_RE.sub(" ", name).split())[:MAX_NAME].strip()
+    return " ".join(_NAME_UNSAFE_RE.sub(" ", name[:MAX_RAW_NAME]).split())[:MAX_NAME].strip()
 
 
 def directory_version(module_version: str, patterns: str, entries: tuple[DirectoryEntry, ...], grant: str = "") -> str:
@@ -76,10 +77,25 @@ def build_local_directory(snapshot: StationSnapshot, config: ModuleConfig) -> Lo
     entries = sorted({
         DirectoryEntry(e.number, clean_name(e.display_name), e.kind)
         for e in snapshot.extensions
-        if e.kind in VISIBLE_KINDS and _NUMBER_RE.match(e.number) and any(p.matches(e.number) for p in own)
+        if e.kind in VISIBLE_KINDS and is_number(e.number) and any(p.matches(e.number) for p in own)
     })
     return LocalDirectory(station=station_name_of(config, snapshot), module_version=__version__,
                           patterns=",".join(p.text for p in own), entries=tuple(entries))
+
+
+def entries_from_rows(raw: list[object], *, limit: int = MAX_ENTRIES) -> tuple[DirectoryEntry, ...]:
+    """Entries `[number, name, kind]` as stored or sent, checked and cleaned; DirectoryError for a wrong shape."""
+    if len(raw) > limit:
+        raise DirectoryError("too many entries")
+    entries: set[DirectoryEntry] = set()
+    for item in raw:
+        if not (isinstance(item, list) and len(item) == 3 and all(isinstance(x, str) for x in item)):
+            raise DirectoryError("an entry is not [number, name, kind]")
+        number, name, kind = item
+        if not is_number(number) or kind not in VISIBLE_KINDS:
+            raise DirectoryError(f"bad entry {number[:40]!r} ({kind[:40]!r})")
+        entries.add(DirectoryEntry(number, clean_name(name), kind))
+    return tuple(sorted(entries))
 
 
 def directory_from_wire(peer: str, data: object) -> RemoteDirectory:
@@ -87,20 +103,21 @@ def directory_from_wire(peer: str, data: object) -> RemoteDirectory:
     if not isinstance(data, dict):
         raise DirectoryError("not an object")
     raw = data.get("entries")
-    if not isinstance(raw, list) or len(raw) > MAX_ENTRIES:
-        raise DirectoryError("entries missing or too many")
-    entries: set[DirectoryEntry] = set()
-    for item in raw:
-        if not (isinstance(item, list) and len(item) == 3 and all(isinstance(x, str) for x in item)):
-            raise DirectoryError("an entry is not [number, name, kind]")
-        number, name, kind = item
-        if not _NUMBER_RE.match(number) or kind not in VISIBLE_KINDS:
-            raise DirectoryError(f"bad entry {number!r} ({kind!r})")
-        entries.add(DirectoryEntry(number, clean_name(name), kind))
-    patterns = str(data.get("patterns") or "")
-    module_version = str(data.get("module_version") or "")[:32]
-    ordered = tuple(sorted(entries))
-    grant = clean_grant(data.get("grant"))
+    if not isinstance(raw, list):
+        raise DirectoryError("entries missing")
+    ordered = entries_from_rows(raw)
+    patterns = data.get("patterns")
+    if not isinstance(patterns, str):
+        raise DirectoryError("patterns missing")
+    try:
+        parsed = parse_pattern_list(patterns)
+    except PatternError as exc:
+        raise DirectoryError(f"bad patterns: {exc}") from None
+    patterns = ",".join(p.text for p in parsed)  # the normal form: what the peers table then holds
+    module_version = data.get("module_version")
+    if not isinstance(module_version, str) or not _VERSION_RE.fullmatch(module_version):
+        raise DirectoryError("bad module version")
+    grant = clean_grant(data.get("grant"))  # its shape (a bounded text) is sync/messages.py's
     return RemoteDirectory(peer=peer, version=directory_version(module_version, patterns, ordered, grant),
                            module_version=module_version, patterns=patterns, entries=ordered, grant=grant)
 

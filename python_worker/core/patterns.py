@@ -7,7 +7,16 @@ from dataclasses import dataclass
 from itertools import product
 
 _CLASS_CHARS = {"X": "0123456789", "Z": "123456789", "N": "23456789"}
+_DIGITS = frozenset("0123456789")  # ASCII only: str.isdigit() also accepts '٣', '³', '๓' ...
 MAX_PATTERN_LENGTH = 15
+MAX_PATTERNS = 64  # patterns in one list (a peer's, the station's own)
+MAX_PATTERNS_TEXT = 1024  # characters of one list as written
+MAX_NUMBER_LENGTH = 32
+
+
+def is_number(text: object) -> bool:
+    """An extension number: 1 to 32 ASCII digits."""
+    return isinstance(text, str) and 0 < len(text) <= MAX_NUMBER_LENGTH and all(c in _DIGITS for c in text)
 
 
 class PatternError(ValueError):
@@ -93,7 +102,7 @@ def _pattern_text(pos: frozenset[str]) -> str:
 
 def parse_pattern(raw: str) -> Pattern:
     """Parse one pattern; raises PatternError with a reason the admin can read."""
-    text = raw.strip()
+    text = raw
     if text.startswith("_"):
         text = text[1:]
     if not text:
@@ -103,7 +112,7 @@ def parse_pattern(raw: str) -> Pattern:
     upper = text.upper()
     while i < len(upper):
         c = upper[i]
-        if c.isdigit():
+        if c in _DIGITS:
             positions.append(frozenset(c))
             i += 1
         elif c in _CLASS_CHARS:
@@ -118,7 +127,7 @@ def parse_pattern(raw: str) -> Pattern:
         elif c in ".!":
             raise PatternError(f"'{c}' (variable length) is not allowed: give a fixed-length pattern")
         else:
-            raise PatternError(f"unexpected character {c!r}")
+            raise PatternError(f"unexpected character {c.encode('unicode_escape').decode('ascii')!r}")
         if len(positions) > MAX_PATTERN_LENGTH:
             raise PatternError(f"longer than {MAX_PATTERN_LENGTH} digits")
     normal = "".join(_pattern_text(p) for p in positions)
@@ -132,11 +141,11 @@ def _parse_class(body: str) -> frozenset[str]:
     i = 0
     while i < len(body):
         c = body[i]
-        if not c.isdigit():
+        if c not in _DIGITS:
             raise PatternError(f"only digits and ranges are allowed inside '[]', not {c!r}")
         if i + 2 < len(body) and body[i + 1] == "-":
             hi = body[i + 2]
-            if not hi.isdigit() or hi < c:
+            if hi not in _DIGITS or hi < c:
                 raise PatternError(f"bad range '{c}-{hi}'")
             digits.update(str(d) for d in range(int(c), int(hi) + 1))
             i += 3
@@ -148,9 +157,15 @@ def _parse_class(body: str) -> frozenset[str]:
 
 def parse_pattern_list(raw: str) -> list[Pattern]:
     """Parse a comma/space separated list; duplicates removed, order kept sorted by text."""
-    items = [p for p in re.split(r"[,\s]+", raw.strip()) if p]
+    if not isinstance(raw, str):
+        raise PatternError("not a text")
+    if len(raw) > MAX_PATTERNS_TEXT:
+        raise PatternError(f"longer than {MAX_PATTERNS_TEXT} characters")
+    items = [p for p in re.split(r"[, \t]+", raw.strip(" \t")) if p]
     if not items:
         raise PatternError("no pattern given")
+    if len(items) > MAX_PATTERNS:
+        raise PatternError(f"more than {MAX_PATTERNS} patterns")
     return sorted({parse_pattern(p) for p in items}, key=lambda p: (p.length, p.text))
 
 
@@ -212,5 +227,5 @@ def _digit_class(digits: list[str]) -> str:
 
 def derive_patterns(numbers: list[str]) -> list[Pattern]:
     """Patterns for a station's own extensions: one `<first digit>X…` per (length, first digit) group."""
-    groups = {(len(n), n[0]) for n in numbers if n.isdigit() and len(n) >= 2}
+    groups = {(len(n), n[0]) for n in numbers if is_number(n) and 2 <= len(n) <= MAX_PATTERN_LENGTH}
     return [parse_pattern(first + "X" * (length - 1)) for length, first in sorted(groups)]

@@ -22,7 +22,14 @@ from python_worker.core.checks import (
     check_via,
 )
 from python_worker.core.config import DirectoryEntry, ModuleConfig, PeerConfig
-from python_worker.core.fields import check_peer_fields, check_public_settings, default_station_name, is_valid_name
+from python_worker.core.fields import (
+    MAX_PEERS,
+    check_peer_fields,
+    check_public_settings,
+    check_settings_fields,
+    default_station_name,
+    is_number,
+)
 from python_worker.core.patterns import (
     Pattern,
     PatternError,
@@ -141,19 +148,21 @@ class Plan:
 
 def provider_id(peer_name: str) -> str:
     """Stable provider uniqid for a peer: same name, same id, forever."""
-    digest = hashlib.sha256(f"ModulePbxFederation:{peer_name.lower()}".encode()).hexdigest()
+    # surrogatepass: even a name that is refused (a lone surrogate) has an id, so its problem can be shown
+    digest = hashlib.sha256(f"ModulePbxFederation:{peer_name.lower()}".encode("utf-8", "surrogatepass")).hexdigest()
     return "SIP-TRUNK-" + digest[:10].upper()
 
 
 def entity_id(station_name: str) -> str:
     """A locally administered MAC-shaped Asterisk entity ID, unique per station name."""
-    digest = hashlib.sha256(f"ModulePbxFederation:entity:{station_name.lower()}".encode()).digest()
+    text = f"ModulePbxFederation:entity:{station_name.lower()}"
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
     return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
 
 
 def station_name_of(config: ModuleConfig, snapshot: StationSnapshot) -> str:
     """The name this station is known by: the setting, else derived from the PBX's display name."""
-    return config.settings.station_name.strip() or default_station_name(snapshot.name)
+    return config.settings.station_name or default_station_name(snapshot.name)
 
 
 def own_patterns_of(config: ModuleConfig, snapshot: StationSnapshot) -> list[Pattern]:
@@ -187,8 +196,10 @@ def build_plan(snapshot: StationSnapshot, config: ModuleConfig, runtime: Runtime
     """
     problems: list[Problem] = []
     station = station_name_of(config, snapshot)
-    if not is_valid_name(station):
-        problems.append(problem("E_NAME_INVALID", None, "station_name", value=station))
+    problems += check_settings_fields(station, config.settings.display_name)
+    if len(config.peers) > MAX_PEERS:
+        problems.append(problem("E_VALUE_INVALID", None, "peers", detail="peers",
+                                reason=f"more than {MAX_PEERS} peers"))
     own, own_problems = _own_patterns(config, snapshot)
     problems += own_problems
     problems += check_public_settings(config.settings)
@@ -220,7 +231,7 @@ def build_plan(snapshot: StationSnapshot, config: ModuleConfig, runtime: Runtime
     breakouts = _breakouts(enabled, excluded, parsed, own, snapshot, config, problems)
 
     station_broken = any(p.is_error and p.peer is None for p in problems)
-    local = frozenset(e.number for e in snapshot.extensions if e.number.isdigit())
+    local = frozenset(e.number for e in snapshot.extensions if is_number(e.number))
     peers: list[PeerPlan] = []
     if not station_broken:
         for peer in enabled:

@@ -38,8 +38,59 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Address {value} is already used by peer '{other}'.",
     ),
     "E_HOST_INVALID": (
-        "Адрес «{value}» недопустим: нужен IP-адрес или DNS-имя.",
-        "Host '{value}' is invalid: give an IP address or a DNS name.",
+        "Адрес «{value}» недопустим: нужен IPv4-адрес (четыре десятичных числа), IPv6-адрес без зоны "
+        "или DNS-имя из латинских букв, цифр, «-» и «.».",
+        "Host '{value}' is invalid: give an IPv4 address (four decimal numbers), an IPv6 address without a zone, "
+        "or a DNS name of letters, digits, '-' and '.'.",
+    ),
+    "E_HOST_UNUSABLE": (
+        "Адрес {value} не может быть адресом станции (неопределённый, групповой, широковещательный, "
+        "локальный для канала или зарезервированный).",
+        "Address {value} cannot be a station's address (unspecified, multicast, broadcast, link-local or "
+        "reserved).",
+    ),
+    "E_TEXT_INVALID": (
+        "Текст длиннее {limit} символов или содержит управляющие символы.",
+        "The text is longer than {limit} characters or contains control characters.",
+    ),
+    "E_KEY_INVALID": (
+        "Открытый ключ синхронизации повреждён: нужны 40 символов Z85.",
+        "The sync public key is damaged: 40 Z85 characters are needed.",
+    ),
+    "E_VALUE_INVALID": (
+        "Значение поля {detail} недопустимо: {reason}.",
+        "The value of field {detail} is invalid: {reason}.",
+    ),
+    "E_CHANGE_DROPS_PEER": (
+        "Изменение не сохранено: работающая станция «{value}» перестала бы работать (причина — в её "
+        "проблемах). Сначала измените или отключите её, или подтвердите изменение.",
+        "Not saved: working peer '{value}' would stop working (its own problems say why). Change or disable "
+        "it first, or confirm the change.",
+    ),
+    "W_CHANGE_DROPS_PEER": (
+        "Подтверждено: станция «{value}» больше не настраивается.",
+        "Confirmed: peer '{value}' is no longer configured.",
+    ),
+    "E_DB_BUSY": (
+        "База {detail} занята другим процессом дольше {limit} с; ничего не изменено, повторите позже.",
+        "Database {detail} stayed locked by another process for over {limit} s; nothing changed, try again.",
+    ),
+    "E_DB_DAMAGED": (
+        "База {detail} повреждена или неполна ({reason}); последняя рабочая конфигурация сохранена.",
+        "Database {detail} is damaged or incomplete ({reason}); the last good configuration stays.",
+    ),
+    "E_STATE_WRITE_FAILED": (
+        "Не удалось записать файлы состояния в {detail} ({reason}); ничего не изменено.",
+        "The state files in {detail} could not be written ({reason}); nothing changed.",
+    ),
+    "E_PAIR_FAILED": (
+        "Станция «{value}» не смогла сохранить сопряжение ({reason}); приглашение осталось действительным, "
+        "повторите.",
+        "Station '{value}' could not store the pairing ({reason}); the invitation is still valid, try again.",
+    ),
+    "E_REQUEST_INVALID": (
+        "Запрос не разобран: {reason}.",
+        "The request cannot be read: {reason}.",
     ),
     "E_PORT_INVALID": (
         "Порт «{value}» недопустим: нужно число от 1 до 65535.",
@@ -70,8 +121,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The shared trunk secret is missing.",
     ),
     "E_SECRET_INVALID": (
-        "Пароль транка содержит недопустимые символы (пробелы, ; # [ ] \" \\ или управляющие).",
-        "The trunk secret contains characters that are not allowed (spaces, ; # [ ] \" \\ or control).",
+        "Пароль транка длиннее {limit} символов или содержит недопустимые символы (пробелы, ; # [ ] \" \\ "
+        "или управляющие).",
+        "The trunk secret is longer than {limit} characters or contains characters that are not allowed "
+        "(spaces, ; # [ ] \" \\ or control).",
     ),
     "E_OWN_PATTERNS_EMPTY": (
         "Не заданы номера этой станции, и их нельзя вывести из внутренних номеров.",
@@ -320,15 +373,28 @@ class Problem:
         return {
             "code": self.code,
             "severity": self.severity.value,
-            "peer": self.peer,
+            "peer": None if self.peer is None else shown(self.peer),
             "field": self.field,
             "params": dict(self.params),
             "message": {"ru": self.message("ru"), "en": self.message("en")},
         }
 
 
+MAX_PARAM = 200  # characters of one parameter as shown: a 1 MB value must not become a 1 MB log line
+
+
+def shown(value: object, limit: int = MAX_PARAM) -> str:
+    """A value as a problem shows it: control characters and lone surrogates escaped (a problem text can never
+    start a new line in a log or a config), at most `limit` characters."""
+    text = str(value)
+    out = "".join(c if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF else c.encode("unicode_escape",
+                  "backslashreplace").decode("ascii") for c in text[: limit + 1])
+    return out if len(text) <= limit and len(out) <= limit else out[: limit - 1] + "…"
+
+
 def problem(code: str, peer: str | None, field: str, **params: object) -> Problem:
-    """Build a Problem; params are stringified and sorted so problems compare and hash stably."""
+    """Build a Problem; params are shown safely (see `shown`) and sorted so problems compare and hash stably."""
     if code not in MESSAGES:
         raise KeyError(code)
-    return Problem(code, peer, field, tuple(sorted((k, str(v)) for k, v in params.items())))
+    return Problem(code, peer, field,
+                   tuple(sorted((k, shown(v)) for k, v in params.items())))

@@ -11,17 +11,14 @@ from sqlalchemy.engine import Connection
 
 from python_worker import OWNER_MARK
 from python_worker.core.station import Extension, OutgoingRoute, Provider, StationSnapshot
-from python_worker.db.engine import sqlite_engine
+from python_worker.db.engine import connect
 
 
 @contextmanager
 def _read(path: Path) -> Iterator[Connection]:
-    engine = sqlite_engine(path, read_only=True)
-    try:
-        with engine.connect() as conn:
-            yield conn
-    finally:
-        engine.dispose()
+    """A read-only connection; a damaged file or a missing table raises DatabaseDamaged, a lock DatabaseBusy."""
+    with connect(path, read_only=True) as conn:
+        yield conn
 
 
 def _int(value: object, default: int) -> int:
@@ -49,9 +46,9 @@ def read_snapshot(path: Path) -> StationSnapshot:
             )
         ).all()
         extensions = sorted(
-            Extension(_str(n), _str(u) or _str(cid), _str(t))
+            Extension(_str(n), (_str(u) or _str(cid))[:512], _str(t))
             for n, t, cid, u in ext_rows
-            if n is not None and str(n) != ""
+            if n is not None and str(n) != "" and len(str(n)) <= 64
         )
         prov_rows = conn.execute(
             text(

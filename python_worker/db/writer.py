@@ -8,15 +8,13 @@ from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from python_worker.core.records import TABLE_ORDER
-from python_worker.db.engine import is_busy, sqlite_engine, writer_engine
+from python_worker.db.engine import DatabaseBusy, DatabaseDamaged, connect, is_busy, translated, writer_engine
 from python_worker.db.owned import DbRow, Diff, Row, compute_diff, provider_ids, read_owned, resolved, table_columns
 
-
-class DatabaseBusy(RuntimeError):
-    """mikopbx.db stayed locked by another writer for longer than the apply may wait."""
+__all__ = ["DatabaseBusy", "apply_records", "execute_diff", "read_diff"]
 
 
 def execute_diff(conn: Connection, diff: Diff, desired: Sequence[Row]) -> None:
@@ -50,12 +48,8 @@ def execute_diff(conn: Connection, diff: Diff, desired: Sequence[Row]) -> None:
 
 def read_diff(mikopbx_db: Path, desired: Sequence[Row], previous: Sequence[Row]) -> Diff:
     """The diff from a read-only view (no write lock: used to skip no-op applies and for --dry-run)."""
-    engine = sqlite_engine(mikopbx_db, read_only=True)
-    try:
-        with engine.connect() as conn:
-            return compute_diff(conn, desired, previous)
-    finally:
-        engine.dispose()
+    with connect(mikopbx_db, read_only=True) as conn:
+        return compute_diff(conn, desired, previous)
 
 
 def apply_records(
@@ -72,11 +66,10 @@ def apply_records(
     """
     deadline = time.monotonic() + busy_timeout
     delay = 0.05
-    last: BaseException | None = None
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise DatabaseBusy(f"{mikopbx_db} stayed locked for {busy_timeout:.1f}s: {last}")
+            raise DatabaseBusy(mikopbx_db, "locked", busy_timeout)
         engine = writer_engine(mikopbx_db, busy_ms=max(1, int(min(remaining, 1.0) * 1000)))
         try:
             with engine.begin() as conn:
@@ -84,10 +77,11 @@ def apply_records(
                 if diff.changes:
                     execute_diff(conn, diff, desired)
             return diff
-        except OperationalError as exc:
+        except DBAPIError as exc:
             if not is_busy(exc):
-                raise
-            last = exc
+                raise translated(mikopbx_db, exc) from None
+        except SQLAlchemyError as exc:
+            raise DatabaseDamaged(mikopbx_db, type(exc).__name__) from None
         finally:
             engine.dispose()
         time.sleep(min(delay, max(0.0, deadline - time.monotonic())))

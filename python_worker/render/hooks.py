@@ -1,4 +1,9 @@
-"""Renders a plan into the ConfigClass hook texts (hooks.json) with Jinja2; every value passes a filter."""
+"""Renders a plan into the ConfigClass hook texts (hooks.json) with Jinja2; every value passes a filter.
+
+The filters are the second wall, independent of validation: an identifier, pattern, regex, host or device list
+that is not exactly of its shape (checked with fullmatch: `$` would accept a trailing newline) stops the render
+(RenderError: the last good configuration stays), and free text is escaped, so no value can ever start a new line
+or a new section, whatever slipped past the field checks."""
 
 from __future__ import annotations
 
@@ -27,14 +32,17 @@ HOOK_TEMPLATES = {
 OPTIONAL_HOOK_TEMPLATES = {
     "generateOutRoutContext": "out_route.j2",
 }
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-_IDENT_RE = re.compile(r"^[A-Za-z0-9_-]+$")
-_PATTERN_RE = re.compile(r"^_?[0-9XZN\[\]-]+$")
-_REGEX_RE = re.compile(r"^[0-9\[\]|-]+$")
-_CALLER_NAME_RE = re.compile(r"^[\w .@+-]+$")  # what directory.clean_name leaves
-_NUMBER_RE = re.compile(r"^\+?[0-9]{1,16}$")  # a public number (caller number of calls to the public network)
-_PREPEND_RE = re.compile(r"^\+?[0-9]{0,16}$")
-_DEVICES_RE = re.compile(r"^[A-Za-z]+[/:][A-Za-z0-9_-]+(&[A-Za-z]+[/:][A-Za-z0-9_-]+)*$")  # PJSIP/201&Custom:FED-x
+# Line breaks of any kind (Asterisk splits on \n and \r; \x85, \u2028, \u2029 end lines elsewhere), the other
+# control characters, and lone surrogates (which cannot even be written as UTF-8).
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_IDENT_RE = re.compile(r"[A-Za-z0-9_-]{1,80}")
+_PATTERN_RE = re.compile(r"_?[0-9XZN\[\]-]{1,200}")
+_REGEX_RE = re.compile(r"[0-9\[\]|-]+")
+_CALLER_NAME_RE = re.compile(r"[\w .@+-]{1,64}")  # what directory.clean_name leaves
+_NUMBER_RE = re.compile(r"\+?[0-9]{1,16}")  # a public number (caller number of calls to the public network)
+_PREPEND_RE = re.compile(r"\+?[0-9]{0,16}")
+_DEVICES_RE = re.compile(r"[A-Za-z]+[/:][A-Za-z0-9_-]+(&[A-Za-z]+[/:][A-Za-z0-9_-]+)*")  # PJSIP/201&Custom:FED-x
+_DNS_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 
 
 class RenderError(ValueError):
@@ -47,24 +55,33 @@ def escape_conf(value: object) -> str:
     return text.replace("\\", "\\\\").replace(";", r"\;")
 
 
+def is_line_safe(text: str) -> bool:
+    """True when `text` holds no line break, control character or lone surrogate."""
+    return _CONTROL_RE.search(text) is None
+
+
 def _checked(rx: re.Pattern[str], what: str) -> Any:
     def check(value: object) -> str:
         text = str(value)
-        if not rx.match(text):
-            raise RenderError(f"unsafe {what} reached a template: {text!r}")
+        if not rx.fullmatch(text):
+            raise RenderError(f"unsafe {what} reached a template: {text[:80]!r}")
         return text
 
     return check
 
 
 def uri_host(host: str) -> str:
-    """Host part of a SIP URI: IPv6 literals in brackets."""
-    try:
-        if isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address):
-            return f"[{host}]"
-    except ValueError:
-        pass
-    return escape_conf(host)
+    """Host part of a SIP URI: an IPv4 literal or DNS name as it is, an IPv6 literal (never with a zone) in
+    brackets; anything else stops the render."""
+    text = str(host)
+    if ":" in text and "%" not in text:
+        try:
+            return f"[{ipaddress.IPv6Address(text).compressed}]"
+        except ValueError:
+            pass
+    elif _DNS_RE.fullmatch(text) and ".." not in text:
+        return text
+    raise RenderError(f"unsafe host reached a template: {text[:80]!r}")
 
 
 def make_environment() -> Environment:

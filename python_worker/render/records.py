@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import base64
-import ipaddress
+import re
 from typing import Any
 
 from python_worker import FALLBACK_NOTE_PREFIX, MODULE_ID, OWNER_MARK, SYNC_PORT
 from python_worker.core.breakout import FALLBACK_ROUTE_PRIORITY
-from python_worker.core.fields import is_ip_literal
+from python_worker.core.fields import ip_literal, is_valid_host
 from python_worker.core.planner import INCOMING_PRIORITY, ROUTE_PRIORITY, PeerPlan, Plan
-from python_worker.core.records import RECORDS_FORMAT, ProviderRecord, Records
-from python_worker.render.hooks import manual_attributes
+from python_worker.core.records import RECORDS_FORMAT, ROW_SECTIONS, ProviderRecord, Records
+from python_worker.render.hooks import RenderError, is_line_safe, manual_attributes
 
 # A dead peer is noticed within this many seconds (+3 s qualify timeout); Asterisk then refuses to dial
 # its unavailable contact at once instead of retransmitting an INVITE for 32 s.
@@ -81,10 +81,11 @@ def build_records(plan: Plan) -> Records:
             "provider": uid, "priority": INCOMING_PRIORITY, "timeout": 120, "action": "extension",
             "note": _mark(peer), "audio_message_id": "",
         })
-        if is_ip_literal(peer.host):
-            prefix = 32 if ipaddress.ip_address(peer.host).version == 4 else 128
+        address = ip_literal(peer.host)
+        if address is not None:
+            prefix = 32 if address.version == 4 else 128
             filters.append({
-                "peer": peer.name, "permit": f"{peer.host}/{prefix}",
+                "peer": peer.name, "permit": f"{address}/{prefix}",
                 "deny": "0.0.0.0/0" if prefix == 32 else "::/0",
                 "newer_block_ip": "1", "local_network": "0", "description": _mark(peer),
             })
@@ -95,13 +96,14 @@ def build_records(plan: Plan) -> Records:
                     "action": "allow", "category": MODULE_ID, "portFromKey": "", "portToKey": "",
                     "description": _mark(peer, "sync"), "network_filter": _mark(peer),
                 })
-    for invite_id, address in plan.pairing_sources:
-        if not is_ip_literal(address):
+    for invite_id, source in plan.pairing_sources:
+        allowed = ip_literal(source)
+        if allowed is None or not re.fullmatch(r"[0-9a-f]{1,32}", invite_id):
             continue
-        prefix = 32 if ipaddress.ip_address(address).version == 4 else 128
+        prefix = 32 if allowed.version == 4 else 128
         mark = f"{OWNER_MARK} invitation {invite_id}"
         filters.append({
-            "peer": "", "permit": f"{address}/{prefix}", "deny": "0.0.0.0/0" if prefix == 32 else "::/0",
+            "peer": "", "permit": f"{allowed}/{prefix}", "deny": "0.0.0.0/0" if prefix == 32 else "::/0",
             "newer_block_ip": "0", "local_network": "0", "description": mark,
         })
         firewall.append({
@@ -118,7 +120,7 @@ def build_records(plan: Plan) -> Records:
             "content": base64.b64encode(entity.encode()).decode(),
             "description": f"{OWNER_MARK} entity ID of station {plan.station_name}",
         })
-    return {
+    records: Records = {
         "format": RECORDS_FORMAT,
         "module": MODULE_ID,
         "station": {"name": plan.station_name, "entity_id": plan.entity_id, "own_patterns": list(plan.own_patterns)},
@@ -129,5 +131,37 @@ def build_records(plan: Plan) -> Records:
         "firewall_rules": firewall,
         "custom_files": custom_files,
     }
+    check_records(records)
+    return records
+
+
+def _values(row: dict[str, Any]) -> list[tuple[str, Any]]:
+    return [(k, v) for k, v in row.items() if k != "manualattributes"]
+
+
+def check_records(records: Records) -> None:
+    """The second wall for the rows, independent of validation: no text of any row may hold a line break or a
+    control character, hosts must be plain hosts and permits plain networks (Core turns them into SIP contacts
+    and firewall rules). RenderError otherwise: the last good configuration stays."""
+    rows: list[dict[str, Any]] = []
+    for prov in records["providers"]:
+        rows += [prov["m_Providers"], prov["m_Sip"], *prov["m_SipHosts"]]
+        if not is_valid_host(prov["m_Sip"]["host"]) or any(not is_valid_host(h["address"])
+                                                           for h in prov["m_SipHosts"]):
+            raise RenderError(f"unsafe host in the records of {prov['peer'][:40]!r}")
+        attributes = base64.b64decode(prov["m_Sip"]["manualattributes"]).decode("utf-8")
+        if not all(is_line_safe(line) for line in attributes.split("\n")):
+            raise RenderError(f"unsafe manual attributes for {prov['peer'][:40]!r}")
+    for section in ROW_SECTIONS:
+        rows += records[section]  # type: ignore[literal-required]
+    for row in rows:
+        for column, value in _values(row):
+            if isinstance(value, str) and not is_line_safe(value):
+                raise RenderError(f"unsafe text in column {column}")
+    for row in records["network_filters"]:
+        address, _, prefix = str(row["permit"]).partition("/")
+        parsed = ip_literal(address)
+        if parsed is None or prefix != ("32" if parsed.version == 4 else "128") or str(parsed) != address:
+            raise RenderError(f"unsafe permit {str(row['permit'])[:60]!r}")
 
 

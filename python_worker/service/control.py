@@ -1,7 +1,9 @@
 """The worker's control endpoint (pyzmq REP on ipc://<stateDir>/control.sock, mode 0600) and its client.
 
 The server thread only answers: each request is handed to the worker's `handle`, whose answer goes back as JSON.
-One bad request is answered with an error and the endpoint goes on."""
+One bad request (several frames, over MAX_REQUEST bytes, not UTF-8, not a JSON object, lone surrogates, a
+handler that fails) is answered with an error and the endpoint goes on; answers are ASCII JSON, so no text can
+fail to encode. The thread is supervised (service/supervisor.py): if it dies anyway it is restarted."""
 
 from __future__ import annotations
 
@@ -18,9 +20,13 @@ from typing import Any, Protocol
 
 import zmq
 
+from python_worker.logs import describe
+from python_worker.service.supervisor import Health, guarded
 from python_worker.statedir import CONTROL_SOCKET, WORKER_LOCK
 
 MAX_IPC_PATH = 107  # sun_path
+MAX_REQUEST = 64 * 1024  # bytes of one request; zmq drops a peer that sends more (MAXMSGSIZE)
+MAX_NAME_ARG = 64
 log = logging.getLogger("pbxfed")
 
 
@@ -87,35 +93,73 @@ def request(state_dir: Path, payload: dict[str, Any], timeout: float) -> dict[st
     return answer
 
 
+def _error(reason: str) -> dict[str, Any]:
+    return {"ok": False, "error": reason}
+
+
 class ControlServer:
     """The REP socket and its thread; `handle(request) -> answer` runs on that thread."""
 
-    def __init__(self, ctx: Any, state_dir: Path, handle: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    def __init__(self, ctx: Any, state_dir: Path, handle: Callable[[dict[str, Any]], dict[str, Any]],
+                 on_exit: Callable[[], None] = lambda: None) -> None:
         self.ctx = ctx
         self.state_dir = state_dir
         self.handle = handle
+        self.on_exit = on_exit  # the thread ended (stopped or died): wakes the supervisor
+        self.health = Health("control")
         self._stop_addr = f"inproc://pbxfed-control-stop-{id(self)}"
         self._stop_tx: Any = None
         self._thread: threading.Thread | None = None
+        self.served = 0  # requests answered (tests wait on it)
 
     def start(self) -> None:
-        self._stop_tx = self.ctx.socket(zmq.PAIR)
-        self._stop_tx.bind(self._stop_addr)
+        if self._stop_tx is None:
+            self._stop_tx = self.ctx.socket(zmq.PAIR)
+            self._stop_tx.bind(self._stop_addr)
         sock = self.ctx.socket(zmq.REP)
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_REQUEST)
+        sock.setsockopt(zmq.LINGER, 0)
         bind_private(sock, self.state_dir)
-        self._thread = threading.Thread(target=self._serve, args=(sock,), name="control", daemon=True)
-        self._thread.start()
+        self._thread = guarded("control", lambda: self._serve(sock), self.health, self.on_exit)
+
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def restart(self) -> None:
+        self.start()
 
     def stop(self) -> None:
+        """Stop the thread (if it still runs) and remove the socket; never blocks for more than 5 s."""
         if self._stop_tx is None:
             return
-        self._stop_tx.send(b"stop")
+        with contextlib.suppress(zmq.ZMQError):
+            self._stop_tx.send(b"stop", zmq.NOBLOCK)  # a dead thread has no peer: never wait for one
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._stop_tx.close(linger=0)
         self._stop_tx = None
         with contextlib.suppress(FileNotFoundError):
             (self.state_dir / CONTROL_SOCKET).unlink()
+
+    def answer_frames(self, frames: list[bytes]) -> dict[str, Any]:
+        """The answer to one request as received (every check of its shape is here)."""
+        if len(frames) != 1:
+            return _error("a request is one frame")
+        raw = frames[0]
+        if len(raw) > MAX_REQUEST:
+            return _error(f"a request is at most {MAX_REQUEST} bytes")
+        try:
+            req = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return _error("a request is a JSON object in UTF-8")
+        if not isinstance(req, dict) or not isinstance(req.get("cmd"), str):
+            return _error("a request is a JSON object with a 'cmd'")
+        try:
+            return self.handle(req)
+        except Exception as exc:  # a bad request must not kill the endpoint
+            reason = describe(exc)
+            log.error("control request %s failed: %s", req["cmd"][:32].encode("unicode_escape").decode(), reason)
+            return _error(reason)
 
     def _serve(self, sock: Any) -> None:
         stop = self.ctx.socket(zmq.PAIR)
@@ -130,14 +174,14 @@ class ControlServer:
                     break
                 if sock not in ready:
                     continue
-                raw = sock.recv()
                 try:
-                    req = json.loads(raw.decode())
-                    answer = self.handle(req if isinstance(req, dict) else {})
-                except Exception as exc:  # a bad request must not kill the endpoint
-                    log.exception("control request failed")
-                    answer = {"ok": False, "error": str(exc)}
-                sock.send(json.dumps(answer, ensure_ascii=False).encode())
+                    frames = sock.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    continue
+                answer = self.answer_frames(frames)
+                # ASCII JSON: a lone surrogate or any other text can always be sent
+                sock.send(json.dumps(answer, ensure_ascii=True, default=str).encode("ascii"))
+                self.served += 1
         finally:
             stop.close(linger=0)
             sock.close(linger=0)
@@ -198,6 +242,8 @@ class Target(Protocol):
 def answer(target: Target, req: dict[str, Any]) -> dict[str, Any]:
     """One control request answered: status, plan, reconcile (waits a little), check-peer, stop."""
     cmd = req.get("cmd")
+    if not isinstance(cmd, str) or len(cmd) > 32:
+        return _error("a request is a JSON object with a 'cmd'")
     if cmd == "status":
         return {"ok": True, **target.status()}
     if cmd == "plan":
@@ -208,7 +254,9 @@ def answer(target: Target, req: dict[str, Any]) -> dict[str, Any]:
             return {"ok": True, "result": "pending", "message": "reconcile queued; still running"}
         return {"ok": report.ok, **report.to_json()}
     if cmd == "check-peer":
-        name = str(req.get("name") or "")
+        name = req.get("name")
+        if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_ARG:
+            return _error(f"check-peer needs a peer name of 1 to {MAX_NAME_ARG} characters")
         st = target.status(peer=name)
         if not st["peers"]:
             return {"ok": False, "error": f"no peer named '{name}'"}
@@ -216,4 +264,4 @@ def answer(target: Target, req: dict[str, Any]) -> dict[str, Any]:
     if cmd == "stop":
         target.stop()
         return {"ok": True, "stopping": True}
-    return {"ok": False, "error": f"unknown command {cmd!r}"}
+    return _error(f"unknown command {cmd.encode('unicode_escape').decode('ascii')!r}")

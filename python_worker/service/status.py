@@ -16,6 +16,7 @@ from typing import Any, TypedDict
 from python_worker.apply.reconciler import ApplyReport
 from python_worker.core.liveness import Liveness
 from python_worker.core.planner import Plan
+from python_worker.core.problems import shown
 from python_worker.core.views import breakout_view
 
 STATUS_FORMAT = 1
@@ -62,6 +63,7 @@ class Status(TypedDict):
     problems: list[dict[str, Any]]  # station-wide problems
     peers: list[PeerStatus]
     sync: dict[str, Any] | None  # SyncService.status() when the sync port is served
+    threads: dict[str, Any]  # per supervised thread (control, watch, sync): alive, restarts, last_error, last_restart
 
 
 @dataclass(frozen=True)
@@ -75,10 +77,12 @@ class Observed:
     started: float
     last_check: float
     hold_digest: str
+    threads: dict[str, Any] | None = None  # Supervisor.status()
 
 
 def _peer(plan: Plan | None, name: str) -> PeerStatus:
-    return {"name": name, "provider_id": None, "host": None, "port": None, "transport": None, "patterns": [],
+    # a refused name may hold anything: shown escaped, like its problems
+    return {"name": shown(name), "provider_id": None, "host": None, "port": None, "transport": None, "patterns": [],
             "planned": False, "applied": False, "disabled": False, "trunk": "unknown", "rtt_ms": None,
             "blf": "unknown", "apply": "failed", "problems": [], "drift": [], "fallback": None, "transit": None,
             "via": []}
@@ -98,7 +102,7 @@ def build_status(last: ApplyReport | None, last_apply: ApplyReport | None, seen:
         for pr in plan.problems:
             if pr.peer:
                 peers.setdefault(pr.peer, _peer(plan, pr.peer))
-    for name, info in peers.items():
+    for name, info in peers.items():  # keyed by the raw name: problems match it; the document shows it escaped
         info["problems"] = [pr.to_json() for pr in (plan.problems if plan else ()) if pr.peer == name]
         info["problems"] += [i.to_json() for i in (last.issues if last else []) if i.peer == name]
         info["drift"] = [c.to_json() for c in (last_apply.changes if last_apply else []) if c.drift and c.peer == name]
@@ -118,10 +122,18 @@ def build_status(last: ApplyReport | None, last_apply: ApplyReport | None, seen:
         "last_check_result": last.result if last else None,
         "held_configuration": seen.hold_digest or None,
         "trunk_source": "asterisk" if seen.contacts is not None else "unknown",
-        "problems": [pr.to_json() for pr in (plan.problems if plan else ()) if pr.peer is None],
+        "problems": _station_problems(last, plan),
         "peers": [peers[n] for n in sorted(peers)],
         "sync": seen.sync,
+        "threads": dict(seen.threads or {}),
     }
+
+
+def _station_problems(last: ApplyReport | None, plan: Plan | None) -> list[dict[str, Any]]:
+    """The plan's station-wide problems, and the last reconcile's own (a damaged or locked database ...)."""
+    planned = [pr for pr in (plan.problems if plan else ()) if pr.peer is None]
+    own = [pr for pr in (last.problems if last else ()) if pr.peer is None and pr not in planned]
+    return [pr.to_json() for pr in (*planned, *own)]
 
 
 def stopped_status(reason: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import contextlib
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
@@ -93,15 +94,29 @@ class DbWatch:
         self.dbs = dbs
         self.probe = VersionProbe(dbs)
         self._seen: tuple[object, ...] = ()
-        self._observer = Observer()
         names: set[str] = set()
         for db in dbs:
             names.update({db.name, f"{db.name}-wal", f"{db.name}-journal"})
-        handler = Wake(names, wake)
-        for directory in sorted({str(db.resolve().parent) for db in dbs}):
-            self._observer.schedule(handler, directory, recursive=False)
+        self._handler = Wake(names, wake)
+        self._observer = self._new_observer()
+
+    def _new_observer(self) -> Any:
+        observer = Observer()
+        for directory in sorted({str(db.resolve().parent) for db in self.dbs}):
+            observer.schedule(self._handler, directory, recursive=False)
+        return observer
 
     def start(self) -> None:
+        self._observer.start()
+
+    def is_alive(self) -> bool:
+        return bool(self._observer.is_alive())
+
+    def restart(self) -> None:
+        """A new observer in place of one whose thread died (the loop's resync covers the gap)."""
+        with contextlib.suppress(Exception):
+            self._observer.stop()
+        self._observer = self._new_observer()
         self._observer.start()
 
     def changed(self) -> bool:

@@ -24,9 +24,11 @@ from python_worker.apply.system import AsteriskCli, Reloader
 from python_worker.core.liveness import Liveness, Watched
 from python_worker.core.planner import Plan
 from python_worker.core.views import plan_view
+from python_worker.logs import describe
 from python_worker.service.control import ControlServer, Requests, answer
 from python_worker.service.lamps import LampDriver
 from python_worker.service.status import Observed, Status, build_status, stopped_status
+from python_worker.service.supervisor import Supervisor
 from python_worker.service.watch import DbWatch
 from python_worker.statedir import (
     RECORDS_FILE,
@@ -83,6 +85,8 @@ class Worker:
         self._zctx = zmq.Context()
         self._next_expiry: float | None = None
         self.polls = 0  # Asterisk polls done (tests wait on it instead of sleeping)
+        self.supervisor = Supervisor()  # control, watch, sync: a dead thread is restarted and shown in status
+        self.control: ControlServer | None = None
 
     @property
     def plan(self) -> Plan | None:
@@ -105,7 +109,7 @@ class Worker:
         seen = Observed(self.contacts, self.liveness, frozenset(p["m_Providers"]["uniqid"] for p in
                                                                  applied.get("providers", [])),
                         self.sync.status() if self.sync is not None else None, self.started, self.last_check,
-                        self.hold_digest)
+                        self.hold_digest, self.supervisor.status())
         st = build_status(self.last, self.last_apply, seen)
         if peer is not None:
             st["peers"] = [p for p in st["peers"] if p["name"].lower() == peer.lower()]
@@ -133,6 +137,8 @@ class Worker:
         except Exception as exc:  # keep the last good state and keep going
             log.exception("reconcile failed")
             report = ApplyReport("error", message=f"{type(exc).__name__}: {exc}")
+        if report.plan is None and self.last is not None:  # the last good configuration is still what runs
+            report.plan = self.last.plan
         if report.result == "rolled-back":
             self.hold_digest = report.digest
         elif report.result in ("applied", "unchanged"):
@@ -188,7 +194,7 @@ class Worker:
     def publish_status(self) -> None:
         try:
             write_json_if_changed(self.paths.state(STATUS_FILE), self.status(), durable=False)
-        except OSError as exc:  # the page then shows an older status; never a reason to stop
+        except (OSError, ValueError) as exc:  # the page then shows an older status; never a reason to stop
             log.error("status.json not written: %s", exc)
 
     # ---- the process ----
@@ -199,14 +205,24 @@ class Worker:
                 return 3
             return self._run()
 
+    def _thread_exited(self) -> None:
+        """A supervised thread ended: wake the loop, which restarts it unless we are stopping."""
+        if not self.stopping.is_set():
+            self.wake.set()
+
     def _run(self) -> int:
-        control = ControlServer(self._zctx, self.paths.state_dir, self.handle)
+        control = self.control = ControlServer(self._zctx, self.paths.state_dir, self.handle,
+                                               on_exit=self._thread_exited)
         control.start()
+        self.supervisor.add("control", control.is_alive, control.restart, control.health)
         self.watch.start()
+        self.supervisor.add("watch", self.watch.is_alive, self.watch.restart)
         if self.opts.sync is not None:
             self.sync = SyncService(self.paths.state_dir, FileStation(self.paths.mikopbx_db, self.paths.module_db),
-                                    self.opts.sync, on_reachability=self.on_sync_liveness)
+                                    self.opts.sync, on_reachability=self.on_sync_liveness,
+                                    on_exit=self._thread_exited)
             self.sync.start()
+            self.supervisor.add("sync", self.sync.is_alive, self.sync.restart, self.sync.health)
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda _s, _f: self.stop())
@@ -230,11 +246,16 @@ class Worker:
         polling = bool(self.opts.asterisk.contacts_cmd or self.opts.asterisk.hints_cmd)
         interval = self.opts.reachability_interval
         next_poll = time.monotonic() + interval if polling and interval > 0 else float("inf")
+        restart_due: float | None = None
         while not self.stopping.is_set():
-            fired = self.wake.wait(max(0.0, min(next_resync, next_poll) - time.monotonic()))
+            deadline = min(next_resync, next_poll, restart_due if restart_due is not None else float("inf"))
+            fired = self.wake.wait(max(0.0, deadline - time.monotonic()))
             if self.stopping.is_set():
                 break
+            restart_due = self.supervisor.check()
             now = time.monotonic()
+            if not fired and restart_due is not None and now < min(next_resync, next_poll):
+                continue  # only a restart was due
             if not fired and next_poll <= now < next_resync:
                 next_poll = now + interval
                 try:
@@ -249,10 +270,14 @@ class Worker:
             pending = self.requests.pending()
             if not fired:
                 next_resync = time.monotonic() + self.opts.resync
-            self.reconcile_once(forced=not fired or pending is not None)
+            try:
+                self.reconcile_once(forced=not fired or pending is not None)
+            except Exception as exc:  # whatever failed around the reconcile (lamps, status): the loop goes on
+                log.error("worker pass failed: %s", describe(exc))
+            finally:
+                self.requests.served(pending)  # a waiting control request is answered either way
             if self._next_expiry is not None:  # close the sync port for an unused invitation when it expires
                 next_resync = min(next_resync, time.monotonic() + max(0.0, self._next_expiry - time.time()) + 0.5)
-            self.requests.served(pending)
 
     def _debounce(self) -> None:
         """Wait until no change arrived for `debounce` seconds (bounded by `max_delay`)."""

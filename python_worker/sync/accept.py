@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hmac
 import time
 from pathlib import Path
 from typing import Any
@@ -12,18 +13,21 @@ from zmq.utils.monitor import parse_monitor_message
 
 from python_worker.core.config import PeerConfig
 from python_worker.core.directory import DirectoryError, directory_from_wire
+from python_worker.core.fields import name_key
+from python_worker.db.engine import DatabaseError
+from python_worker.logs import remember_secret
+from python_worker.sync.messages import MessageError, checked_answer, info_problems, refusal
 from python_worker.sync.pairing import (
     Invitation,
     InviteError,
     answer_proof,
-    info_problems,
     load_or_create_keys,
     pair_proof,
     peer_from_info,
     station_info,
 )
 from python_worker.sync.station import Station
-from python_worker.sync.wire import MAX_MESSAGE, PROTOCOL, decode, encode
+from python_worker.sync.wire import MAX_MESSAGE, PEER, PROTOCOL, WireError, decode, encode
 
 
 def accept_invitation(inv: Invitation, state_dir: Path, station: Station, *, host: str, sync_port: int,
@@ -31,8 +35,10 @@ def accept_invitation(inv: Invitation, state_dir: Path, station: Station, *, hos
     """Pair with the inviting station: prove the secret, exchange details, store the peer and its directory.
 
     Raises InviteError with a problem code: E_INVITE_* (refused), E_SYNC_KEY_MISMATCH (the station does not
-    hold the key in the invitation), E_SYNC_UNREACHABLE (no answer within `timeout`), E_PAIR_REFUSED.
+    hold the key in the invitation), E_SYNC_UNREACHABLE (no answer within `timeout`), E_PAIR_REFUSED,
+    E_PAIR_FAILED (the other station, or this one, could not store the pairing).
     """
+    remember_secret(inv.secret)
     now = time.time() if now is None else now
     if inv.expires < now:
         raise InviteError("E_INVITE_EXPIRED", value=inv.station,
@@ -46,7 +52,7 @@ def accept_invitation(inv: Invitation, state_dir: Path, station: Station, *, hos
         raise InviteError("E_PAIR_REFUSED", value=local.station,
                           reason="; ".join(p.message("en") for p in precheck))
     # A row made by hand for the inviting station may already grant it transit: pairing carries the grant at once.
-    info = station_info(local.for_peer(station.grants().get(inv.station.lower(), "")), keys, host, station.sip_port(),
+    info = station_info(local.for_peer(station.grants().get(name_key(inv.station), "")), keys, host, station.sip_port(),
                         sync_port)
     ctx = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
@@ -80,11 +86,16 @@ def accept_invitation(inv: Invitation, state_dir: Path, station: Station, *, hos
                         if failures >= 2:  # a second refusal is no accident: the key is wrong
                             raise InviteError("E_SYNC_KEY_MISMATCH", value=address)
                 if sock in ready:
-                    msg = decode(sock.recv())
-                    if msg.get("type") == "refused":
-                        params: dict[str, Any] = dict(msg["params"]) if isinstance(msg.get("params"), dict) else {}
-                        raise InviteError(str(msg.get("code") or "E_PAIR_REFUSED"), **params)
-                    if msg.get("type") == kind:
+                    try:  # the server's key is the invitation's (pinned): the peer limits
+                        msg = decode(sock.recv(), PEER)
+                        answer = checked_answer(msg)
+                        if answer in ("refused", "error"):
+                            code, params = refusal(msg) if "code" in msg else ("E_PAIR_FAILED", {})
+                            raise InviteError(code, **({"value": inv.station, "reason": "no reason given"}
+                                                       if code == "E_PAIR_FAILED" and not params else params))
+                    except (WireError, MessageError):
+                        raise InviteError("E_PAIR_FAILED", value=inv.station, reason="a damaged answer") from None
+                    if answer == kind:
                         return msg
 
         sock.send(encode({"v": PROTOCOL, "type": "pair-hello"}))
@@ -99,15 +110,20 @@ def accept_invitation(inv: Invitation, state_dir: Path, station: Station, *, hos
         mon.close(linger=0)
         sock.close(linger=0)
         ctx.term()
-    theirs, trunk = ok.get("info"), str(ok.get("secret") or "")
-    if not isinstance(theirs, dict) or answer_proof(inv.mac_key, nonce, theirs, trunk) != str(ok.get("proof")):
+    theirs, trunk = ok["info"], str(ok["secret"])
+    remember_secret(trunk)
+    if not hmac.compare_digest(answer_proof(inv.mac_key, nonce, theirs, trunk), str(ok["proof"])):
         raise InviteError("E_INVITE_FORGED")
     theirs = {**theirs, "host": inv.host, "public_key": inv.public_key, "station": inv.station}
     reason = info_problems(theirs)
     if reason:
         raise InviteError("E_INVITE_INVALID", reason=reason)
     peer = peer_from_info(theirs, trunk)
-    station.save_peer(peer)
-    with contextlib.suppress(DirectoryError):
+    try:
+        station.save_peer(peer)
+    except DatabaseError as exc:  # the other station has stored us; the admin can pair again with a new invitation
+        raise InviteError("E_PAIR_FAILED", value=local.station,
+                          reason="database busy" if exc.code == "E_DB_BUSY" else "database damaged") from None
+    with contextlib.suppress(DirectoryError, DatabaseError):
         station.save_directory(directory_from_wire(peer.name, theirs.get("directory")))
     return peer

@@ -19,8 +19,9 @@ from python_worker import SYNC_PORT, __version__
 from python_worker.core.config import PeerConfig
 from python_worker.core.directory import LocalDirectory
 from python_worker.core.problems import Problem, problem
+from python_worker.sync.messages import MessageError, checked_answer, refusal
 from python_worker.sync.pairing import KeyPair
-from python_worker.sync.wire import MAX_MESSAGE, PROTOCOL, decode, encode
+from python_worker.sync.wire import MAX_MESSAGE, PEER, PROTOCOL, WireError, decode, encode
 
 log = logging.getLogger("pbxfed")
 
@@ -139,20 +140,21 @@ class Link:
             except zmq.Again:
                 return
             self.counters["bytes_received"] += len(frame)
-            try:
-                msg = decode(frame)
-            except ValueError:
+            try:  # the peer's key is pinned (the handshake checked it), so its frames get the peer limits
+                msg = decode(frame, PEER)
+                kind = checked_answer(msg)
+            except (WireError, MessageError) as exc:
+                log.warning("sync: a bad answer from %s dropped: %s", self.name, exc)
                 continue
-            kind = msg.get("type")
             if kind == "pong":
                 self._pong(msg, local, opts, now)
             elif kind == "refused":
-                code = str(msg.get("code") or "E_SYNC_UNKNOWN_KEY")
+                code, params = refusal(msg)
                 self.state, self.last_answer = "refused", now
-                params: dict[str, Any] = dict(msg["params"]) if isinstance(msg.get("params"), dict) else {}
                 try:
                     self.problems = [problem(code, self.name, "sync", **params)]
-                except (KeyError, IndexError):
+                    self.problems[0].message("en")  # its params fill the template
+                except (KeyError, IndexError, ValueError):
                     self.problems = [problem("E_SYNC_UNKNOWN_KEY", self.name, "sync", value=self.name)]
 
     def _pong(self, msg: dict[str, Any], local: LocalDirectory | None, opts: SyncOptions, now: float) -> None:

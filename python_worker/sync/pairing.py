@@ -14,8 +14,10 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,8 +27,9 @@ import zmq
 from python_worker import SYNC_PORT
 from python_worker.core.config import PeerConfig
 from python_worker.core.directory import LocalDirectory
-from python_worker.core.fields import is_valid_host, is_valid_name
+from python_worker.core.fields import MAX_TTL, finite_number, is_port, is_valid_key, is_valid_name, parse_host
 from python_worker.core.patterns import PatternError, parse_pattern_list
+from python_worker.logs import remember_secret
 from python_worker.statedir import file_lock, read_json, write_atomic
 
 KEY_FILE = "sync-key.json"
@@ -34,8 +37,11 @@ INVITES_FILE = "invitations.json"
 INVITES_LOCK = "invitations.lock"
 PREFIX = "pbxfed1:"
 DEFAULT_TTL = 3600.0
+MIN_TTL = 1.0
+MAX_INVITATION = 4096  # characters of an invitation's text (a real one has about 330)
 _Z85_KEY_LEN = 40
-_Z85_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#")
+_ID_RE = re.compile(r"[0-9a-f]{12}")
+_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 class InviteError(ValueError):
@@ -70,12 +76,6 @@ def load_or_create_keys(state_dir: Path) -> KeyPair:
     return pair
 
 
-def is_valid_key(key: str) -> bool:
-    if len(key) != _Z85_KEY_LEN:
-        return False
-    return all(c in _Z85_CHARS for c in key)
-
-
 @dataclass(frozen=True)
 class Invitation:
     station: str
@@ -103,28 +103,43 @@ def invite_mac_key(secret: str) -> bytes:
 
 
 def parse_invitation(text: str) -> Invitation:
-    """The invitation in `text` (surrounding whitespace and line breaks are ignored)."""
+    """The invitation in `text` (surrounding whitespace and line breaks are ignored). Every field has its exact
+    type: `"sync_port": true` or `"7787"` is not a port, `"expires": "inf"` is not a time."""
+    if not isinstance(text, str) or len(text) > MAX_INVITATION:
+        raise InviteError("E_INVITE_INVALID", reason="the text is too long")
     compact = "".join(text.split())
     if not compact.startswith(PREFIX):
         raise InviteError("E_INVITE_INVALID", reason=f"it does not start with {PREFIX}")
     raw = compact[len(PREFIX):]
     try:
         data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         raise InviteError("E_INVITE_INVALID", reason="the text is damaged") from None
-    if not isinstance(data, dict) or data.get("v") != 1:
+    if not isinstance(data, dict) or type(data.get("v")) is not int or data.get("v") != 1:
         raise InviteError("E_INVITE_INVALID", reason="unknown invitation format")
+    fields = ("station", "host", "sync_port", "sip_port", "patterns", "public_key", "id", "secret", "expires")
+    if any(f not in data for f in fields):
+        raise InviteError("E_INVITE_INVALID", reason="a field is missing")
+    host = data["host"]
     try:
-        inv = Invitation(station=str(data["station"]), host=str(data["host"]), sync_port=int(data["sync_port"]),
-                         sip_port=int(data["sip_port"]), patterns=str(data["patterns"]),
-                         public_key=str(data["public_key"]), id=str(data["id"]), secret=str(data["secret"]),
-                         expires=float(data["expires"]))
-    except (KeyError, TypeError, ValueError):
-        raise InviteError("E_INVITE_INVALID", reason="a field is missing") from None
-    if not (is_valid_name(inv.station) and is_valid_host(inv.host) and 1 <= inv.sync_port <= 65535
-            and is_valid_key(inv.public_key) and inv.id and len(inv.secret) >= 16):
+        canonical = parse_host(host)
+    except ValueError:
+        canonical = ""
+    patterns = data["patterns"]
+    try:
+        good_patterns = isinstance(patterns, str) and bool(parse_pattern_list(patterns))
+    except PatternError:
+        good_patterns = False
+    expires = data["expires"]
+    if not (is_valid_name(data["station"]) and canonical and canonical == host and is_port(data["sync_port"])
+            and is_port(data["sip_port"]) and good_patterns and is_valid_key(data["public_key"])
+            and isinstance(data["id"], str) and _ID_RE.fullmatch(data["id"])
+            and isinstance(data["secret"], str) and _SECRET_RE.fullmatch(data["secret"])
+            and finite_number(expires, 0, 1e11) is not None):
         raise InviteError("E_INVITE_INVALID", reason="a field has an impossible value")
-    return inv
+    return Invitation(station=data["station"], host=host, sync_port=data["sync_port"], sip_port=data["sip_port"],
+                      patterns=patterns, public_key=data["public_key"], id=data["id"], secret=data["secret"],
+                      expires=float(expires))
 
 
 def create_invitation(state_dir: Path, station: str, host: str, *, sip_port: int, patterns: str,
@@ -134,6 +149,10 @@ def create_invitation(state_dir: Path, station: str, host: str, *, sip_port: int
 
     `allow_from`: the invited station's IP address; while the invitation is pending the firewall lets that
     address reach the sync port, which is otherwise open only to paired peers."""
+    if finite_number(ttl, MIN_TTL, MAX_TTL) is None:
+        raise InviteError("E_INVITE_INVALID", reason=f"the validity must be {MIN_TTL:g} to {MAX_TTL:g} seconds")
+    if not (is_valid_name(station) and parse_host(host) == host and is_port(sync_port) and is_port(sip_port)):
+        raise InviteError("E_INVITE_INVALID", reason="this station's name, address or ports are not valid")
     keys = load_or_create_keys(state_dir)
     now = time.time() if now is None else now
     inv = Invitation(station=station, host=host, sync_port=sync_port, sip_port=sip_port, patterns=patterns,
@@ -142,16 +161,23 @@ def create_invitation(state_dir: Path, station: str, host: str, *, sip_port: int
     with file_lock(state_dir / INVITES_LOCK, 10.0):
         store = _read_store(state_dir)
         # Forget invitations that expired over a day ago; used and recent ones stay to answer "already used".
-        store = {k: v for k, v in store.items() if float(v.get("expires", 0)) > now - 86400}
+        store = {k: v for k, v in store.items() if _expiry(v) > now - 86400}
         store[inv.id] = {"mac_key": inv.mac_key.hex(), "expires": inv.expires, "created": round(now, 3),
                          "used": None, "used_by": None, "allow_from": allow_from}
         write_atomic(state_dir / INVITES_FILE, json.dumps(store, sort_keys=True, indent=1).encode(), mode=0o600)
     return inv
 
 
+def _expiry(rec: dict[str, Any]) -> float:
+    return finite_number(rec.get("expires", 0), 0, 1e11) or 0.0
+
+
 def _read_store(state_dir: Path) -> dict[str, dict[str, Any]]:
+    """The invitations store; a record of the wrong shape reads as expired, never as a crash."""
     data = read_json(state_dir / INVITES_FILE)
-    return data if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, dict)}
 
 
 def list_invitations(state_dir: Path) -> dict[str, dict[str, Any]]:
@@ -164,9 +190,10 @@ def pairing_window(state_dir: Path, now: float | None = None) -> tuple[list[tupl
     the earliest expiry (wall clock) among them, when the sync port must close again for that address."""
     now = time.time() if now is None else now
     pending = {k: rec for k, rec in _read_store(state_dir).items()
-               if rec.get("allow_from") and not rec.get("used") and float(rec.get("expires", 0)) > now}
+               if isinstance(rec.get("allow_from"), str) and rec["allow_from"] and not rec.get("used")
+               and _expiry(rec) > now}
     sources = sorted((k, str(rec["allow_from"])) for k, rec in pending.items())
-    return sources, min((float(rec["expires"]) for rec in pending.values()), default=None)
+    return sources, min((_expiry(rec) for rec in pending.values()), default=None)
 
 
 def pairing_sources(state_dir: Path, now: float | None = None) -> list[tuple[str, str]]:
@@ -177,13 +204,13 @@ def pairing_sources(state_dir: Path, now: float | None = None) -> list[tuple[str
 def pair_proof(mac_key: bytes, invite_id: str, nonce: str, client_key: str, info: dict[str, Any]) -> str:
     """What the invited station sends: HMAC over the server's nonce, its own key and what it says it is."""
     msg = "|".join(("pair-v1", invite_id, nonce, client_key, canonical(info)))
-    return hmac.new(mac_key, msg.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(mac_key, msg.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
 
 def answer_proof(mac_key: bytes, nonce: str, info: dict[str, Any], trunk_secret: str) -> str:
     """What the inviting station sends back: proof that it, too, knows the invitation."""
     msg = "|".join(("pair-ok-v1", nonce, canonical(info), trunk_secret))
-    return hmac.new(mac_key, msg.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(mac_key, msg.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
 
 def canonical(data: object) -> str:
@@ -200,17 +227,35 @@ class InvitationBook:
         """Verify an attempt; returns the HMAC key. `proof_of(mac_key)` computes the expected proof."""
         now = time.time() if now is None else now
         rec = _read_store(self.state_dir).get(invite_id)
-        if rec is None:
+        try:
+            key = bytes.fromhex(str(rec["mac_key"])) if rec is not None else b""
+        except (KeyError, ValueError):
+            key = b""
+        if rec is None or len(key) != 32:
             raise InviteError("E_INVITE_UNKNOWN", value=station)
-        key = bytes.fromhex(str(rec["mac_key"]))
         # The proof is checked first, so nobody learns an invitation's state without knowing its secret.
         if not hmac.compare_digest(str(proof_of(key)), proof):
             raise InviteError("E_INVITE_FORGED")
         if rec.get("used"):
             raise InviteError("E_INVITE_USED", value=station)
-        if float(rec["expires"]) < now:
-            raise InviteError("E_INVITE_EXPIRED", value=station, when=_iso(float(rec["expires"])))
+        if _expiry(rec) < now:
+            raise InviteError("E_INVITE_EXPIRED", value=station, when=_iso(_expiry(rec)))
         return key
+
+    def use(self, invite_id: str, used_by: str, action: Callable[[], None], now: float | None = None) -> bool:
+        """Run `action` (store the new peer) and mark the invitation used, under the store's lock: False when
+        someone used it first; if `action` fails the invitation stays unused (a failed pairing never burns it)."""
+        now = time.time() if now is None else now
+        with file_lock(self.state_dir / INVITES_LOCK, 10.0):
+            store = _read_store(self.state_dir)
+            rec = store.get(invite_id)
+            if rec is None or rec.get("used"):
+                return False
+            action()
+            rec["used"], rec["used_by"] = round(now, 3), used_by
+            write_atomic(self.state_dir / INVITES_FILE, json.dumps(store, sort_keys=True, indent=1).encode(),
+                         mode=0o600)
+        return True
 
     def consume(self, invite_id: str, used_by: str, now: float | None = None) -> bool:
         """Mark used; False when someone used it first (two attempts racing)."""
@@ -231,7 +276,9 @@ def _iso(ts: float) -> str:
 
 
 def new_trunk_secret() -> str:
-    return secrets.token_hex(16)
+    secret = secrets.token_hex(16)
+    remember_secret(secret)  # masked in every log line from now on, whatever fails next
+    return secret
 
 
 def write_invitation_file(path: Path, inv: Invitation) -> None:
@@ -247,26 +294,6 @@ def station_info(directory: LocalDirectory, keys: KeyPair, host: str, sip_port: 
     return {"station": directory.station, "host": host, "sip_port": sip_port, "sync_port": sync_port,
             "patterns": directory.patterns, "public_key": keys.public, "module_version": directory.module_version,
             "directory": directory.to_wire()}
-
-
-def info_problems(info: object) -> str:
-    """Why a peer's pairing info is unusable ('' when it is fine)."""
-    if not isinstance(info, dict):
-        return "no station info"
-    if not is_valid_name(str(info.get("station", ""))):
-        return "bad station name"
-    if not is_valid_host(str(info.get("host", ""))):
-        return "bad address"
-    for key in ("sip_port", "sync_port"):
-        if not isinstance(info.get(key), int) or not 1 <= int(info[key]) <= 65535:
-            return f"bad {key}"
-    try:
-        parse_pattern_list(str(info.get("patterns", "")))
-    except PatternError:
-        return "bad patterns"
-    if not is_valid_key(str(info.get("public_key", ""))):
-        return "bad public key"
-    return ""
 
 
 def peer_from_info(info: dict[str, Any], secret: str) -> PeerConfig:

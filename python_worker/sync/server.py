@@ -2,7 +2,10 @@
 
 The ROUTER is bound with this station's key; any client may complete the CURVE handshake (a station that is
 pairing has no pinned key yet), and every message is then checked against the key the ZAP handler
-authenticated (`User-Id`): sync messages are answered only for a paired peer's pinned key.
+authenticated (`User-Id`) *before it is decoded*: a paired peer's pinned key gets the full wire limits, a key
+holding a pairing challenge the pairing limits, any other key only small uncompressed frames (sync/wire.py).
+Sync messages are answered only for a paired peer's pinned key. Every message is answered or dropped on its own:
+a bad one costs that message, never the service.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,25 +23,31 @@ import zmq
 from python_worker import __version__
 from python_worker.core.config import ModuleConfig, PeerConfig
 from python_worker.core.directory import DirectoryError, LocalDirectory, directory_from_wire
+from python_worker.core.fields import name_key
 from python_worker.core.problems import Problem, problem
+from python_worker.db.engine import DatabaseError
+from python_worker.logs import describe
+from python_worker.statedir import LockTimeout
+from python_worker.sync.messages import MessageError, checked_request, info_problems, is_current
 from python_worker.sync.pairing import (
     InvitationBook,
     InviteError,
     KeyPair,
     answer_proof,
-    info_problems,
     new_trunk_secret,
     pair_proof,
     peer_from_info,
     station_info,
 )
 from python_worker.sync.station import Station
-from python_worker.sync.wire import PROTOCOL, decode, encode
+from python_worker.sync.wire import PAIRING, PEER, PROTOCOL, STRANGER, Limits, WireError, decode, encode
 
 log = logging.getLogger("pbxfed")
 
 NONCE_TTL = 30.0
 MAX_NONCES = 256  # pairing challenges outstanding at once; a flood of pair-hello drops the oldest
+RELOAD_EVERY = 1.0  # an unknown key re-reads the peers table at most this often (pairing by another process)
+LOG_EVERY = 10.0  # refused messages are logged at most this often (with the count since)
 
 
 @dataclass
@@ -48,22 +58,29 @@ class Shared:
     station: Station
     config: ModuleConfig | None = None
     local: LocalDirectory | None = None
-    stored: dict[str, str] = field(default_factory=dict)  # peer (lower) -> version of its directory we hold
+    stored: dict[str, str] = field(default_factory=dict)  # peer (name_key) -> version of its directory we hold
     counters: dict[str, int] = field(default_factory=lambda: {"dir_sent": 0, "dir_received": 0,
-                                                               "bytes_sent": 0, "bytes_received": 0})
+                                                               "bytes_sent": 0, "bytes_received": 0,
+                                                               "refused_messages": 0})
+    _reloaded: float = 0.0
 
     def reload_config(self) -> ModuleConfig:
         config = self.config = self.station.config()
-        self.stored = {d.peer.lower(): d.version for d in config.directories}
+        self.stored = {name_key(d.peer): d.version for d in config.directories}
+        self._reloaded = time.monotonic()
         return config
 
-    def paired_by_key(self, key: str) -> PeerConfig | None:
-        config = self.config or self.station.config()
-        return next((p for p in config.peers if p.paired and p.public_key == key), None)
+    def paired_by_key(self, key: str, *, fresh: bool = False) -> PeerConfig | None:
+        """The paired peer whose pinned key is `key`; `fresh` re-reads the peers table (at most once a second)."""
+        if self.config is None or (fresh and time.monotonic() - self._reloaded >= RELOAD_EVERY):
+            self.reload_config()
+        config = self.config
+        assert config is not None
+        return next((p for p in config.peers if p.paired and p.public_key and p.public_key == key), None)
 
 
 def _refuse(code: str, **params: object) -> dict[str, Any]:
-    return {"type": "refused", "code": code, "params": {k: str(v) for k, v in params.items()}}
+    return {"type": "refused", "code": code, "params": {k: str(v)[:500] for k, v in params.items()}}
 
 
 class SyncServer:
@@ -74,41 +91,68 @@ class SyncServer:
         self.book = book
         self.bound_port = bound_port
         self.paired = paired  # called after a pairing stored a new peer (connect to it)
-        self.problems: dict[str, list[Problem]] = {}  # peer (lower) -> what its clients did wrong
-        self.heard: dict[str, float] = {}  # peer (lower) -> last time it talked to our server
+        self.problems: dict[str, list[Problem]] = {}  # peer (name_key) -> what its clients did wrong
+        self.heard: dict[str, float] = {}  # peer (name_key) -> last time it talked to our server
         self._nonces: dict[str, tuple[str, float]] = {}
+        self._logged = 0.0
+        self._unlogged = 0
 
     def serve(self, server: Any, now: float) -> None:
-        """Answer everything waiting on the ROUTER socket."""
-        counters = self.shared.counters
+        """Answer everything waiting on the ROUTER socket, one message at a time."""
         while True:
             try:
-                ident, frame = server.recv_multipart(zmq.NOBLOCK, copy=False)
+                parts = server.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
-            except ValueError:
-                continue
-            counters["bytes_received"] += len(frame.bytes)
-            user = str(frame.get("User-Id") or "")
             try:
-                msg = decode(frame.bytes)
-            except ValueError:
-                continue
-            try:
-                answer = self.answer(msg, user, now)
-            except Exception:  # one bad message must never stop the service
-                log.exception("sync: request failed")
-                answer = {"type": "error"}
-            if answer is not None:
-                out = encode({"v": PROTOCOL, **answer})
-                counters["bytes_sent"] += len(out)
-                with contextlib.suppress(zmq.ZMQError):
-                    server.send_multipart([ident.bytes, out], zmq.NOBLOCK)
+                self._one(server, parts, now)
+            except Exception as exc:  # one bad message must never stop the service
+                self._refused(f"request failed: {describe(exc)}")
+
+    def limits_for(self, user: str, now: float) -> Limits:
+        """What a frame from `user` (the CURVE key the handshake authenticated) may be, decided before decoding."""
+        if user and self.shared.paired_by_key(user) is not None:
+            return PEER
+        if any(u == user and expiry > now for u, expiry in self._nonces.values()):
+            return PAIRING
+        return STRANGER
+
+    def _one(self, server: Any, parts: list[Any], now: float) -> None:
+        counters = self.shared.counters
+        if len(parts) != 2:  # ROUTER: the client's identity and one frame; anything else is not ours
+            self._refused(f"a message of {len(parts)} frames")
+            return
+        ident, frame = parts
+        counters["bytes_received"] += len(frame.bytes)
+        user = str(frame.get("User-Id") or "")
+        limits = self.limits_for(user, now)
+        try:
+            msg = decode(frame.bytes, limits)
+            answer = self.answer(msg, user, now)
+        except (WireError, MessageError) as exc:
+            self._refused(str(exc))
+            # a stranger learns only that its key is not known here; a known key why its message was refused
+            answer = (_refuse("E_SYNC_UNKNOWN_KEY", value="?") if limits is STRANGER
+                      else _refuse("E_REQUEST_INVALID", reason=str(exc)))
+        if answer is not None:
+            out = encode({"v": PROTOCOL, **answer})
+            counters["bytes_sent"] += len(out)
+            with contextlib.suppress(zmq.ZMQError):
+                server.send_multipart([ident.bytes, out], zmq.NOBLOCK)
+
+    def _refused(self, why: str) -> None:
+        self.shared.counters["refused_messages"] += 1
+        self._unlogged += 1
+        now = time.monotonic()
+        if now - self._logged >= LOG_EVERY:  # a flood of bad messages must not flood the log
+            log.warning("sync: refused %d message(s); the last: %s", self._unlogged, why[:200])
+            self._logged, self._unlogged = now, 0
 
     def answer(self, msg: dict[str, Any], user: str, now: float) -> dict[str, Any] | None:
-        kind = msg.get("type")
-        if msg.get("v") != PROTOCOL:
-            return _refuse("E_SYNC_PROTOCOL", value=str(msg.get("from") or "?"), other=msg.get("v"), limit=PROTOCOL)
+        if not is_current(msg):
+            return _refuse("E_SYNC_PROTOCOL", value=str(msg.get("from") or "?")[:40], other=str(msg.get("v"))[:20],
+                           limit=PROTOCOL)
+        kind = checked_request(msg)
         if kind == "pair-hello":
             self._nonces = {n: v for n, v in self._nonces.items() if v[1] > now}
             while len(self._nonces) >= MAX_NONCES:
@@ -118,21 +162,16 @@ class SyncServer:
             return {"type": "pair-challenge", "nonce": nonce}
         if kind == "pair":
             return self._pair(msg, user, now)
-        if kind not in ("hello", "ping", "dir"):
-            return None
         shared = self.shared
-        peer = shared.paired_by_key(user)
-        if peer is None:  # perhaps paired a moment ago by another process: look once more
-            shared.reload_config()
-            peer = shared.paired_by_key(user)
+        peer = shared.paired_by_key(user) or shared.paired_by_key(user, fresh=True)  # paired a moment ago?
         if peer is None:
-            return self._unknown_key(str(msg.get("from") or ""))
-        key = peer.name.lower()
+            return self._unknown_key(str(msg["from"]))
+        key = name_key(peer.name)
         self.problems.pop(key, None)
         self.heard[key] = now
         if kind == "dir":
             try:
-                directory = directory_from_wire(peer.name, msg.get("directory"))
+                directory = directory_from_wire(peer.name, msg["directory"])
             except DirectoryError as exc:
                 log.error("sync: directory from %s refused: %s", peer.name, exc)
                 return {"type": "pong", "stored": shared.stored.get(key), "module_version": __version__}
@@ -146,27 +185,25 @@ class SyncServer:
                 "station": shared.local.station if shared.local else ""}
 
     def _unknown_key(self, claimed: str) -> dict[str, Any]:
-        config = self.shared.config or self.shared.station.config()
-        named = next((p for p in config.peers if p.name.lower() == claimed.lower()), None)
+        config = self.shared.config or self.shared.reload_config()
+        named = config.peer(claimed)
         if named is not None:
-            if named.name.lower() not in self.problems:  # once, not at every heartbeat
-                log.error("sync: a client claiming to be %s used a key that is not pinned for it", claimed)
-            self.problems[named.name.lower()] = [problem("E_SYNC_UNKNOWN_KEY", named.name, "public_key",
-                                                         value=named.name)]
+            key = name_key(named.name)
+            if key not in self.problems:  # once, not at every heartbeat
+                log.error("sync: a client claiming to be %s used a key that is not pinned for it", named.name)
+            self.problems[key] = [problem("E_SYNC_UNKNOWN_KEY", named.name, "public_key", value=named.name)]
         return _refuse("E_SYNC_UNKNOWN_KEY", value=claimed or "?")
 
     def _pair(self, msg: dict[str, Any], user: str, now: float) -> dict[str, Any]:
         shared = self.shared
         local = shared.local or shared.station.directory()
-        invite_id, nonce, info, proof = (str(msg.get("invitation") or ""), str(msg.get("nonce") or ""),
-                                         msg.get("info"), str(msg.get("proof") or ""))
+        invite_id, nonce, info, proof = msg["invitation"], msg["nonce"], msg["info"], msg["proof"]
         issued = self._nonces.pop(nonce, None)
         if issued is None or issued[0] != user or issued[1] < now:
             return _refuse("E_INVITE_FORGED")
         reason = info_problems(info)
         if reason:
             return _refuse("E_INVITE_INVALID", reason=reason)
-        assert isinstance(info, dict)
         if info["public_key"] != user:
             return _refuse("E_INVITE_FORGED")
         try:
@@ -177,21 +214,27 @@ class SyncServer:
             return _refuse(exc.code, **exc.params)
         secret = new_trunk_secret()
         peer = peer_from_info(info, secret)
-        errors = shared.station.check_new_peer(peer)
-        if errors:
-            return _refuse("E_PAIR_REFUSED", value=local.station, reason="; ".join(p.message("en") for p in errors))
-        if not self.book.consume(invite_id, peer.name):
-            return _refuse("E_INVITE_USED", value=local.station)
-        shared.station.save_peer(peer)
-        with contextlib.suppress(DirectoryError):
+        try:
+            errors = shared.station.check_new_peer(peer)
+            if errors:
+                return _refuse("E_PAIR_REFUSED", value=local.station,
+                               reason="; ".join(p.message("en") for p in errors[:5]))
+            # A row made by hand for that station may already grant it transit: pairing carries the grant at once.
+            mine = local.for_peer(shared.station.grants().get(name_key(peer.name), ""))
+            answer = station_info(mine, self.keys, "", shared.station.sip_port(), self.bound_port())
+            answer.pop("host")
+            if not self.book.use(invite_id, peer.name, lambda: shared.station.save_peer(peer)):
+                return _refuse("E_INVITE_USED", value=local.station)
+        except (DatabaseError, LockTimeout, OSError) as exc:  # nothing stored, the invitation stays valid
+            reason = ("database busy" if getattr(exc, "code", "") == "E_DB_BUSY" or isinstance(exc, LockTimeout)
+                      else "database damaged" if isinstance(exc, DatabaseError) else "state files not written")
+            log.error("sync: pairing with %s not stored: %s", peer.name, reason)
+            return _refuse("E_PAIR_FAILED", value=local.station, reason=reason)
+        with contextlib.suppress(DirectoryError, DatabaseError):
             directory = directory_from_wire(peer.name, info.get("directory"))
             shared.station.save_directory(directory)
-            shared.stored[peer.name.lower()] = directory.version
+            shared.stored[name_key(peer.name)] = directory.version
         log.info("sync: paired with %s (%s)", peer.name, peer.host)
-        # A row made by hand for that station may already grant it transit: pairing carries the grant at once.
-        mine = local.for_peer(shared.station.grants().get(peer.name.lower(), ""))
-        answer = station_info(mine, self.keys, "", shared.station.sip_port(), self.bound_port())
-        answer.pop("host")
         self.paired()
         return {"type": "pair-ok", "info": answer, "secret": secret,
                 "proof": answer_proof(mac_key, nonce, answer, secret)}

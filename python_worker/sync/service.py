@@ -20,6 +20,8 @@ from typing import Any
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
+from python_worker.core.fields import is_port, is_valid_host, is_valid_key, is_valid_name
+from python_worker.logs import describe
 from python_worker.sync.links import Link, SyncOptions
 from python_worker.sync.pairing import InvitationBook, load_or_create_keys
 from python_worker.sync.server import Shared, SyncServer
@@ -31,12 +33,34 @@ log = logging.getLogger("pbxfed")
 __all__ = ["SyncOptions", "SyncService"]
 
 
+class ThreadState:
+    """What the worker's supervisor shows of the sync thread (the shape of service/supervisor.Health)."""
+
+    def __init__(self) -> None:
+        self.name = "sync"
+        self.restarts = 0
+        self.last_error: str | None = None
+        self.last_restart: float | None = None
+        self.started_at = time.monotonic()
+        self.next_restart = 0.0
+        self.backoff = 1.0
+
+    def to_json(self, alive: bool) -> dict[str, Any]:
+        return {"alive": alive, "restarts": self.restarts, "last_error": self.last_error,
+                "last_restart": None if self.last_restart is None else round(self.last_restart, 3)}
+
+
 class SyncService:
     def __init__(self, state_dir: Path, station: Station, opts: SyncOptions,
-                 on_reachability: Callable[[frozenset[str]], None] | None = None) -> None:
+                 on_reachability: Callable[[frozenset[str]], None] | None = None,
+                 on_exit: Callable[[], None] = lambda: None) -> None:
         self.state_dir = state_dir
         self.opts = opts
         self.on_reachability = on_reachability
+        self.on_exit = on_exit  # the thread ended (stopped or died): wakes the worker's supervisor
+        self.health = ThreadState()
+        self._generation = 0
+        self._auth: Any = None
         self.keys = load_or_create_keys(state_dir)
         self.shared = Shared(station)
         self.server = SyncServer(self.shared, self.keys, InvitationBook(state_dir), lambda: self.bound_port,
@@ -60,14 +84,20 @@ class SyncService:
 
     # ---- called from other threads ----
     def start(self) -> None:
-        auth = ThreadAuthenticator(self._ctx)
-        auth.start()
-        auth.configure_curve(domain="*", location=zmq.auth.CURVE_ALLOW_ANY)
-        self._auth = auth
+        if self._auth is None:
+            auth = ThreadAuthenticator(self._ctx)
+            auth.start()
+            auth.configure_curve(domain="*", location=zmq.auth.CURVE_ALLOW_ANY)
+            self._auth = auth
+        self._generation += 1
+        address = f"{self._wake_addr}-{self._generation}"
         rx = self._ctx.socket(zmq.PAIR)
-        rx.bind(self._wake_addr)
-        self._wake_tx = self._ctx.socket(zmq.PAIR)
-        self._wake_tx.connect(self._wake_addr)
+        rx.bind(address)
+        with self._wake_lock:
+            if self._wake_tx is not None:
+                self._wake_tx.close(linger=0)
+            self._wake_tx = self._ctx.socket(zmq.PAIR)
+            self._wake_tx.connect(address)
         server = self._ctx.socket(zmq.ROUTER)
         server.curve_secretkey = self.keys.secret.encode()
         server.curve_publickey = self.keys.public.encode()
@@ -75,11 +105,36 @@ class SyncService:
         server.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
         server.setsockopt(zmq.LINGER, 0)
         server.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a restarted peer takes its identity slot back
-        server.bind(f"tcp://{self.opts.bind}:{self.opts.port}")
+        try:
+            server.bind(f"tcp://{self.opts.bind}:{self.opts.port or self.bound_port}")
+        except zmq.ZMQError:
+            server.close(linger=0)
+            rx.close(linger=0)
+            raise
         endpoint = str(server.getsockopt_string(zmq.LAST_ENDPOINT))
         self.bound_port = int(endpoint.rsplit(":", 1)[1])
-        self._thread = threading.Thread(target=self._run, args=(server, rx), name="sync", daemon=True)
+        self.health.started_at = time.monotonic()
+        self._thread = threading.Thread(target=self._guarded_run, args=(server, rx), name="sync", daemon=True)
         self._thread.start()
+
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def restart(self) -> None:
+        """A new thread, server socket and links in place of a thread that died (the supervisor calls it)."""
+        self._links = {}
+        self.shared.local = None
+        self.start()
+
+    def _guarded_run(self, server: Any, rx: Any) -> None:
+        try:
+            self._run(server, rx)
+        except BaseException as exc:
+            self.health.last_error = describe(exc)
+            log.error("sync: thread died: %s", self.health.last_error)
+        finally:
+            if not self._stop:
+                self.on_exit()
 
     def notify(self) -> None:
         """Something may have changed (our extensions, the peers table): re-read and push. Never blocks long."""
@@ -100,7 +155,8 @@ class SyncService:
             if self._wake_tx is not None:
                 self._wake_tx.close(linger=0)
                 self._wake_tx = None
-        self._auth.stop()
+        if self._auth is not None:
+            self._auth.stop()
         self._ctx.destroy(linger=0)
 
     def unreachable(self) -> frozenset[str]:
@@ -133,15 +189,18 @@ class SyncService:
                 if rx in ready and self._woken(rx):
                     return
                 if server in ready:
-                    self.server.serve(server, now)
+                    self.server.serve(server, now)  # answers or drops each message on its own
                 for link in list(self._links.values()):
                     mine = link.directory  # our directory as this peer gets it (with what we grant it)
-                    if link.mon in ready and mine is not None:
-                        link.on_monitor(mine, now)
-                    if link.sock in ready:
-                        link.on_answers(mine, self.opts, now)
-                    if now >= link.next_ping and mine is not None:
-                        link.heartbeat(mine, self.opts, now)
+                    try:
+                        if link.mon in ready and mine is not None:
+                            link.on_monitor(mine, now)
+                        if link.sock in ready:
+                            link.on_answers(mine, self.opts, now)
+                        if now >= link.next_ping and mine is not None:
+                            link.heartbeat(mine, self.opts, now)
+                    except (zmq.ZMQError, ValueError, KeyError, TypeError) as exc:  # that link, that message
+                        log.error("sync: link %s: %s", link.name, describe(exc))
                 self._publish(now)
         finally:
             for link in self._links.values():
@@ -170,7 +229,8 @@ class SyncService:
     def _refresh(self) -> None:
         now = time.monotonic()
         config = self.shared.reload_config()
-        wanted = {p.name.lower(): p for p in config.peers if p.paired and p.enabled and p.public_key and p.sync_port}
+        wanted = {p.name.lower(): p for p in config.peers if p.paired and p.enabled and is_valid_key(p.public_key)
+                  and is_port(p.sync_port) and is_valid_host(p.host) and is_valid_name(p.name)}
         for key in list(self._links):
             peer = wanted.get(key)
             if peer is None or not self._links[key].matches(peer):

@@ -84,10 +84,11 @@ def entity_id(station_name: str) -> str:
     return eid(station_name)
 
 
-def worker_cli(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-    """`python -m python_worker <args>` with the venv's interpreter; raises with its output on failure."""
+def worker_cli(*args: str, timeout: float = 60.0, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m python_worker <args>` with the venv's interpreter (secrets and invitations go on `stdin`,
+    never in argv); raises with its output on failure."""
     proc = subprocess.run([sys.executable, "-m", "python_worker", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout, check=False)
+                          text=True, timeout=timeout, check=False, input=stdin)
     if proc.returncode != 0:
         raise AssertionError(f"python_worker {shlex.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -124,10 +125,10 @@ class ModuleStation:
     def add_peer(self, other: Spec, *, overlap_fix: bool = False, blf: bool = True,
                  patterns: str | None = None) -> None:
         args = ["peers", "add", *self._db_args(), "--name", other.name, "--host", other.address,
-                "--patterns", patterns or other.patterns, "--secret", pair_secret(self.name, other.name)]
+                "--patterns", patterns or other.patterns, "--secret", "-"]
         args += ["--overlap-fix"] if overlap_fix else []
         args += [] if blf else ["--no-blf"]
-        worker_cli(*args)
+        worker_cli(*args, stdin=pair_secret(self.name, other.name))
         self.peers.add(other.name)
 
     def set_peer(self, other: Spec, *extra: str) -> None:
@@ -151,15 +152,17 @@ class ModuleStation:
         """One-shot `python -m python_worker apply` (writes records + hooks.json, then reloads)."""
         return worker_cli("apply", *self.worker_args()).stdout
 
-    def start_worker(self, *extra: str) -> None:
-        """`python -m python_worker run` for this station (the long-running watcher)."""
+    def start_worker(self, *extra: str, netns: bool = False) -> None:
+        """`python -m python_worker run` for this station (the long-running watcher); with `netns`, inside the
+        harness's network namespace (its sync channel then stays there too)."""
         if self.worker is not None and self.worker.poll() is None:
             return
         self.worker_log = self.state_dir.parent / "worker.out"
         out = open(self.worker_log, "ab")  # noqa: SIM115 - handed to the child process
         try:
+            pre = ["ip", "netns", "exec", self.h.netns] if netns and self.h.netns else []
             self.worker = subprocess.Popen(
-                [sys.executable, "-m", "python_worker", "run", *self.worker_args(), "--status-cmd",
+                [*pre, sys.executable, "-m", "python_worker", "run", *self.worker_args(), "--status-cmd",
                  self.status_cmd(), "--hints-cmd", self.status_cmd("core show hints"),
                  "--devstate-cmd", self.status_cmd("devstate change {device} {state}"), "--debounce", "0.1",
                  *extra],

@@ -56,8 +56,8 @@ def paired() -> Iterator[fd.Federation]:
             made = fd.worker_cli("invite", "create", *a._db_args(), "--state-dir", str(a.state_dir),
                                  "--address", a.address, "--sync-port", str(ports[host]), "--json")
             text = json.loads(made.stdout)["invitation"]
-            fd.worker_cli("invite", "accept", text, *b._db_args(), "--state-dir", str(b.state_dir),
-                          "--address", b.address, "--sync-port", str(ports[guest]))
+            fd.worker_cli("invite", "accept", *b._db_args(), "--state-dir", str(b.state_dir),
+                          "--address", b.address, "--sync-port", str(ports[guest]), stdin=text)
             a.peers.add(guest)
             b.peers.add(host)
         assert _full_mesh_live(f, 30.0), {n: f[n].worker_output()[-1500:] for n in SPECS}

@@ -59,12 +59,12 @@ def tr() -> Iterator[fd.Federation]:
             st.start_worker("--sync-bind", st.address, "--sync-port", str(ports[name]), "--sync-heartbeat", "0.5")
         made = fd.worker_cli("invite", "create", *m._db_args(), "--state-dir", str(m.state_dir), "--address",
                              m.address, "--sync-port", str(ports["moscow"]), "--json")
-        fd.worker_cli("invite", "accept", json.loads(made.stdout)["invitation"], *s._db_args(), "--state-dir",
-                      str(s.state_dir), "--address", s.address, "--sync-port", str(ports["spb"]))
+        fd.worker_cli("invite", "accept", *s._db_args(), "--state-dir", str(s.state_dir), "--address", s.address,
+                      "--sync-port", str(ports["spb"]), stdin=json.loads(made.stdout)["invitation"])
         m.peers.add("spb")
         s.peers.add("moscow")
         fd.worker_cli("peers", "add", *m._db_args(), "--name", "novosibirsk", "--host", fd.NSK.address, "--patterns",
-                      "4XX", "--secret", NSK_SECRET)
+                      "4XX", "--secret", "-", stdin=NSK_SECRET)
         assert hs.wait_until(lambda: fd.provider_id("spb") in m.rx("pjsip show endpoints")
                              and fd.provider_id("moscow") in s.rx("pjsip show endpoints"), 30.0, 0.2)
         f.qualify_all()

@@ -26,18 +26,24 @@ def dbs(tmp_path: Path) -> tuple[Path, Path]:
     return mikopbx, module
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "python_worker", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, check=False)
+                          text=True, timeout=60, check=False, input=stdin)
 
 
 def db_args(dbs: tuple[Path, Path]) -> list[str]:
     return ["--mikopbx-db", str(dbs[0]), "--module-db", str(dbs[1])]
 
 
+def secret_file(dbs: tuple[Path, Path], secret: str = SECRET) -> str:
+    path = dbs[1].parent / "secret.txt"
+    path.write_text(secret + "\n", encoding="utf-8")  # the file's line ending is not the secret's
+    return str(path)
+
+
 def add_spb(dbs: tuple[Path, Path], *extra: str) -> int:
     return main(["peers", "add", *db_args(dbs), "--name", "spb", "--host", "127.0.0.3", "--patterns", "3XX",
-                 "--secret", SECRET, *extra])
+                 "--secret-file", secret_file(dbs), *extra])
 
 
 def test_add_set_list_remove(dbs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
@@ -60,40 +66,41 @@ def test_refused_values_exit_nonzero_with_reason_and_change_nothing(dbs: tuple[P
     assert add_spb(dbs) == 0
     before = dbs[1].read_bytes()
     proc = run("peers", "add", *db_args(dbs), "--name", "kzn", "--host", "127.0.0.4", "--patterns", "3[0-4]X",
-               "--secret", SECRET)
+               "--secret", "-", stdin=SECRET)
     assert proc.returncode == 2
     assert "E_PATTERN_OVERLAP_PEER [kzn.patterns]: Pattern '3[0-4]X' overlaps pattern '3XX' of peer 'spb'." \
         in proc.stderr
     proc = run("peers", "add", *db_args(dbs), "--lang", "ru", "--name", "kzn", "--host", "127.0.0.4",
-               "--patterns", "25X", "--secret", SECRET)
+               "--patterns", "25X", "--secret", "-", stdin=SECRET)
     assert proc.returncode == 2
     assert "Шаблон «25X» пересекается с номерами этой станции (2XX)." in proc.stderr
-    proc = run("peers", "set", *db_args(dbs), "--name", "spb", "--secret", "bad secret")
+    proc = run("peers", "set", *db_args(dbs), "--name", "spb", "--secret", "-", stdin="bad secret")
     assert proc.returncode == 2 and "E_SECRET_INVALID [spb.secret]" in proc.stderr
     proc = run("peers", "add", *db_args(dbs), "--name", "spb", "--host", "127.0.0.9", "--patterns", "9XX",
-               "--secret", SECRET)
+               "--secret", "-", stdin=SECRET)
     assert proc.returncode == 2 and "already exists" in proc.stderr
     assert dbs[1].read_bytes() == before
 
 
 def test_validate_prints_json_for_the_form(dbs: tuple[Path, Path]) -> None:
-    proc = run("peers", "validate", *db_args(dbs), json.dumps({"name": "spb", "host": "127.0.0.3", "port": "x",
-                                                                "patterns": "3XX", "secret": SECRET}))
+    proc = run("peers", "validate", *db_args(dbs), stdin=json.dumps({"name": "spb", "host": "127.0.0.3",
+                                                                      "port": "x", "patterns": "3XX",
+                                                                      "secret": SECRET}))
     data = json.loads(proc.stdout)
     assert proc.returncode == 1 and data["ok"] is False
     assert [(p["code"], p["field"]) for p in data["problems"]] == [("E_PORT_INVALID", "port")]
     assert data["problems"][0]["message"]["ru"].startswith("Порт")
-    proc = run("peers", "validate", *db_args(dbs), json.dumps({"name": "spb", "host": "127.0.0.3",
-                                                                "patterns": "3XX", "secret": SECRET}))
+    proc = run("peers", "validate", *db_args(dbs), stdin=json.dumps({"name": "spb", "host": "127.0.0.3",
+                                                                      "patterns": "3XX", "secret": SECRET}))
     assert proc.returncode == 0 and json.loads(proc.stdout) == {"ok": True, "problems": []}
 
 
 def test_validate_an_edit_of_row_id_allows_a_rename(dbs: tuple[Path, Path]) -> None:
     assert add_spb(dbs) == 0
     renamed = {"id": 1, "name": "piter", "host": "127.0.0.3", "patterns": "3XX", "secret": SECRET}
-    proc = run("peers", "validate", *db_args(dbs), json.dumps(renamed))
+    proc = run("peers", "validate", *db_args(dbs), stdin=json.dumps(renamed))
     assert proc.returncode == 0, proc.stdout
-    proc = run("peers", "validate", *db_args(dbs), json.dumps({k: v for k, v in renamed.items() if k != "id"}))
+    proc = run("peers", "validate", *db_args(dbs), stdin=json.dumps({k: v for k, v in renamed.items() if k != "id"}))
     data = json.loads(proc.stdout)  # as a new peer it would collide with spb's address and numbers
     assert proc.returncode == 1
     assert sorted(p["code"] for p in data["problems"]) == ["E_DUPLICATE_HOST_PORT", "E_PATTERN_OVERLAP_PEER"]
@@ -111,12 +118,12 @@ def test_settings(dbs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_settings_validate_for_the_form(dbs: tuple[Path, Path]) -> None:
-    proc = run("settings", "validate", *db_args(dbs), "--json", json.dumps({"station_name": "moscow",
-                                                                            "own_patterns": "2X!"}))
+    proc = run("settings", "validate", *db_args(dbs), "--json", stdin=json.dumps({"station_name": "moscow",
+                                                                                  "own_patterns": "2X!"}))
     data = json.loads(proc.stdout)
     assert proc.returncode == 1
     assert [(p["code"], p["field"]) for p in data["problems"]] == [("E_PATTERN_INVALID", "own_patterns")]
-    proc = run("settings", "validate", *db_args(dbs), json.dumps({"station_name": "moscow", "own_patterns": ""}))
+    proc = run("settings", "validate", *db_args(dbs), stdin=json.dumps({"station_name": "moscow", "own_patterns": ""}))
     assert proc.returncode == 0 and json.loads(proc.stdout) == {"ok": True, "problems": []}
 
 
@@ -133,6 +140,18 @@ def test_plan_and_render(dbs: tuple[Path, Path], tmp_path: Path) -> None:
     hooks = json.loads((tmp_path / "state" / "hooks.json").read_text(encoding="utf-8"))
     assert set(hooks) == {"generatePeersPj", "extensionGenContexts", "extensionGenInternalTransfer",
                           "extensionGenHints"}
+
+
+def test_secrets_and_form_json_are_refused_in_argv(dbs: tuple[Path, Path]) -> None:
+    before = dbs[1].read_bytes()
+    proc = run("peers", "add", *db_args(dbs), "--name", "kzn", "--host", "127.0.0.4", "--patterns", "4XX",
+               "--secret", SECRET)
+    assert proc.returncode == 2 and "visible to every user" in proc.stderr and SECRET not in proc.stderr
+    proc = run("peers", "validate", *db_args(dbs), json.dumps({"name": "kzn", "secret": SECRET}))
+    assert proc.returncode == 2 and "stdin" in proc.stderr
+    proc = run("invite", "accept", *db_args(dbs), "--state-dir", str(dbs[1].parent / "state"), "pbxfed1:abc")
+    assert proc.returncode == 2 and "stdin" in proc.stderr
+    assert dbs[1].read_bytes() == before
 
 
 def test_missing_database_is_reported(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ LAYERS: dict[str, set[str]] = {
     "render": {"core"},
     "db": {"core"},
     "apply": {"core", "db", "render", "pipeline", "statedir", "logs"},
-    "sync": {"core", "db", "statedir"},
+    "sync": {"core", "db", "statedir", "logs"},
     "service": {"core", "db", "apply", "sync", "statedir", "logs"},
     "cli": {"core", "db", "apply", "service", "sync", "pipeline", "statedir", "logs", "demo", "box"},
     "demo": {"core", "db", "pipeline"},

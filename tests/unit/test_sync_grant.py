@@ -101,3 +101,24 @@ def test_a_grant_from_a_peer_is_cleaned_and_a_bad_one_grants_nothing() -> None:
         assert clean_grant(bad) == "", bad
     wire = LocalDirectory("moscow", "1.0.0", "2XX", ()).to_wire() | {"grant": "112"}
     assert directory_from_wire("moscow", wire).grant == ""
+
+
+def test_the_wire_schema_allows_a_bounded_text_grant_and_refuses_any_other() -> None:
+    """sync/messages.py decides the grant's shape before core/directory.py reads it: a text of at most 400
+    characters; a number, a list or a longer text refuses the whole message (MessageError), nothing stored."""
+    import pytest
+
+    from python_worker.sync.messages import MessageError, checked_request, directory_problems, info_problems
+
+    wire = LocalDirectory("spb", "0.1.0", "3XX", (), grant=GRANT).to_wire()
+    assert wire["grant"] == GRANT and directory_problems(wire) == ""
+    info = {"station": "spb", "host": "127.0.0.3", "sip_port": 5060, "sync_port": 7787, "patterns": "3XX",
+            "public_key": "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7", "directory": wire}
+    assert info_problems(info) == ""
+    assert directory_problems({**wire, "grant": "8" * 400}) == ""
+    for bad in (8495, ["8495XXXXXXX"], {"g": 1}, True, "8" * 401):
+        assert directory_problems({**wire, "grant": bad}) == "bad grant"
+        with pytest.raises(MessageError, match="bad grant"):
+            checked_request({"v": 1, "type": "dir", "from": "spb", "directory": {**wire, "grant": bad}})
+        assert info_problems({**info, "directory": {**wire, "grant": bad}}) == "bad grant"
+    assert checked_request({"v": 1, "type": "dir", "from": "spb", "directory": wire}) == "dir"

@@ -33,9 +33,9 @@ class Station:
         self.port = free_port(address)
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run([PYTHON, "-m", "python_worker", *args], capture_output=True, text=True, timeout=30,
-                              env=worker_env(), cwd=REPO, check=False)
+                              env=worker_env(), cwd=REPO, check=False, input=stdin)
 
     def locations(self) -> list[str]:
         return ["--mikopbx-db", str(self.mikopbx_db), "--module-db", str(self.module_db),
@@ -86,10 +86,11 @@ def test_workers_pair_from_the_shell_and_sync_directory_changes(pair: tuple[Stat
     made = a.cli("invite", "create", *a.locations(), "--address", a.address, "--sync-port", str(a.port), "--json")
     assert made.returncode == 0, made.stderr
     text = json.loads(made.stdout)["invitation"]
-    accepted = b.cli("invite", "accept", text, *b.locations(), "--address", b.address, "--sync-port", str(b.port))
+    accepted = b.cli("invite", "accept", *b.locations(), "--address", b.address, "--sync-port", str(b.port),
+                     stdin=text)
     assert accepted.returncode == 0, accepted.stderr
     assert "paired with 'moscow'" in accepted.stdout
-    again = b.cli("invite", "accept", text, *b.locations(), "--address", b.address, "--lang", "ru")
+    again = b.cli("invite", "accept", *b.locations(), "--address", b.address, "--lang", "ru", stdin=text)
     assert again.returncode == 2 and "E_INVITE_USED" in again.stderr and "уже использовано" in again.stderr
 
     # Each worker plans the other from its directory: hints for exactly the peer's phones.

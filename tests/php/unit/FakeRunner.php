@@ -13,6 +13,9 @@ final class FakeRunner implements CommandRunner
     /** @var array<int, string[]> */
     public $runs = [];
 
+    /** @var array<int, string|null> what each run got on stdin, in the order of $runs */
+    public $stdins = [];
+
     /** @var array<int, array{0: string[], 1: string}> */
     public $spawns = [];
 
@@ -33,9 +36,10 @@ final class FakeRunner implements CommandRunner
         $this->responder = $responder;
     }
 
-    public function run(array $argv, int $timeoutSeconds): CommandResult
+    public function run(array $argv, int $timeoutSeconds, ?string $stdin = null): CommandResult
     {
         $this->runs[] = $argv;
+        $this->stdins[] = $stdin;
         if ($this->responder !== null) {
             return ($this->responder)($argv);
         }

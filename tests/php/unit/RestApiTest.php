@@ -110,7 +110,9 @@ final class RestApiTest extends TestCase
         self::assertFalse($answer['result']);
         self::assertSame(['invitation: Приглашение станции «moscow» уже использовано; попросите новое.'],
             $answer['messages']['error']);
-        self::assertSame($this->pbxfed('invite', 'accept', 'pbxfed1:abc', '--timeout', '6', '--json'), $this->runner->runs[0]);
+        // the invitation (it holds a one-time secret) goes on stdin, never in argv
+        self::assertSame($this->pbxfed('invite', 'accept', '--timeout', '6', '--json'), $this->runner->runs[0]);
+        self::assertSame('pbxfed1:abc', $this->runner->stdins[0]);
     }
 
     public function testAcceptWithoutTextIsRefusedWithTheWorkersReason(): void
@@ -133,16 +135,17 @@ final class RestApiTest extends TestCase
         self::assertCount(1, $answer['messages']['warning']);
     }
 
-    public function testValidatePassesThePeerAsOneArgument(): void
+    public function testValidatePassesThePeerOnStdinNeverInArgv(): void
     {
         $this->answer('{"ok": true, "problems": []}');
         $peer = ['name' => 'spb', 'host' => '127.0.0.2; rm -rf /', 'secret' => "it's \$(reboot) `x`", 'note' => "a\nb"];
         $this->call(['action' => 'validate', 'data' => ['peer' => $peer]]);
-        self::assertSame([$this->pbxfed('peers', 'validate', '--json',
-            json_encode($peer, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES))], $this->runner->runs);
+        self::assertSame([$this->pbxfed('peers', 'validate', '--json')], $this->runner->runs);
+        self::assertSame([json_encode($peer, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES)], $this->runner->stdins);
+        self::assertStringNotContainsString('reboot', implode(' ', $this->runner->runs[0]));
     }
 
-    public function testValidateSettingsPassesThemAsOneArgumentAndRefusesOnErrors(): void
+    public function testValidateSettingsPassesThemOnStdinAndRefusesOnErrors(): void
     {
         $this->answer('{"ok": false, "problems": [{"code": "E_PATTERN_INVALID", "severity": "error", '
             . '"field": "own_patterns", "message": {"ru": "Шаблон номеров «2X!» не разобран", "en": "cannot be parsed"}}]}');
@@ -150,8 +153,8 @@ final class RestApiTest extends TestCase
         $answer = $this->call(['action' => 'validate-settings', 'data' => ['settings' => $settings]]);
         self::assertFalse($answer['result']);
         self::assertSame(['own_patterns: Шаблон номеров «2X!» не разобран'], $answer['messages']['error']);
-        self::assertSame([$this->pbxfed('settings', 'validate', '--json',
-            json_encode($settings, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES))], $this->runner->runs);
+        self::assertSame([$this->pbxfed('settings', 'validate', '--json')], $this->runner->runs);
+        self::assertSame([json_encode($settings, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES)], $this->runner->stdins);
     }
 
     public function testValidateWithoutPeerDataIsRefused(): void

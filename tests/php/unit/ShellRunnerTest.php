@@ -17,6 +17,20 @@ final class ShellRunnerTest extends TestCase
         self::assertFileDoesNotExist('/tmp/pbxfed-pwned');
     }
 
+    public function testStdinReachesTheProgramAndNeverItsArguments(): void
+    {
+        $secret = "s3cret 'x' \$(id)\n" . str_repeat('A', 100000);  // larger than a pipe's buffer
+        $result = (new ShellCommandRunner())->run(['sh', '-c', 'wc -c; echo "$@"', 'sh', 'visible'], 5, $secret);
+        self::assertTrue($result->isOk(), $result->stderr);
+        self::assertSame([(string)strlen($secret), 'visible'], array_map('trim', explode("\n", trim($result->stdout))));
+    }
+
+    public function testWithoutStdinTheProgramReadsEndOfFile(): void
+    {
+        $result = (new ShellCommandRunner())->run(['sh', '-c', 'wc -c'], 5);
+        self::assertSame('0', trim($result->stdout));
+    }
+
     public function testCommandLineQuotesEveryArgument(): void
     {
         self::assertSame("'python' 'a b' ''\\''x'\\'''", ShellCommandRunner::commandLine(['python', 'a b', "'x'"]));
