@@ -172,7 +172,8 @@ class FederationApi
         if (isset($reply['error'])) {
             $keys = ['not_installed' => 'WorkerNotInstalled', 'timeout' => 'WorkerTimeout',
                 'not_running' => 'WorkerStopped'];
-            $key = $keys[(string)$reply['error']] ?? 'WorkerFailed';
+            // A worker command that found no worker running says so with running: false (python_worker/cli).
+            $key = $keys[(string)$reply['error']] ?? (($reply['running'] ?? null) === false ? 'WorkerStopped' : 'WorkerFailed');
             $details = (string)($reply['stderr'] ?? $reply['error']);
             return self::answer(false, $reply, [
                 'error' => [$this->texts->get('module_pbx_federation_' . $key, ['details' => $details])],

@@ -150,44 +150,85 @@ class PbxFederationConf extends ConfigClass
         }
     }
 
-    /** Refuses to enable without a usable python3 and worker venv; the messages say what is missing. */
-    public function onBeforeModuleEnable(): bool
+    private function lifecycle(): ModuleLifecycle
     {
-        $python = $this->python();
-        if ($python->ensure()) {
-            return true;
-        }
-        foreach ($python->problems() as [$key, $params]) {
-            $this->messages[] = $this->texts()->get($key, $params);
-        }
-        return false;
-    }
-
-    /** Runs twice in Core: start() is a no-op when the worker already runs. */
-    public function onAfterModuleEnable(): void
-    {
-        $this->worker()->start();
+        return new ModuleLifecycle($this->paths(), $this->worker(), $this->log());
     }
 
     /**
-     * Runs twice in Core; each step is idempotent: stop does nothing when stopped, the worker's
-     * disable removes only what still carries the ownership mark, and a reload of an unchanged
-     * config changes nothing.
+     * Core calls this inside its write transaction on mikopbx.db (PbxExtensionState::makeBeforeEnableTest, both
+     * tags) and once more after it: only file checks here, no process. The runtime is built at install.
+     */
+    public function onBeforeModuleEnable(): bool
+    {
+        if ($this->worker()->isInstalled()) {
+            return true;
+        }
+        $this->messages[] = $this->texts()->get('module_pbx_federation_EnableNeedsRuntime');
+        return false;
+    }
+
+    /**
+     * Runs twice on 2026.1 (synchronously, then from WorkerModelsEvents), once and later on 2024.1: start() is a
+     * no-op when the worker runs. After an upgrade pjsip and the dialplan are reloaded once, so Asterisk has the
+     * module's hook texts again whatever was regenerated while it was disabled.
+     */
+    public function onAfterModuleEnable(): void
+    {
+        $upgraded = $this->lifecycle()->finishUpgrade();
+        $this->worker()->start();
+        if ($upgraded) {
+            $this->reloader()->reload(['pjsip', 'dialplan']);
+        }
+    }
+
+    /**
+     * Core's upgrade starts with a disable (ModuleInstallationBase::startModuleInstallation): the worker stops
+     * before Core saves the module disabled, so nothing removes the rows (ModuleLifecycle). Never refuses.
+     */
+    public function onBeforeModuleDisable(): bool
+    {
+        $life = $this->lifecycle();
+        if (ModuleLifecycle::calledByCoresInstaller()) {
+            $life->markUpgrade('disable');
+            $this->worker()->stop();
+        }
+        return true;
+    }
+
+    /**
+     * Runs twice on 2026.1, once and later on 2024.1 (from WorkerModelsEvents, only while the module and its class
+     * still exist). Each step is idempotent: stop does nothing when stopped, the removal finds nothing the second
+     * time. A late call for a module that is enabled again is ignored; during an upgrade the rows stay.
      */
     public function onAfterModuleDisable(): void
     {
-        $worker = $this->worker();
-        $worker->stop();
-        if ($worker->isInstalled()) {
-            $result = $worker->removeOwnedRecords();
-            if (!$result->isOk()) {
-                $this->log()->error('disable: owned records not removed (exit ' . $result->exitCode . '): '
-                    . substr(trim($result->stderr), -500));
-            }
-        } else {
-            $this->log()->error('disable: the worker is not installed, owned records left in mikopbx.db');
+        if (self::moduleIsEnabled()) {
+            $this->log()->info('disable hook called while the module is enabled again: nothing to do');
+            return;
         }
-        $this->reloader()->reload();
+        $life = $this->lifecycle();
+        $this->worker()->stop();
+        if ($life->isUpgrading()) {
+            $life->markUpgrade('disable');
+            return;
+        }
+        $life->removeOwnedRecords();
+    }
+
+    /** The module's row in m_PbxExtensionModules says enabled ('0'); false when unknown. */
+    private static function moduleIsEnabled(): bool
+    {
+        $model = 'MikoPBX\\Common\\Models\\PbxExtensionModules';
+        if (!class_exists($model)) {
+            return false;
+        }
+        try {
+            $row = $model::findFirst(['uniqid = :id:', 'bind' => ['id' => 'ModulePbxFederation']]);
+        } catch (\Throwable $e) {
+            return false;
+        }
+        return $row !== null && (string)$row->disabled === '0';
     }
 
     public function onAfterPbxStarted(): void
@@ -207,20 +248,28 @@ class PbxFederationConf extends ConfigClass
     /**
      * The directory-sync port: 'block' for every network filter by default; the worker's own allow rows open it
      * for paired peers' filters and, while an invitation made for an address is pending, for that address.
+     * Core stores the category upper-cased (PbxExtensionState::enableFirewallSettings, both tags): the key is given
+     * so, and the worker writes its rows in the same category with the same port keys (python_worker/contract.json),
+     * so Core's Firewall page shows one state per filter. The keys are given because 2024.1's page reads them
+     * without a fallback (FirewallController::updateFirewallRules).
      *
      * @return array<string, array<string, mixed>>
      */
     public function getDefaultFirewallRules(): array
     {
-        if (WorkerPaths::syncPort() <= 0) {
+        $port = WorkerPaths::syncPort();
+        $contract = WorkerPaths::contract();
+        $category = (string)($contract['firewall_category'] ?? '');
+        $key = (string)($contract['sync_port_key'] ?? '');
+        if ($port <= 0 || $category === '' || $key === '') {
             $this->log()->error('python_worker/contract.json is unreadable: no firewall rule for the sync port');
             return [];
         }
         return [
-            'ModulePbxFederation' => [
+            $category => [
                 'rules' => [
-                    ['portfrom' => WorkerPaths::syncPort(), 'portto' => WorkerPaths::syncPort(), 'protocol' => 'tcp',
-                        'name' => 'PbxFederationSyncPort'],
+                    ['portfrom' => $port, 'portto' => $port, 'protocol' => 'tcp', 'name' => $key,
+                        'portFromKey' => $key, 'portToKey' => $key],
                 ],
                 'action' => 'block',
                 'shortName' => 'PBX federation',

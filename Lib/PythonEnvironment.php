@@ -7,20 +7,33 @@
 namespace Modules\ModulePbxFederation\Lib;
 
 /**
- * Checks the station's python3 and builds the worker's virtualenv from the wheels shipped in the
- * module zip (stations have no network: pip runs with --no-index).
- * Problems are translation keys with parameters, so Setup and the enable hook can show them.
+ * The station's own python3 as the worker needs it. There is no venv and no pip: the module zip carries, for
+ * each CPython version and CPU it claims, every pure-Python package and missing stdlib piece as bytecode and
+ * pyzmq's C extension (python/, docs/module-package.md); nothing is built on the station. Both checks ask
+ * bin/pbxfed, the one entry point, which finds python3 and starts python/boot.py:
+ * - check() = `bin/pbxfed probe`: one short python3 start, nothing of the worker imported. Cheap enough for
+ *   checkCompatibility() and for onBeforeModuleEnable(), which Core calls inside its write transaction on
+ *   mikopbx.db.
+ * - doctor() = `bin/pbxfed doctor`: the worker's real import graph and C pieces, mikopbx.db read-only (about a
+ *   second; more on a small ARM box). For installFiles(), which runs in Core's installer process outside any
+ *   transaction.
+ * Problems are translation keys with parameters, so Setup and the enable hook show them in the admin's language.
+ * Core leaves every module file 644 until its last install step, so bin/pbxfed is run through /bin/sh.
  */
 class PythonEnvironment
 {
-    public const MIN_VERSION = '3.10.0';
+    /** Runtime sub-directories of python/ look like cp311-x86_64 (CPython 3.11 on x86_64). */
+    private const RUNTIME_DIR_RE = '/^cp(\d)(\d+)-([A-Za-z0-9_]+)$/';
 
-    public const WORKER_DISTRIBUTION = 'pbxfed-worker';
+    public const PROBE_TIMEOUT = 20;
 
-    /** Imported once the venv is built, to prove the wheels really fit this python. */
-    public const IMPORT_CHECK = 'import python_worker, sqlalchemy, jinja2, watchdog, zmq';
+    /** The first doctor compiles the worker's own bytecode; a small ARM box needs several seconds for it. */
+    public const DOCTOR_TIMEOUT = 90;
 
-    public const MARKER = '.pbxfed-installed';
+    /** bin/pbxfed: no python3 (127); no runtime for this python3 (5); a C module no runtime supplies (6). */
+    public const EXIT_NO_PYTHON = 127;
+    public const EXIT_NO_RUNTIME = 5;
+    public const EXIT_MISSING = 6;
 
     /** @var WorkerPaths */
     private $paths;
@@ -28,35 +41,23 @@ class PythonEnvironment
     /** @var CommandRunner */
     private $runner;
 
-    /** @var string[] */
+    /** @var string[]|null python3 executables to try (tests); null: bin/pbxfed looks for python3 itself */
     private $candidates;
 
     /** @var array<int, array{0: string, 1: array<string, string>}> */
     private $problems = [];
 
+    /** @var array<string, mixed> */
+    private $report = [];
+
     /**
-     * @param string[] $candidates python3 executables to try, in order
+     * @param string[] $candidates python3 executables to try, in order (tests); empty: bin/pbxfed's own search
      */
     public function __construct(WorkerPaths $paths, CommandRunner $runner, array $candidates = [])
     {
         $this->paths = $paths;
         $this->runner = $runner;
-        $this->candidates = $candidates !== [] ? $candidates : self::defaultCandidates();
-    }
-
-    /** @return string[] */
-    public static function defaultCandidates(): array
-    {
-        $found = [];
-        foreach (explode(':', (string)getenv('PATH')) as $dir) {
-            if ($dir !== '') {
-                $found[] = rtrim($dir, '/') . '/python3';
-            }
-        }
-        foreach (['/usr/bin/python3', '/usr/local/bin/python3', '/bin/python3', '/opt/python3/bin/python3'] as $path) {
-            $found[] = $path;
-        }
-        return array_values(array_unique($found));
+        $this->candidates = $candidates !== [] ? $candidates : null;
     }
 
     /**
@@ -69,145 +70,184 @@ class PythonEnvironment
         return $this->problems;
     }
 
+    /** @return array<string, mixed> the last probe (key => value) or doctor report (decoded JSON) */
+    public function report(): array
+    {
+        return $this->report;
+    }
+
     private function fail(string $key, array $params = []): bool
     {
         $this->problems[] = ['module_pbx_federation_' . $key, $params];
         return false;
     }
 
-    /** First python3 that exists and answers with its version, with that version; null if none. */
-    public function findPython(): ?array
+    /** "CPython 3.11 on aarch64, x86_64": what python/ carries (the directories python/boot.py selects from). */
+    public function shippedText(): string
     {
-        foreach ($this->candidates as $candidate) {
-            if (!is_file($candidate) || !is_executable($candidate)) {
-                continue;
+        $byVersion = [];
+        foreach (glob($this->paths->runtimeDir() . '/cp*', GLOB_ONLYDIR) ?: [] as $dir) {
+            if (preg_match(self::RUNTIME_DIR_RE, basename($dir), $m) === 1) {
+                $byVersion[$m[1] . '.' . $m[2]][] = $m[3];
             }
-            $result = $this->runner->run(
-                [$candidate, '-c', 'import sys; print("%d.%d.%d" % sys.version_info[:3])'],
-                15
-            );
-            $version = trim($result->stdout);
-            if ($result->isOk() && preg_match('/^\d+\.\d+\.\d+$/', $version) === 1) {
-                return [$candidate, $version];
+        }
+        ksort($byVersion);
+        $parts = [];
+        foreach ($byVersion as $version => $arches) {
+            sort($arches);
+            $parts[] = 'CPython ' . $version . ' (' . implode(', ', $arches) . ')';
+        }
+        return implode('; ', $parts);
+    }
+
+    /**
+     * bin/pbxfed with its words, through /bin/sh; with an explicit python3 (tests) it is handed over as
+     * PBXFED_PYTHON, the variable bin/pbxfed honours.
+     *
+     * @param string[] $words
+     * @return string[]|null null when none of the given candidates exists
+     */
+    private function argv(array $words): ?array
+    {
+        $argv = array_merge(['/bin/sh', $this->paths->entryPoint()], $words);
+        if ($this->candidates === null) {
+            return $argv;
+        }
+        foreach ($this->candidates as $candidate) {
+            if (is_file($candidate) && is_executable($candidate)) {
+                return array_merge(['/usr/bin/env', 'PBXFED_PYTHON=' . $candidate], $argv);
             }
         }
         return null;
     }
 
-    /** python3 >= 3.10 with the venv module; the wheels are in the module. No side effects. */
-    public function check(): bool
+    /** The module's own files for the runtime are there (a truncated archive is named as such). */
+    private function hasRuntime(): bool
     {
-        $this->problems = [];
-        $python = $this->findPython();
-        if ($python === null) {
-            return $this->fail('PythonMissing', ['min' => self::MIN_VERSION]);
-        }
-        [$binary, $version] = $python;
-        if (version_compare($version, self::MIN_VERSION, '<')) {
-            return $this->fail('PythonTooOld', ['version' => $version, 'path' => $binary, 'min' => self::MIN_VERSION]);
-        }
-        if (!$this->runner->run([$binary, '-c', 'import venv'], 15)->isOk()) {
-            return $this->fail('PythonVenvMissing', ['path' => $binary]);
-        }
-        if ($this->pipWheel() === null || $this->workerWheel() === null) {
-            return $this->fail('WheelsMissing', ['dir' => $this->paths->wheelsDir()]);
+        if (!is_file($this->paths->entryPoint()) || !is_file($this->paths->bootScript())
+            || $this->shippedText() === '') {
+            return $this->fail('RuntimeMissing', ['dir' => $this->paths->runtimeDir()]);
         }
         return true;
     }
 
-    /** The venv exists, matches the shipped wheels and imports everything the worker needs. */
-    public function isReady(): bool
+    /**
+     * The cheap check: python3 exists, the module carries a runtime for its version and CPU, and the C modules no
+     * runtime can supply import. One short python3 start; no side effects.
+     */
+    public function check(): bool
     {
-        $marker = $this->paths->venvDir() . '/' . self::MARKER;
-        if (!is_file($this->paths->venvPython()) || !is_file($marker)) {
+        $this->problems = [];
+        $this->report = [];
+        if (!$this->hasRuntime()) {
             return false;
         }
-        if (trim((string)file_get_contents($marker)) !== $this->wheelsFingerprint()) {
-            return false;
+        $supported = $this->shippedText();
+        $argv = $this->argv(['probe']);
+        if ($argv === null) {
+            return $this->fail('PythonMissing', ['supported' => $supported]);
         }
-        return $this->runner->run([$this->paths->venvPython(), '-I', '-c', self::IMPORT_CHECK], 60)->isOk();
+        $result = $this->runner->run($argv, self::PROBE_TIMEOUT);
+        $this->report = self::keyValues($result->stdout);
+        $path = (string)($this->report['executable'] ?? 'python3');
+        $version = (string)($this->report['version'] ?? '?');
+        if ($result->exitCode === self::EXIT_NO_PYTHON) {
+            return $this->fail('PythonMissing', ['supported' => $supported]);
+        }
+        if ($result->exitCode === self::EXIT_NO_RUNTIME || ($result->isOk() && ($this->report['runtime'] ?? '') === '')) {
+            return $this->fail('PythonUnsupported', [
+                'path' => $path,
+                'implementation' => self::implementationName((string)($this->report['implementation'] ?? '?')),
+                'version' => $version,
+                'machine' => (string)($this->report['machine'] ?? '?'),
+                'supported' => $supported,
+            ]);
+        }
+        if ($result->exitCode === self::EXIT_MISSING) {
+            return $this->fail('PythonModulesMissing', [
+                'path' => $path,
+                'version' => $version,
+                'modules' => str_replace(',', ', ', (string)($this->report['missing'] ?? '?')),
+            ]);
+        }
+        if (!$result->isOk()) {
+            return $this->fail('PythonCheckFailed', ['path' => $path, 'details' => self::tail($result)]);
+        }
+        return true;
     }
 
-    /** Checks, then (re)builds the venv unless it is already ready. Idempotent. */
+    /**
+     * What onBeforeModuleEnable() may afford: Core holds its write transaction on mikopbx.db around that hook, so
+     * only the cheap check runs (nothing is built there any more).
+     */
     public function ensure(): bool
+    {
+        return $this->check();
+    }
+
+    /**
+     * The full check, `bin/pbxfed doctor`: the worker's whole import graph and its C pieces (SQLite, zmq with CURVE,
+     * inotify, ctypes), the templates and mikopbx.db read-only, on the station's python3 with the shipped runtime.
+     */
+    public function doctor(): bool
     {
         if (!$this->check()) {
             return false;
         }
-        if ($this->isReady()) {
+        $probe = $this->report;
+        $result = $this->runner->run((array)$this->argv(['doctor']), self::DOCTOR_TIMEOUT);
+        $decoded = json_decode(trim($result->stdout), true);
+        $this->report = is_array($decoded) ? $decoded : [];
+        $path = (string)($probe['executable'] ?? 'python3');
+        $version = (string)($probe['version'] ?? '?');
+        if ($result->isOk() && ($this->report['ok'] ?? false) === true) {
             return true;
         }
-        [$python] = $this->findPython();
-        $venv = $this->paths->venvDir();
-        $this->removeDir($venv);
-        // --without-pip: ensurepip is often absent; pip runs from its shipped wheel instead.
-        $made = $this->runner->run([$python, '-m', 'venv', '--without-pip', $venv], 120);
-        if (!$made->isOk()) {
-            $this->removeDir($venv);
-            return $this->fail('VenvCreateFailed', ['details' => self::tail($made)]);
+        if (!is_array($decoded)) {
+            $details = $result->timedOut ? 'no answer within ' . self::DOCTOR_TIMEOUT . ' s' : self::tail($result);
+            return $this->fail('DoctorFailed', ['path' => $path, 'version' => $version, 'details' => $details]);
         }
-        $installed = $this->runner->run([
-            $this->paths->venvPython(), $this->pipWheel() . '/pip', 'install',
-            '--no-index', '--find-links', $this->paths->wheelsDir(),
-            '--disable-pip-version-check', '--no-cache-dir', '--no-warn-script-location',
-            self::WORKER_DISTRIBUTION,
-        ], 600);
-        if (!$installed->isOk()) {
-            $this->removeDir($venv);
-            return $this->fail('WheelsInstallFailed', ['details' => self::tail($installed)]);
+        $failed = [];
+        foreach ((array)($this->report['checks'] ?? []) as $check) {
+            if (is_array($check) && ($check['ok'] ?? true) !== true) {
+                $failed[] = (string)($check['name'] ?? '?') . ': ' . (string)($check['detail'] ?? '');
+            }
         }
-        $imports = $this->runner->run([$this->paths->venvPython(), '-I', '-c', self::IMPORT_CHECK], 60);
-        if (!$imports->isOk()) {
-            $this->removeDir($venv);
-            return $this->fail('WheelsInstallFailed', ['details' => self::tail($imports)]);
+        $missing = array_map('strval', (array)($this->report['missing'] ?? []));
+        if ($missing !== []) {
+            return $this->fail('PythonModulesMissing', [
+                'path' => $path, 'version' => $version, 'modules' => implode(', ', $missing),
+            ]);
         }
-        file_put_contents($venv . '/' . self::MARKER, $this->wheelsFingerprint() . "\n");
-        return true;
+        return $this->fail('DoctorFailed', [
+            'path' => $path, 'version' => $version, 'details' => substr(implode('; ', $failed), 0, 600),
+        ]);
     }
 
-    public function pipWheel(): ?string
+    /** @return array<string, string> the key=value lines of `bin/pbxfed probe` */
+    private static function keyValues(string $text): array
     {
-        $found = glob($this->paths->wheelsDir() . '/pip-*.whl') ?: [];
-        sort($found);
-        return $found === [] ? null : end($found);
+        $out = [];
+        foreach (preg_split('/\R/', $text) ?: [] as $line) {
+            $pos = strpos($line, '=');
+            if ($pos !== false && $pos > 0) {
+                $out[substr($line, 0, $pos)] = substr($line, $pos + 1);
+            }
+        }
+        return $out;
     }
 
-    public function workerWheel(): ?string
+    private static function implementationName(string $name): string
     {
-        $found = glob($this->paths->wheelsDir() . '/pbxfed_worker-*.whl') ?: [];
-        sort($found);
-        return $found === [] ? null : end($found);
-    }
-
-    private function wheelsFingerprint(): string
-    {
-        $names = array_map('basename', glob($this->paths->wheelsDir() . '/*.whl') ?: []);
-        sort($names);
-        return sha1(implode("\n", $names));
+        return $name === 'cpython' ? 'CPython' : $name;
     }
 
     private static function tail(CommandResult $result): string
     {
         $text = trim($result->stderr !== '' ? $result->stderr : $result->stdout);
+        if ($text === '') {
+            $text = 'exit ' . $result->exitCode;
+        }
         return substr($text, -400);
-    }
-
-    private function removeDir(string $dir): void
-    {
-        if (!is_dir($dir) || is_link($dir)) {
-            return;
-        }
-        $items = new \RecursiveIteratorIterator(
-            new \RecursiveDirectoryIterator($dir, \FilesystemIterator::SKIP_DOTS),
-            \RecursiveIteratorIterator::CHILD_FIRST
-        );
-        foreach ($items as $item) {
-            if ($item->isDir() && !$item->isLink()) {
-                @rmdir($item->getPathname());
-            } else {
-                @unlink($item->getPathname());
-            }
-        }
-        @rmdir($dir);
     }
 }

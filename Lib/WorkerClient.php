@@ -187,10 +187,10 @@ class WorkerClient
         return $this->runner->run($this->argv(['disable']), self::DISABLE_TIMEOUT);
     }
 
-    /** The worker's runtime is in place (bin/pbxfed and the Python it runs). */
+    /** The worker's runtime is in place (bin/pbxfed and the launcher of the runtime it runs the worker with). */
     public function isInstalled(): bool
     {
-        return is_file($this->paths->entryPoint()) && is_file($this->paths->venvPython());
+        return is_file($this->paths->entryPoint()) && is_file($this->paths->bootScript());
     }
 
     public function isRunning(): bool
@@ -202,7 +202,7 @@ class WorkerClient
     public function start(): bool
     {
         if (!$this->isInstalled()) {
-            $this->log->error('worker not started: the worker is not installed (' . $this->paths->venvPython() . ')');
+            $this->log->error('worker not started: the worker is not installed (' . $this->paths->bootScript() . ')');
             return false;
         }
         $result = $this->runner->run($this->argv(['start']), 15);

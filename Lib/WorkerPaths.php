@@ -108,19 +108,15 @@ final class WorkerPaths
         return $this->stateDir() . '/worker.log';
     }
 
-    public function venvDir(): string
+    /** python/: the worker's runtime for the box's own python3 (python/boot.py selects it; docs/module-package.md). */
+    public function runtimeDir(): string
     {
-        return $this->moduleDir . '/venv';
+        return $this->moduleDir . '/python';
     }
 
-    public function venvPython(): string
+    public function bootScript(): string
     {
-        return $this->venvDir() . '/bin/python';
-    }
-
-    public function wheelsDir(): string
-    {
-        return $this->moduleDir . '/wheels';
+        return $this->runtimeDir() . '/boot.py';
     }
 
     public function safeScript(): string

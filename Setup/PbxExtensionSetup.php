@@ -7,6 +7,7 @@
 namespace Modules\ModulePbxFederation\Setup;
 
 use MikoPBX\Modules\Setup\PbxExtensionSetupBase;
+use Modules\ModulePbxFederation\Lib\ModuleLifecycle;
 use Modules\ModulePbxFederation\Lib\ModuleLog;
 use Modules\ModulePbxFederation\Lib\PythonEnvironment;
 use Modules\ModulePbxFederation\Lib\ShellCommandRunner;
@@ -15,8 +16,11 @@ use Modules\ModulePbxFederation\Lib\WorkerClient;
 use Modules\ModulePbxFederation\Lib\WorkerPaths;
 
 /**
- * Installer: Core's steps plus the python3 check and the worker's virtualenv, built offline from
- * the wheels in the zip. Uninstall keeps db/ (settings and worker state) when asked, as Core does.
+ * Installer: Core's steps plus the checks of the station's own python3 (Lib/PythonEnvironment.php). Nothing is
+ * built: the zip carries the worker's runtime (python/). Core's installer process runs installModule() outside
+ * any transaction, after unzipping; the cheap probe refuses early with a precise message, the doctor proves the
+ * worker's imports and C pieces before the module is registered. Uninstall keeps db/ (settings and worker state)
+ * when asked, as Core does.
  */
 class PbxExtensionSetup extends PbxExtensionSetupBase
 {
@@ -73,7 +77,7 @@ class PbxExtensionSetup extends PbxExtensionSetupBase
         }
     }
 
-    /** Core's version check, then python3 >= 3.10 with venv and the shipped wheels; no side effects. */
+    /** Core's version check, then the probe of python3 (version, CPU, C modules); no side effects. */
     public function checkCompatibility(): bool
     {
         if (!parent::checkCompatibility()) {
@@ -86,7 +90,11 @@ class PbxExtensionSetup extends PbxExtensionSetupBase
         return true;
     }
 
-    /** Core's file steps, then the worker's virtualenv (pip --no-index from <module>/wheels). */
+    /**
+     * Core's file steps, then the worker's state dir and the first `bin/pbxfed doctor`: the worker's real import
+     * graph, SQLite, zmq, inotify, ctypes and mikopbx.db read-only on this python3 (it also writes the worker's
+     * bytecode cache, so the first start is not slower than the others).
+     */
     public function installFiles(): bool
     {
         if (!parent::installFiles()) {
@@ -96,11 +104,31 @@ class PbxExtensionSetup extends PbxExtensionSetupBase
         if (!is_dir($stateDir)) {
             @mkdir($stateDir, 0755, true);
         }
-        if (!$this->python()->ensure()) {
+        if (!$this->python()->doctor()) {
             $this->reportPythonProblems();
             return false;
         }
         return true;
+    }
+
+    /**
+     * Core's uninstall runs this, then unInstallFiles(), synchronously and before the files go (both tags; on 2024.1
+     * it is the only module code that runs on a delete, onAfterModuleDisable() comes later or never). A real
+     * uninstall, with or without keeping the settings, removes every row the module owns; an upgrade (Core's
+     * installer on the call stack, or its marker) keeps them with the worker stopped (Lib/ModuleLifecycle.php).
+     */
+    public function unInstallDB(bool $keepSettings = false): bool
+    {
+        $paths = $this->paths();
+        $life = new ModuleLifecycle($paths, $this->worker(), new ModuleLog());
+        $this->worker()->stop();
+        if ($keepSettings && $life->isUpgrading()) {
+            $life->markUpgrade('uninstall');
+        } else {
+            $life->removeOwnedRecords();
+            $life->finishUpgrade();
+        }
+        return parent::unInstallDB($keepSettings);
     }
 
     /** The worker must not outlive its files; Core's own step then keeps or drops db/. */

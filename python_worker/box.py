@@ -18,6 +18,10 @@ SYNC_PORT = int(CONTRACT["sync_port"])
 # The note every fallback route of the module starts with: the PHP host answers Core's per-route hook
 # (generateOutRoutContext) only for routes whose note starts with it.
 FALLBACK_NOTE_PREFIX = str(CONTRACT["fallback_route_note_prefix"])
+# Core stores a module's firewall category upper-cased (its getDefaultFirewallRules key); the sync port rule's
+# portFromKey/portToKey.
+FIREWALL_CATEGORY = str(CONTRACT["firewall_category"])
+SYNC_PORT_KEY = str(CONTRACT["sync_port_key"])
 # PBXFED_MIKOPBX_DB: another config DB (test stations); the box's own otherwise.
 MIKOPBX_DB = Path(os.environ.get("PBXFED_MIKOPBX_DB") or CONTRACT["mikopbx_db"])
 ASTERISK = str(CONTRACT["asterisk"])

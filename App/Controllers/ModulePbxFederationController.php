@@ -30,11 +30,21 @@ class ModulePbxFederationController extends BaseController
     private const MODULE_ID = 'ModulePbxFederation';
     private const INDEX_URL = 'module-pbx-federation/module-pbx-federation/index';
 
+    /** The texts the pages' scripts show, handed to them in the admin's language (no globalTranslate lookups). */
+    private const INDEX_TEXTS = ['StateWorking', 'StateNoConnection', 'StateChecking', 'StateDisabled',
+        'StateNotApplied', 'HintNoConnection', 'HintNotApplied', 'HintBlfWaiting', 'HintDisabled', 'HintChecking',
+        'SummaryNone', 'SummaryCounts', 'SummaryAllOk', 'SummaryNotLive', 'CheckResult', 'CheckRtt', 'ApplyDone',
+        'InvitationCreated', 'PairedWith', 'PreviewNothing', 'WorkerTimeout', 'RttUnit', 'StatusFallback',
+        'StatusTransit', 'StatusVia'];
+    private const MODIFY_TEXTS = ['ShowSecret', 'HideSecret', 'ValidationFailed', 'WorkerTimeout'];
+
     public function initialize(): void
     {
         $this->view->logoImagePath = $this->url->get() . 'assets/img/cache/' . self::MODULE_ID . '/logo.svg';
-        $this->view->submitMode = null;
         parent::initialize();
+        // After Core's prepareView(), which sets 'SaveSettings' (both tags): one plain Save button, no
+        // "save and add new" / "save and exit" modes (form.js's redirects for them assume Core's own URLs).
+        $this->view->submitMode = null;
     }
 
     public function indexAction(): void
@@ -42,6 +52,10 @@ class ModulePbxFederationController extends BaseController
         $this->assets->collection(AssetProvider::FOOTER_JS)
             ->addJs('js/pbx/main/form.js', true)
             ->addJs('js/cache/' . self::MODULE_ID . '/module-pbx-federation-index.js', true);
+        // Core loads Fomantic's modal only for its own pages (AssetProvider::make<Controller>Assets()); the
+        // preview is a modal.
+        $this->assets->collection(AssetProvider::SEMANTIC_UI_CSS)->addCss('css/vendor/semantic/modal.min.css', true);
+        $this->assets->collection(AssetProvider::SEMANTIC_UI_JS)->addJs('js/vendor/semantic/modal.min.js', true);
 
         $settings = ModulePbxFederation::findFirst();
         if ($settings === null) {
@@ -60,10 +74,13 @@ class ModulePbxFederationController extends BaseController
                 'host' => $peer->host . ':' . $peer->port . ' (' . $peer->transport . ')',
                 'patterns' => $peer->patterns,
                 'enabled' => (string)$peer->enabled !== '0',
+                'paired' => (string)$peer->paired === '1',
+                'note' => (string)$peer->note,
             ];
         }
         $this->view->peers = $peers;
         $this->view->adminLanguage = $this->language();
+        $this->view->textsJson = $this->pageTexts(self::INDEX_TEXTS);
         $this->view->pick('Modules/' . self::MODULE_ID . '/ModulePbxFederation/index');
     }
 
@@ -102,10 +119,7 @@ class ModulePbxFederationController extends BaseController
             'overlap_fix_default' => $record->overlap_fix_default,
         ]]]);
         if ($answer['result'] !== true) {
-            foreach ($answer['messages']['error'] ?? [] as $message) {
-                $this->flash->error($message);
-            }
-            $this->view->success = false;
+            $this->refused($answer);
             return;
         }
         $this->saveEntity($record, self::INDEX_URL);
@@ -130,6 +144,7 @@ class ModulePbxFederationController extends BaseController
         ]);
         $this->view->represent = (string)$peer->name;
         $this->view->adminLanguage = $this->language();
+        $this->view->textsJson = $this->pageTexts(self::MODIFY_TEXTS);
         $this->view->pick('Modules/' . self::MODULE_ID . '/ModulePbxFederation/modify');
     }
 
@@ -144,14 +159,11 @@ class ModulePbxFederationController extends BaseController
         $answer = $api->handle(['action' => 'validate', 'data' => ['peer' => $peer]]);
         $this->view->problems = $answer['data']['problems'] ?? [];
         if ($answer['result'] !== true) {
-            foreach ($answer['messages']['error'] ?? [] as $message) {
-                $this->flash->error($message);
-            }
-            $this->view->success = false;
+            $this->refused($answer);
             return;
         }
         foreach ($answer['messages']['warning'] ?? [] as $message) {
-            $this->flash->warning($message);
+            $this->flash->warning(self::escape($message));
         }
         $record = isset($peer['id']) ? ModulePbxFederationPeers::findFirstById($peer['id']) : null;
         if ($record === null) {
@@ -163,12 +175,60 @@ class ModulePbxFederationController extends BaseController
         $this->saveEntity($record, self::INDEX_URL);
     }
 
+    /** POST only (the table's two-step delete button posts the id); a GET deletes nothing. */
     public function deletePeerAction(string $peerId = ''): void
     {
-        $record = ModulePbxFederationPeers::findFirstById($peerId);
-        if ($record !== null) {
-            $this->deleteEntity($record, self::INDEX_URL);
+        if (!$this->request->isPost()) {
+            $this->view->success = false;
+            $this->forward(self::INDEX_URL);
+            return;
         }
+        $id = (string)$this->request->getPost('id', null, $peerId);
+        $record = ctype_digit($id) ? ModulePbxFederationPeers::findFirstById($id) : null;
+        if ($record === null) {
+            $this->view->success = false;
+            return;
+        }
+        $this->deleteEntity($record, self::INDEX_URL);
+    }
+
+    /**
+     * A refused save: the problems go to the form (under their fields, drawn by the page's script); the message at
+     * the top says only that nothing was saved, or, for a fault of the worker, what the fault was.
+     *
+     * @param array{result: bool, data: array, messages: array} $answer
+     */
+    private function refused(array $answer): void
+    {
+        $problems = $answer['data']['problems'] ?? [];
+        $this->view->problems = $problems;
+        if ($problems !== []) {
+            $this->flash->error(self::escape((string)$this->translation->_('module_pbx_federation_ValidationFailed')));
+        } else {
+            foreach ($answer['messages']['error'] ?? [] as $message) {
+                $this->flash->error(self::escape((string)$message));
+            }
+        }
+        $this->view->success = false;
+    }
+
+    /**
+     * Core's form.js and UserMessage insert an answer's messages as HTML; the worker's texts quote what the
+     * admin typed, so they go out as text.
+     */
+    private static function escape(string $message): string
+    {
+        return htmlspecialchars($message, ENT_QUOTES | ENT_SUBSTITUTE, 'UTF-8');
+    }
+
+    /** @param string[] $keys */
+    private function pageTexts(array $keys): string
+    {
+        $texts = [];
+        foreach ($keys as $key) {
+            $texts[$key] = (string)$this->translation->_('module_pbx_federation_' . $key);
+        }
+        return (string)json_encode($texts, JSON_UNESCAPED_UNICODE | JSON_HEX_TAG | JSON_HEX_AMP);
     }
 
     private function workerClient(): WorkerClient

@@ -10,6 +10,7 @@ use MikoPBX\AdminCabinet\Forms\BaseForm;
 use Phalcon\Forms\Element\Check;
 use Phalcon\Forms\Element\Hidden;
 use Phalcon\Forms\Element\Numeric;
+use Phalcon\Forms\Element\Password;
 use Phalcon\Forms\Element\Select;
 use Phalcon\Forms\Element\Text;
 
@@ -36,7 +37,10 @@ class ModulePbxFederationPeerForm extends BaseForm
             'class' => 'ui selection dropdown',
         ]));
         $this->add(new Text('patterns', ['placeholder' => '3XX,4XXX']));
-        $this->add(new Text('secret', ['autocomplete' => 'off', 'class' => 'secret']));
+        // A password input, as Core's own secrets (ExtensionEditForm's sip_secret); the page's eye button shows it.
+        $secret = new Password('secret', ['autocomplete' => 'new-password', 'data-no-password-manager' => 'true']);
+        $secret->setDefault((string)($entity->secret ?? ''));
+        $this->add($secret);
 
         $enabled = ['value' => null];
         if ($entity === null || (string)$entity->enabled !== '0') {
@@ -54,7 +58,10 @@ class ModulePbxFederationPeerForm extends BaseForm
             $select->setDefault($entity !== null && $entity->$field !== null ? (string)$entity->$field : '');
             $this->add($select);
         }
-        $this->addTextArea('note', (string)($entity->note ?? ''), 90);
+        // Core's BaseForm::addTextArea() (2026.1) with an empty value and no placeholder runs a foreach over an
+        // empty string: a warning, which Whoops turns into an exception wherever warnings are reported.
+        $this->addTextArea('note', (string)($entity->note ?? ''), 90,
+            ['placeholder' => $t('module_pbx_federation_PeerNotePlaceholder')]);
 
         // PSTN fallback and transit: the providers the worker says may carry such calls ($options['providers'],
         // from `providers --json`), plus the one already chosen, so a saved value always shows.

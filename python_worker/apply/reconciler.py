@@ -21,15 +21,16 @@ from typing import Any
 from sqlalchemy import text
 
 from python_worker import MODULE_ID
-from python_worker.apply.reloads import TARGETS, reload_targets
+from python_worker.apply.core_events import ModelEvent, events_between, events_of
+from python_worker.apply.reloads import TARGETS, hook_targets, reload_targets
 from python_worker.apply.report import ApplyReport as ApplyReport  # callers import it from here too
-from python_worker.apply.system import Reloader, ReloadResult
+from python_worker.apply.system import Reloader, ReloadRequest, ReloadResult
 from python_worker.core.problems import problem
 from python_worker.core.records import empty_records
 from python_worker.core.runtime import STATIC, Runtime
 from python_worker.db.engine import DatabaseBusy, DatabaseError, connect
-from python_worker.db.owned import Diff, flatten
-from python_worker.db.writer import apply_records, read_diff
+from python_worker.db.owned import Diff, Row, flatten
+from python_worker.db.writer import apply_records, read_diff, rows_now
 from python_worker.logs import REDACTOR, remember_secrets
 from python_worker.pipeline import Outputs, compute_from_files
 from python_worker.render.hooks import HOOK_TEMPLATES, RenderError
@@ -116,11 +117,31 @@ def _stage_state(paths: Paths, hooks: Mapping[str, str], records: Mapping[str, A
 
 
 def _journal(paths: Paths, phase: str, old: tuple[Mapping[str, str], Mapping[str, Any]],
-             new: tuple[Mapping[str, str], Mapping[str, Any]], targets: tuple[str, ...]) -> None:
-    write_json_if_changed(paths.state(JOURNAL_FILE), {
+             new: tuple[Mapping[str, str], Mapping[str, Any]], targets: tuple[str, ...],
+             events: list[ModelEvent] | None = None) -> None:
+    """The intent journal. `events` (Core's model-change messages) only once the commit says what was written."""
+    body: dict[str, Any] = {
         "phase": phase, "targets": list(targets), "time": time.time(),
         "old": {"hooks": old[0], "records": old[1]}, "new": {"hooks": new[0], "records": new[1]},
-    })
+    }
+    if events is not None:
+        body["events"] = events
+    write_json_if_changed(paths.state(JOURNAL_FILE), body)
+
+
+def _request(targets: tuple[str, ...], events: list[ModelEvent], old_hooks: Mapping[str, str],
+             new_hooks: Mapping[str, str]) -> ReloadRequest:
+    return ReloadRequest(targets, tuple(events), hook_targets(old_hooks, new_hooks))
+
+
+def _reload(reloader: Reloader, request: ReloadRequest) -> ReloadResult:
+    return ReloadResult(True, ()) if request.is_empty else reloader.reload(request)
+
+
+def _events_now(paths: Paths, before: list[Row], after: list[Row]) -> list[ModelEvent]:
+    """Messages for a change from `before` to `after` that the DB already holds (ids read from it now)."""
+    ids, columns = rows_now(paths.mikopbx_db, after)
+    return events_between(before, after, ids, columns)
 
 
 def recover(paths: Paths, reloader: Reloader, opts: ApplyOptions) -> str:
@@ -143,18 +164,22 @@ def recover(paths: Paths, reloader: Reloader, opts: ApplyOptions) -> str:
     if journal.get("phase") == "apply" and not read_diff(paths.mikopbx_db, new_rows, old_rows).changes:
         _write_state(paths, new["hooks"], new["records"])
         direction = "forward"
-        result = reloader.reload(targets) if targets else ReloadResult(True, ())
+        events = journal.get("events")
+        if not isinstance(events, list):  # interrupted between the commit and the journal naming the writes
+            events = _events_now(paths, old_rows, new_rows)
+        result = _reload(reloader, _request(targets, events, old["hooks"], new["hooks"]))
         if not result.ok:
             # The new config was refused: treat it like any failed reload and go back.
-            apply_records(paths.mikopbx_db, old_rows, new_rows, busy_timeout=opts.busy_timeout)
+            back = apply_records(paths.mikopbx_db, old_rows, new_rows, busy_timeout=opts.busy_timeout)
             _write_state(paths, old["hooks"], old["records"])
-            reloader.reload(targets)
+            _reload(reloader, _request(targets, events_of(back.written), new["hooks"], old["hooks"]))
             direction = "backward"
     else:
         diff = apply_records(paths.mikopbx_db, old_rows, new_rows, busy_timeout=opts.busy_timeout)
         _write_state(paths, old["hooks"], old["records"])
         if diff.changes or journal.get("phase") == "rollback":
-            reloader.reload(targets)
+            events = events_of(diff.written) if diff.written else _events_now(paths, new_rows, old_rows)
+            _reload(reloader, _request(targets, events, new["hooks"], old["hooks"]))
         direction = "backward"
     remove_file(paths.state(JOURNAL_FILE))
     log.warning("interrupted apply found in %s: %s", paths.state(JOURNAL_FILE),
@@ -261,6 +286,7 @@ def _reconcile_locked(paths: Paths, reloader: Reloader, opts: ApplyOptions, dry_
         raise
     pause_point("after-db")
     targets = reload_targets(diff.changes, old_hooks, new_hooks)
+    events = events_of(diff.written)
     try:
         for item in staged:  # renames only: records.json first, hooks.json (what Core reads) last
             item.commit()
@@ -268,9 +294,9 @@ def _reconcile_locked(paths: Paths, reloader: Reloader, opts: ApplyOptions, dry_
         for item in staged:
             item.discard()
         raise
-    _journal(paths, "apply", old, new, targets)  # the real diff may differ from the preview
+    _journal(paths, "apply", old, new, targets, events)  # the real diff may differ from the preview
     pause_point("after-files")
-    result = reloader.reload(targets) if targets else ReloadResult(True, ())
+    result = _reload(reloader, _request(targets, events, old_hooks, new_hooks))
     pause_point("after-reload")
     report.issues, report.changes, report.reload = diff.issues, diff.changes, targets
     report.reload_details = result.details
@@ -280,9 +306,9 @@ def _reconcile_locked(paths: Paths, reloader: Reloader, opts: ApplyOptions, dry_
         return report
     log.error("reload failed, rolling back to the last good configuration")
     _journal(paths, "rollback", old, new, targets)
-    apply_records(paths.mikopbx_db, old_rows, new_rows, busy_timeout=opts.busy_timeout)
+    back = apply_records(paths.mikopbx_db, old_rows, new_rows, busy_timeout=opts.busy_timeout)
     _write_state(paths, old_hooks, old_records)
-    again = reloader.reload(targets)
+    again = _reload(reloader, _request(targets, events_of(back.written), new_hooks, old_hooks))
     remove_file(paths.state(JOURNAL_FILE))
     report.result = "rolled-back"
     report.reload_details = result.details + again.details

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from python_worker.core.records import CUSTOM_FILES, FILTERS, FIREWALL, INCOMING, OUTGOING, PROVIDERS, SIP, SIP_HOSTS
-from python_worker.db.owned import Change
+from python_worker.db.owned import OUT_WORK_TIMES_ROUTES, Change
 
 TARGETS = ("pjsip", "dialplan", "firewall")
 
@@ -21,6 +21,7 @@ _TABLE_TARGETS: Mapping[str, tuple[str, ...]] = {
     FIREWALL: ("firewall",),
     # asterisk.conf (the entity ID) is read only when Asterisk starts; never restart it for this.
     CUSTOM_FILES: (),
+    OUT_WORK_TIMES_ROUTES: ("dialplan",),  # deleted with our incoming route (Core's cascade)
 }
 _HOOK_TARGETS: Mapping[str, str] = {
     "generatePeersPj": "pjsip",
@@ -34,10 +35,15 @@ def reload_targets(
     changes: Iterable[Change], old_hooks: Mapping[str, str], new_hooks: Mapping[str, str]
 ) -> tuple[str, ...]:
     """The reloads needed, in a fixed order; empty when nothing changed."""
-    need: set[str] = set()
+    need: set[str] = set(hook_targets(old_hooks, new_hooks))
     for change in changes:
         need.update(_TABLE_TARGETS[change.table])
-    for hook in set(old_hooks) | set(new_hooks):
-        if old_hooks.get(hook, "") != new_hooks.get(hook, ""):
-            need.add(_HOOK_TARGETS.get(hook, "dialplan"))
+    return tuple(t for t in TARGETS if t in need)
+
+
+def hook_targets(old_hooks: Mapping[str, str], new_hooks: Mapping[str, str]) -> tuple[str, ...]:
+    """The reloads the hook texts alone need. No row change tells Core of them (Core plans reloads from model
+    events only), so on a station these are asked for as Core's actions (Lib/ReloadCore.php)."""
+    need = {_HOOK_TARGETS.get(h, "dialplan") for h in set(old_hooks) | set(new_hooks)
+            if old_hooks.get(h, "") != new_hooks.get(h, "")}
     return tuple(t for t in TARGETS if t in need)

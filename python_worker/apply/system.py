@@ -1,7 +1,10 @@
 """The one place that runs commands on the system (never via a shell): reloads, and reading and setting Asterisk.
 
 Reload command scheme (CLI options of apply/run/disable):
-- `--reload-cmd php-core`: `php -f <moduleDir>/Lib/ReloadCore.php -- <targets...>` (Core regenerates and reloads).
+- `--reload-cmd php-core` (the default on a station): `php -f <moduleDir>/Lib/ReloadCore.php -- --events - <hook
+  targets...>` with the model-change messages of the rows written as JSON on its standard input: ReloadCore.php
+  publishes them to Core's WorkerModelsEvents (which then plans, refreshes and reloads as after its own saves) and asks
+  Core's reload actions for what only the hook texts changed (apply/core_events.py).
 - `--reload-cmd TEMPLATE`: split with shlex; if a word contains `{what}`, the command runs once per target with
   `{what}` replaced by the target word (pjsip, dialplan, firewall); otherwise it runs once with the target
   words appended as arguments.
@@ -13,6 +16,7 @@ A non-zero exit status, a timeout, or a missing program counts as a failed reloa
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import shlex
@@ -21,7 +25,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 PHP_CORE = "php-core"
 log = logging.getLogger("pbxfed")
@@ -33,22 +37,38 @@ class ReloadResult:
     details: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class ReloadRequest:
+    """What a change needs: `targets` (pjsip, dialplan, firewall: what a command reloader reloads), Core's
+    model-change messages for the rows written (`events`, apply/core_events.py) and the targets only the hook texts
+    need (`hook_targets`: no row change tells Core of them)."""
+
+    targets: tuple[str, ...]
+    events: tuple[dict[str, Any], ...] = ()
+    hook_targets: tuple[str, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.targets and not self.events and not self.hook_targets
+
+
 class Reloader(Protocol):
-    def reload(self, targets: Sequence[str]) -> ReloadResult: ...
+    def reload(self, request: ReloadRequest) -> ReloadResult: ...
 
 
 class NoReload:
     """--no-reload: the caller regenerates config itself."""
 
-    def reload(self, targets: Sequence[str]) -> ReloadResult:
-        return ReloadResult(True, tuple(targets), ("reload skipped (--no-reload)",))
+    def reload(self, request: ReloadRequest) -> ReloadResult:
+        return ReloadResult(True, request.targets, ("reload skipped (--no-reload)",))
 
 
-def run_command(argv: Sequence[str], timeout: float) -> tuple[int, str]:
-    """Run argv without a shell; (exit status, last lines of output). 127 when missing, 124 on timeout."""
+def run_command(argv: Sequence[str], timeout: float, stdin: bytes | None = None) -> tuple[int, str]:
+    """Run argv without a shell (`stdin` fed to it); (exit status, last lines of output). 127 when missing, 124 on
+    timeout."""
     try:
-        proc = subprocess.run(list(argv), stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
-                              check=False)
+        proc = subprocess.run(list(argv), input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
+                              capture_output=True, timeout=timeout, check=False)
     except FileNotFoundError:
         return 127, f"{argv[0]}: not found"
     except subprocess.TimeoutExpired:
@@ -82,16 +102,45 @@ class CommandReloader:
                 commands.append([*self.template, *rest])
         return commands
 
-    def reload(self, targets: Sequence[str]) -> ReloadResult:
-        details: list[str] = []
-        ok = True
-        for argv in self.plan_commands(targets):
-            code, output = run_command(argv, self.timeout)
-            details.append(f"{shlex.join(argv)} -> {code}" + (f": {output}" if output and code else ""))
-            if code != 0:
-                ok = False
-                log.error("reload command failed (exit %s): %s", code, shlex.join(argv))
-        return ReloadResult(ok, tuple(targets), tuple(details))
+    def reload(self, request: ReloadRequest) -> ReloadResult:
+        return _run_all([(argv, None) for argv in self.plan_commands(request.targets)], request.targets,
+                        self.timeout)
+
+
+def _run_all(commands: Sequence[tuple[list[str], bytes | None]], targets: tuple[str, ...],
+             timeout: float) -> ReloadResult:
+    details: list[str] = []
+    ok = True
+    for argv, stdin in commands:
+        code, output = run_command(argv, timeout, stdin)
+        details.append(f"{shlex.join(argv)} -> {code}" + (f": {output}" if output and code else ""))
+        if code != 0:
+            ok = False
+            log.error("reload command failed (exit %s): %s", code, shlex.join(argv))
+    return ReloadResult(ok, targets, tuple(details))
+
+
+@dataclass
+class PhpCoreReloader:
+    """`--reload-cmd php-core`: Core is told of the rows written as its own models tell it (Lib/ReloadCore.php
+    publishes `request.events` to WorkerModelsEvents, which plans Core's reloads) and asked for the reloads only the
+    hook texts need. A target with a command of its own (`per_target`) runs that command instead."""
+
+    argv: list[str]
+    per_target: dict[str, list[str]] = field(default_factory=dict)
+    timeout: float = 60.0
+
+    def plan_commands(self, request: ReloadRequest) -> list[tuple[list[str], bytes | None]]:
+        commands: list[tuple[list[str], bytes | None]] = [
+            (list(self.per_target[t]), None) for t in request.targets if t in self.per_target]
+        asked = [t for t in request.hook_targets if t not in self.per_target]
+        if request.events or asked:
+            payload = json.dumps(list(request.events), separators=(",", ":")).encode()
+            commands.append(([*self.argv, "--events", "-", *asked], payload))
+        return commands
+
+    def reload(self, request: ReloadRequest) -> ReloadResult:
+        return _run_all(self.plan_commands(request), request.targets, self.timeout)
 
 
 def php_core_argv(module_dir: Path) -> list[str]:
@@ -114,7 +163,7 @@ def make_reloader(
     if reload_cmd == PHP_CORE:
         if module_dir is None:
             raise ValueError("--reload-cmd php-core needs the module directory")
-        return CommandReloader(targets, php_core_argv(module_dir), timeout)
+        return PhpCoreReloader(php_core_argv(module_dir), targets, timeout)
     return CommandReloader(targets, shlex.split(reload_cmd) if reload_cmd else [], timeout)
 
 

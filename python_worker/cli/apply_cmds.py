@@ -7,7 +7,7 @@ import contextlib
 import logging
 import sys
 
-from python_worker.apply.reconciler import ApplyOptions, ApplyReport, Paths, reconcile
+from python_worker.apply.reconciler import ApplyOptions, ApplyReport, Paths, module_enabled, reconcile
 from python_worker.apply.system import PHP_CORE, AsteriskCli, Reloader, make_reloader
 from python_worker.cli.common import EXIT_FAILED, EXIT_UNAVAILABLE
 from python_worker.cli.parser import TARGETS
@@ -97,11 +97,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     tighten(args.state_dir)  # files an older version left readable to all
     private_file(_paths(args).module_db)
     setup_logging(args.state_dir, verbose=args.verbose)
+    paths = _paths(args)
+    if paths.mikopbx_db.exists() and not module_enabled(paths.mikopbx_db):
+        # Core says disabled (or an upgrade keeps the rows while it is): a worker now would remove them.
+        logging.getLogger("pbxfed").warning("the module is disabled in %s: the worker does not start", paths.mikopbx_db)
+        return 0
     sync = None if not args.sync_bind else SyncOptions(
         bind=args.sync_bind, port=args.sync_port, heartbeat=args.sync_heartbeat,
         heartbeat_timeout=3 * args.sync_heartbeat)
     asterisk = AsteriskCli(contacts_cmd=args.status_cmd, hints_cmd=args.hints_cmd, devstate_cmd=args.devstate_cmd)
     opts = WorkerOptions(debounce=args.debounce, resync=args.resync, asterisk=asterisk,
                          reachability_interval=args.reachability_interval, sync=sync)
-    worker = Worker(_paths(args), _reloader(args), ApplyOptions(busy_timeout=args.busy_timeout), opts)
+    worker = Worker(paths, _reloader(args), ApplyOptions(busy_timeout=args.busy_timeout), opts)
     return worker.run()

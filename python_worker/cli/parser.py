@@ -293,6 +293,15 @@ def _pairing_commands(sub: Any) -> None:
     _handler(p, "invite_cmds:cmd_sync_key")
 
 
+def _doctor_command(sub: Any) -> None:
+    p = sub.add_parser("doctor", help="check that this python3 runs the worker (imports, SQLite, zmq, inotify, "
+                       "ctypes, templates, mikopbx.db read-only); prints JSON, exit 0 when all passed, 1 if not")
+    p.add_argument("--mikopbx-db", type=Path, default=box.MIKOPBX_DB, help="MikoPBX config DB (opened read-only)")
+    default = _box_default("state_dir")
+    p.add_argument("--state-dir", type=Path, default=default, help="the worker's state dir (checked writable)")
+    _handler(p, "doctor_cmds:cmd_doctor")
+
+
 def _pairing_common(p: argparse.ArgumentParser, *, dbs: bool = True) -> None:
     _locations(p, mikopbx=dbs, module_db=dbs, state_dir=True)
     _json(p)
@@ -307,4 +316,5 @@ def build_parser() -> argparse.ArgumentParser:
     _config_commands(sub)
     _apply_commands(sub)
     _pairing_commands(sub)
+    _doctor_command(sub)
     return parser

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
 
-from python_worker import OWNER_MARK
+from python_worker import FIREWALL_CATEGORY, OWNER_MARK
 from python_worker.core.problems import Problem, problem
 from python_worker.core.records import (
     CUSTOM_FILES,
@@ -35,6 +35,14 @@ from python_worker.core.records import (
 )
 
 DEFAULT_RULE_PRIORITY = 9999  # Core's default incoming rule: never touched
+# Rows Core's own relations delete with one of ours (ACTION_CASCADE in Core's models at 2024.1.114 and 2026.1.223:
+# NetworkFilters -> FirewallRules by networkfilterid, IncomingRoutingTable -> OutWorkTimesRouts by routId). They exist
+# only because our row does; written with SQL, the cascade is ours to do.
+OUT_WORK_TIMES_ROUTES = "m_OutWorkTimesRouts"
+CASCADES: Mapping[str, tuple[str, str]] = {
+    FILTERS: (FIREWALL, "networkfilterid"),
+    INCOMING: (OUT_WORK_TIMES_ROUTES, "routId"),
+}
 
 # Priorities are the admin's to reorder (MikoPBX's route list renumbers them on drag and drop), so a
 # changed priority of our route is not drift: it is written when the route is created and kept afterwards.
@@ -58,13 +66,13 @@ class Row:
 
 @dataclass(frozen=True)
 class Change:
-    op: str  # create | update | delete | adopt (take over Core's empty placeholder row: record_id)
+    op: str  # create | update | delete | adopt (take over a row Core made for the module: record_id)
     table: str
     key: tuple[str, ...]
     peer: str
     columns: tuple[str, ...] = ()  # changed columns (update only)
     drift: str = ""  # "" | edited | deleted: the row differed from what we last applied
-    record_id: int = 0  # the row to delete (or to adopt)
+    record_id: int = 0  # the row deleted, updated or adopted (0: a row still to be created)
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {"op": self.op, "table": self.table, "key": list(self.key), "peer": self.peer}
@@ -77,10 +85,23 @@ class Change:
         return out
 
 
+@dataclass(frozen=True)
+class Written:
+    """One row the write transaction changed, as Core's models would describe the change: `fields` are the changed
+    columns (a create or delete: every column of the row, `id` last; CustomFiles deletes also carry `values`)."""
+
+    op: str  # create | update | delete (an adopted row is an update)
+    table: str
+    record_id: int
+    fields: tuple[str, ...]
+    values: Mapping[str, Any] = field(default_factory=dict)  # a deleted row's columns (what Core's snapshot holds)
+
+
 @dataclass
 class Diff:
     changes: list[Change] = field(default_factory=list)
     issues: list[Problem] = field(default_factory=list)  # conflicts with the admin's own rows
+    written: list[Written] = field(default_factory=list)  # filled by the write transaction (db/writer.py)
 
     @property
     def drift(self) -> list[Change]:
@@ -182,6 +203,7 @@ def compute_diff(conn: Connection, desired: Sequence[Row], previous: Sequence[Ro
     diff = Diff()
     wanted: set[tuple[str, tuple[str, ...]]] = set()
     skip_filters = _admin_filter_conflicts(conn, desired, diff)
+    category_rows = _core_category_rows(conn, owned)
     for row in desired:
         ident = (row.table, row.key)
         if row.table == FILTERS and row.key in skip_filters:
@@ -197,14 +219,19 @@ def compute_diff(conn: Connection, desired: Sequence[Row], previous: Sequence[Ro
             if row.table == CUSTOM_FILES:
                 _adopt_custom_file(conn, row, diff, prev is not None)
                 continue
-            diff.changes.append(Change("create", row.table, row.key, row.peer, drift="deleted" if prev else ""))
+            drift = "deleted" if prev else ""
+            if row.table == FIREWALL and (core_row := _take_core_row(conn, row, category_rows)):
+                diff.changes.append(Change("adopt", row.table, row.key, row.peer, drift=drift, record_id=core_row))
+                continue
+            diff.changes.append(Change("create", row.table, row.key, row.peer, drift=drift))
             continue
         values = resolved(conn, row)
         cols = [c for c in values if c in columns[row.table] and c not in KEPT_ON_UPDATE.get(row.table, ())]
         changed = tuple(c for c in cols if _n(have[0].values.get(c)) != _n(values[c]))
         if changed:
             edited = prev is not None and any(_n(have[0].values.get(c)) != _n(prev.values.get(c)) for c in changed)
-            diff.changes.append(Change("update", row.table, row.key, row.peer, changed, "edited" if edited else ""))
+            diff.changes.append(Change("update", row.table, row.key, row.peer, changed, "edited" if edited else "",
+                                       record_id=have[0].id))
         for extra in have[1:]:
             diff.changes.append(Change("delete", row.table, row.key, row.peer, record_id=extra.id))
     for (table, key), have in sorted(owned.items()):
@@ -212,10 +239,63 @@ def compute_diff(conn: Connection, desired: Sequence[Row], previous: Sequence[Ro
             for r in have:
                 peer = _peer_for(table, key, r.values, by_uid)
                 diff.changes.append(Change("delete", table, key, peer, record_id=r.id))
+    for rid, key in category_rows:  # Core's rows of our category on our filters that no plan keeps
+        diff.changes.append(Change("delete", FIREWALL, key, "", record_id=rid))
+    _cascade(conn, diff)
     _admin_routes_on_our_trunks(conn, desired, diff)
     order = {t: i for i, t in enumerate(TABLE_ORDER)}
-    diff.changes.sort(key=lambda c: (c.op != "delete", order[c.table], c.peer, c.key))
+    diff.changes.sort(key=lambda c: (c.op != "delete", order.get(c.table, len(order)), c.peer, c.key, c.record_id))
     return diff
+
+
+def _core_category_rows(conn: Connection, owned: Mapping[tuple[str, tuple[str, ...]], list[DbRow]]
+                        ) -> list[tuple[int, tuple[str, ...]]]:
+    """Rows of the module's firewall category on the module's own filters that carry no mark: Core made them
+    (enabling the module writes one per filter and rule of getDefaultFirewallRules; the 2026.1 Firewall page adds
+    missing categories when a filter is saved). Both keys are ours: the worker adopts one where it wants a rule and
+    deletes the rest, so each of our filters holds at most one row of our category."""
+    filter_ids = sorted(r.id for (table, _key), rows in owned.items() if table == FILTERS for r in rows)
+    if not filter_ids:
+        return []
+    query = text(f"SELECT id, description FROM {FIREWALL} WHERE category = :cat AND "
+                 "CAST(networkfilterid AS INTEGER) IN :ids AND "
+                 f"(description IS NULL OR NOT {_MARK_SQL.format(col='description')}) ORDER BY id"
+                 ).bindparams(bindparam("ids", expanding=True))
+    rows = conn.execute(query, {"cat": FIREWALL_CATEGORY, "ids": filter_ids,
+                                "mark": OWNER_MARK, "mark_len": len(OWNER_MARK)}).all()
+    return [(int(rid), (str(desc or ""),)) for rid, desc in rows]
+
+
+def _take_core_row(conn: Connection, row: Row, category_rows: list[tuple[int, tuple[str, ...]]]) -> int:
+    """The id of a Core-made row of our category on the planned rule's filter (removed from the list), or 0."""
+    fid = resolved(conn, row).get("networkfilterid")
+    if fid is None:
+        return 0
+    for i, (rid, _key) in enumerate(category_rows):
+        got = conn.execute(text(f"SELECT networkfilterid FROM {FIREWALL} WHERE id = :id"), {"id": rid}).scalar()
+        if _n(got) == _n(fid):
+            del category_rows[i]
+            return rid
+    return 0
+
+
+def _cascade(conn: Connection, diff: Diff) -> None:
+    """The rows Core's relations would delete with each of our deleted rows (CASCADES), unless already deleted."""
+    existing = set(conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars().all())
+    gone = {(c.table, c.record_id) for c in diff.changes if c.op == "delete"}
+    for change in list(diff.changes):
+        if change.op != "delete" or change.table not in CASCADES:
+            continue
+        table, column = CASCADES[change.table]
+        if table not in existing:
+            continue
+        key_col = "description" if table == FIREWALL else "id"
+        rows = conn.execute(text(f'SELECT id, "{key_col}" FROM "{table}" WHERE "{column}" = :id ORDER BY id'),
+                            {"id": str(change.record_id)}).all()
+        for rid, key in rows:
+            if (table, int(rid)) not in gone:
+                gone.add((table, int(rid)))
+                diff.changes.append(Change("delete", table, (str(key or ""),), change.peer, record_id=int(rid)))
 
 
 def resolved(conn: Connection, row: Row) -> Mapping[str, Any]:

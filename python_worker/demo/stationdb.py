@@ -50,6 +50,8 @@ _TABLES = {
     "m_NetworkFilters": "`id` INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, `permit` VARCHAR(0) NULL, "
     '`deny` VARCHAR(0) NULL, `newer_block_ip` VARCHAR(1) DEFAULT "0" NULL, '
     '`local_network` VARCHAR(1) DEFAULT "0" NULL, `description` VARCHAR(0) NULL',
+    "m_OutWorkTimesRouts": "`id` INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, `timeConditionId` INTEGER NOT NULL, "
+    "`routId` VARCHAR(0) NOT NULL",
     "m_CustomFiles": "`id` INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, `filepath` VARCHAR(0) NULL, "
     '`content` VARCHAR(0) NULL, `mode` VARCHAR(0) DEFAULT "none" NULL, `changed` VARCHAR(1) DEFAULT "0" NULL, '
     "`description` VARCHAR(0) NULL",
@@ -153,9 +155,12 @@ def add_phone(path: Path, phone: Phone) -> None:
 
 def create_schema(conn: sqlite3.Connection, version: str = "2026.1") -> None:
     """Create the MikoPBX tables this module touches, with the column set of `version`."""
-    sip = _SIP_2026 if version.startswith("2026") else _SIP_2024
+    is_2026 = version.startswith("2026")
+    sip = _SIP_2026 if is_2026 else _SIP_2024
     conn.execute(f'CREATE TABLE IF NOT EXISTS "m_Sip" ({sip})')
     for table, cols in _TABLES.items():
+        if table == "m_NetworkFilters" and is_2026:
+            cols += ", `priority` VARCHAR(0) NULL"  # 2026.1 orders the filters by it (Core: NetworkFilters.php)
         conn.execute(f'CREATE TABLE IF NOT EXISTS "{table}" ({cols})')
 
 

@@ -6,7 +6,7 @@ import base64
 import re
 from typing import Any
 
-from python_worker import FALLBACK_NOTE_PREFIX, MODULE_ID, OWNER_MARK, SYNC_PORT
+from python_worker import FALLBACK_NOTE_PREFIX, FIREWALL_CATEGORY, MODULE_ID, OWNER_MARK, SYNC_PORT, SYNC_PORT_KEY
 from python_worker.core.breakout import FALLBACK_ROUTE_PRIORITY
 from python_worker.core.fields import ip_literal, is_valid_host
 from python_worker.core.planner import INCOMING_PRIORITY, ROUTE_PRIORITY, PeerPlan, Plan
@@ -93,7 +93,8 @@ def build_records(plan: Plan) -> Records:
                 # The sync port's category is 'block' by default; it opens only for a paired peer's filter.
                 firewall.append({
                     "peer": peer.name, "protocol": "tcp", "portfrom": str(SYNC_PORT), "portto": str(SYNC_PORT),
-                    "action": "allow", "category": MODULE_ID, "portFromKey": "", "portToKey": "",
+                    "action": "allow", "category": FIREWALL_CATEGORY, "portFromKey": SYNC_PORT_KEY,
+                    "portToKey": SYNC_PORT_KEY,
                     "description": _mark(peer, "sync"), "network_filter": _mark(peer),
                 })
     for invite_id, source in plan.pairing_sources:
@@ -108,7 +109,8 @@ def build_records(plan: Plan) -> Records:
         })
         firewall.append({
             "peer": "", "protocol": "tcp", "portfrom": str(SYNC_PORT), "portto": str(SYNC_PORT),
-            "action": "allow", "category": MODULE_ID, "portFromKey": "", "portToKey": "",
+            "action": "allow", "category": FIREWALL_CATEGORY, "portFromKey": SYNC_PORT_KEY,
+                    "portToKey": SYNC_PORT_KEY,
             "description": f"{mark} sync", "network_filter": mark,
         })
     custom_files: list[dict[str, Any]] = []

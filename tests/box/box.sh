@@ -2,9 +2,10 @@
 # Runs a command on the emulated station (tests/box/setup.sh builds it), inside a network namespace of
 # its own (only lo) and a private mount namespace, with the repository bind-mounted read-only at
 # /pbxfed-repo and a per-run scratch directory at /pbxfed-run (removed afterwards unless PBXFED_KEEP_RUN=1).
-#   bash tests/box/box.sh [--no-python] [--bind HOSTDIR:BOXDIR]... -- CMD...
-# --no-python: the same tree seen through an overlay in which /usr/bin/python3 and /usr/bin/python3.11
-#   do not exist (a station without a usable python3), for the install-refusal test.
+#   bash tests/box/box.sh [--no-python] [--hide BOXPATH]... [--bind HOSTDIR:BOXDIR]... -- CMD...
+# --hide BOXPATH: the same tree seen through an overlay in which BOXPATH does not exist (e.g. a C extension of
+#   lib-dynload: a station whose interpreter lacks it), for the install-refusal tests.
+# --no-python: --hide /usr/bin/python3 --hide /usr/bin/python3.11 (a station without a usable python3).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
@@ -14,17 +15,18 @@ die() { echo "box: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root"
 [ -f "$BOX/.pbxfed-box-ready" ] || die "$BOX is not set up (bash tests/box/setup.sh)"
 
-no_python=0
+hides=()
 binds=()
 while [ $# -gt 0 ]; do
     case "$1" in
-        --no-python) no_python=1; shift ;;
+        --no-python) hides+=(/usr/bin/python3 /usr/bin/python3.11); shift ;;
+        --hide) hides+=("$2"); shift 2 ;;
         --bind) binds+=("$2"); shift 2 ;;
         --) shift; break ;;
         *) break ;;
     esac
 done
-[ $# -gt 0 ] || die "usage: box.sh [--no-python] [--bind HOST:BOX]... -- CMD..."
+[ $# -gt 0 ] || die "usage: box.sh [--no-python] [--hide BOXPATH]... [--bind HOST:BOX]... -- CMD..."
 
 id="box-r$$-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
 run="$RUNS/$id"
@@ -41,10 +43,14 @@ if ip netns exec "$ns" ip -o link show | grep -v ': lo:' | grep -q .; then die "
 
 root="$BOX"
 prep="mount --make-rprivate / "
-if [ "$no_python" = 1 ]; then
-    mkdir -p "$run/upper/usr/bin" "$run/work" "$run/root"
+if [ "${#hides[@]}" -gt 0 ]; then
+    mkdir -p "$run/work" "$run/root"
     # Overlay whiteouts: these names do not exist in the merged tree.
-    for f in python3 python3.11; do mknod "$run/upper/usr/bin/$f" c 0 0; done
+    for f in "${hides[@]}"; do
+        [ -e "$BOX$f" ] || [ -L "$BOX$f" ] || die "--hide $f: not in the box"
+        mkdir -p "$run/upper$(dirname "$f")"
+        mknod "$run/upper$f" c 0 0
+    done
     prep="$prep && mount -t overlay overlay -o lowerdir='$BOX',upperdir='$run/upper',workdir='$run/work' '$run/root'"
     root="$run/root"
 fi

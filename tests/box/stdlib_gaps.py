@@ -1,15 +1,17 @@
-"""Finds, by trying, what the worker needs that a station's minimal Python 3.11 lacks.
+"""Finds, by trying, what the worker needs that a station's minimal Python 3.11 lacks: how
+python/stdlib-needed.txt (the stdlib modules the zip carries) is made. A tool, not a test stage: the station test
+(tests/box/station.sh) and tests/box/check_imports.py prove that the list is enough.
 
 Runs tests/box/probe_imports.py on the emulated box (tests/box/setup.sh) with PYTHONPATH = the repository
 + the runtime wheels for cp311/x86_64 unpacked from build/wheels-cache. Every hard ModuleNotFoundError
 adds that stdlib module (from the libpython3.11-stdlib .deb kept beside the box) to a supplement
 directory, and the probe runs again, until it passes or a missing piece is not pure-Python stdlib.
-Then the same with the supplement as a zip (zipimport), and with the pure-Python packages in a zip.
 
-  python3 tests/box/stdlib_gaps.py                 # prints the findings
-  python3 tests/box/stdlib_gaps.py --check FILE    # fails unless the needed list equals FILE's
-  python3 tests/box/stdlib_gaps.py --write FILE    # (re)writes FILE with the needed list
-Run as root (chroot, namespaces). Every loop is bounded.
+  python3 tests/box/stdlib_gaps.py                                    # prints the findings
+  python3 tests/box/stdlib_gaps.py --check python/stdlib-needed.txt   # fails unless the needed list equals it
+  python3 tests/box/stdlib_gaps.py --write python/stdlib-needed.txt   # (re)writes it
+Run as root (chroot, namespaces). Every loop is bounded. (The layouts were measured here in the first phase;
+bench/bench_box_layout.py measures them now, from the built zip.)
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ MINIMAL = BOX / "usr/lib/python3.11"
 RUNS = Path(os.environ.get("PBXFED_BOX_RUNS", "/var/cache/pbxfed/box-runs"))
 WHEELS = Path(os.environ.get("PBXFED_WHEELS", REPO / "build/wheels-cache"))
 REALCORE_ENV = Path("/var/cache/pbxfed/sid/opt/pbxfed-realcore/current.env")
-PURE_PACKAGES = ["sqlalchemy", "jinja2", "markupsafe", "watchdog", "typing_extensions.py"]
 MAX_ROUNDS = 60
+HEADER = ("# pure-Python stdlib modules the worker imports that python3.11-minimal lacks\n"
+          "# (found by tests/box/stdlib_gaps.py; one top-level name a line); scripts/build_zip.py puts them,\n"
+          "# from Debian bookworm's libpython3.11-stdlib, into python/cp311-stdlib.zip.\n")
 
 
 def log(*parts: object) -> None:
@@ -49,8 +53,6 @@ def wheels_for_box() -> list[Path]:
     picked = []
     for whl in sorted(WHEELS.glob("*.whl")):
         n = whl.name
-        if n.startswith("pip-"):
-            continue
         if "-py3-none-any" in n or ("cp311" in n and "x86_64" in n) or ("py3-none-manylinux" in n and "x86_64" in n):
             picked.append(whl)
     names = {w.name.split("-")[0].lower() for w in picked}
@@ -136,17 +138,6 @@ def copy_into(extra: Path, top: str, src: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def zip_dir(src: Path, out: Path, names: list[str] | None = None) -> None:
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-        for entry in sorted(names if names is not None else os.listdir(src)):
-            base = src / entry
-            paths = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file())
-            for p in paths:
-                if "__pycache__" in p.parts:
-                    continue
-                z.write(p, p.relative_to(src).as_posix())
-
-
 def summarize(lines: list[str]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {"OK": [], "MISSING": [], "FAIL": [], "ABSENT": [], "CEXT": [], "TIME": []}
     for line in lines:
@@ -227,74 +218,12 @@ def main() -> int:
         print("== stdlib modules looked for, absent, and tolerated (optional imports):")
         print("  " + (" ".join(tolerated) or "(none)"))
 
-        # zipimport: the supplement as a zip.
-        zip_dir(work / "extra", work / "stdlib-extra.zip")
-        zres = summarize(run_probe(work, [*base_path, "/pbxfed-work/stdlib-extra.zip"], []))
-        print("== the supplement from a zip on sys.path (zipimport):",
-              "all stages OK" if not zres["FAIL"] and not zres["MISSING"] else f"FAIL {zres['FAIL'] + zres['MISSING']}")
-
-        # Pure-Python packages (and the worker) from a zip; pyzmq unpacked in a plain directory.
-        pk = work / "pkgs"
-        pk.mkdir()
-        zip_dir(site, work / "pkgs.zip", PURE_PACKAGES)
-        zip_dir(REPO, work / "worker.zip", ["python_worker"])
-        shutil.copytree(site / "zmq", pk / "zmq")
-        if (site / "pyzmq.libs").exists():
-            shutil.copytree(site / "pyzmq.libs", pk / "pyzmq.libs")
-        zpath = ["/pbxfed-work/worker.zip", "/pbxfed-work/pkgs.zip", "/pbxfed-work/pkgs",
-                 "/pbxfed-work/stdlib-extra.zip"]
-        pres = summarize(run_probe(work, zpath, []))
-        print("== worker + SQLAlchemy, Jinja2, MarkupSafe, watchdog, typing_extensions from zips (sources only),"
-              " pyzmq unpacked (measured, not gated):")
-        for line in pres["OK"]:
-            print("  OK", line)
-        print("  seconds per stage:", ", ".join(pres["TIME"]))
-        for line in pres["FAIL"] + pres["MISSING"]:
-            print("  FAIL", line)
-        # The same zips with bytecode compiled by the box's own python3 (compileall -b: .pyc beside each .py,
-        # the layout zipimport reads); without it every process start compiles everything again.
-        pyc = work / "pyc-src"
-        pyc.mkdir()
-        for name in PURE_PACKAGES:
-            src = site / name
-            (shutil.copytree(src, pyc / name) if src.is_dir() else shutil.copy2(src, pyc / name))
-        shutil.copytree(REPO / "python_worker", pyc / "python_worker",
-                        ignore=shutil.ignore_patterns("__pycache__"))
-        for entry in os.listdir(work / "extra"):
-            src = work / "extra" / entry
-            (shutil.copytree(src, pyc / entry) if src.is_dir() else shutil.copy2(src, pyc / entry))
-        comp = subprocess.run(["bash", str(HERE / "box.sh"), "--bind", f"{work}:/pbxfed-work", "--",
-                               "python3", "-m", "compileall", "-q", "-b", "/pbxfed-work/pyc-src"],
-                              capture_output=True, text=True, timeout=600)
-        if comp.returncode != 0:
-            print("  compileall failed:", comp.stdout[-300:], comp.stderr[-300:])
-        zip_dir(pyc, work / "pkgs-pyc.zip", [n for n in os.listdir(pyc) if n != "python_worker"])
-        zip_dir(pyc, work / "worker-pyc.zip", ["python_worker"])
-        cpath = ["/pbxfed-work/worker-pyc.zip", "/pbxfed-work/pkgs-pyc.zip", "/pbxfed-work/pkgs"]
-        cres = summarize(run_probe(work, cpath, []))
-        print("== the same from zips holding .pyc compiled by the box's python3:",
-              "all stages OK" if not cres["FAIL"] and not cres["MISSING"] else f"FAIL {cres['FAIL'] + cres['MISSING']}")
-        print("  seconds per stage:", ", ".join(cres["TIME"]))
-        # pyzmq from a zip: its C extension cannot load (shown, expected).
-        zip_dir(site, work / "zmq.zip", ["zmq", "pyzmq.libs"])
-        zq = summarize(run_probe(work, ["/pbxfed-work/zmq.zip", extra_box], ["zmq"]))
-        print("== pyzmq from a zip:", "works" if zq["OK"] else f"does not load ({(zq['FAIL'] + zq['MISSING'])[:1]})")
-        # The station without python3.
-        nop = run_probe(work, base_path, [], no_python=True)
-        ok_nop = len(nop) == 1 and "exit 127" in nop[0]
-        print("== the box without python3:", "python3 not found (exit 127), as it must be" if ok_nop
-              else f"UNEXPECTED {'; '.join(nop)[:200]}")
         print(f"== took {time.time() - started:.1f} s")
 
-        # Gating: the directory layout, the supplement as a zip, the packages as zips of bytecode, pyzmq
-        # refusing to load from a zip and the refusal box. Zips without bytecode are measured, not gated
-        # (every process start compiles them again: slow on a loaded machine, but not wrong).
-        ok = not any(r["FAIL"] or r["MISSING"] for r in (final, zres, cres)) and not zq["OK"]
-        ok = ok and ok_nop
+        ok = not (final["FAIL"] or final["MISSING"])
         listing = "".join(f"{t}\n" for t in sorted(needed))
         if args.write:
-            args.write.write_text("# pure-Python stdlib modules the worker imports that python3.11-minimal lacks\n"
-                                  "# (found by tests/box/stdlib_gaps.py; one top-level name a line)\n" + listing)
+            args.write.write_text(HEADER + listing)
         if args.check:
             want = "".join(f"{ln.strip()}\n" for ln in args.check.read_text().splitlines()
                            if ln.strip() and not ln.startswith("#"))

@@ -18,7 +18,10 @@ RC_CACHE="$RC_CHROOT$RC_CACHE_IN"
 RC_RUNS_IN=/pbxfed-run
 # Directories inside Core's tree that Core's module installer writes (PbxExtensionUtils: asset and view links).
 RC_CORE_WRITABLE="sites/admin-cabinet/assets/img/cache sites/admin-cabinet/assets/css/cache sites/admin-cabinet/assets/js/cache src/AdminCabinet/Views/Modules"
-RC_PACKAGES="php8.4-cli php8.4-sqlite3 php8.4-mbstring php8.4-curl php8.4-xml php8.4-zip php8.4-redis phpunit redis-server beanstalkd"
+# python3-*: the worker runs in the runtime with the chroot's python3 and Debian's packages of its dependencies
+# (PBXFED_PYTHON; the box's own Python is tests/box's subject); sqlite3: the CLI a station has (bin/safe.sh reads the
+# module's state with it).
+RC_PACKAGES="php8.4-cli php8.4-sqlite3 php8.4-mbstring php8.4-curl php8.4-xml php8.4-zip php8.4-redis phpunit redis-server beanstalkd python3-sqlalchemy python3-jinja2 python3-zmq python3-watchdog sqlite3"
 
 rc_log() { echo "realcore: $*" >&2; }
 rc_die() { echo "realcore: $*" >&2; exit 1; }
@@ -109,7 +112,9 @@ rc_install_module_files() {
     dst="$rt/custom_modules/ModulePbxFederation"
     rm -rf "$dst"
     mkdir -p "$dst/db"
-    (cd "$RC_REPO" && cp -a module.json Setup Lib Models App Messages public bin "$dst/")
+    (cd "$RC_REPO" && cp -a module.json Setup Lib Models App Messages public bin python_worker "$dst/")
+    [ ! -d "$RC_REPO/python" ] || cp -a "$RC_REPO/python" "$dst/"
+    find "$dst/python_worker" -name __pycache__ -prune -exec rm -rf {} +
 }
 
 # The harness (bootstrap, helpers, tests) as <runtime>/harness: the repository is not visible in the chroot.

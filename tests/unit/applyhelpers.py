@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from python_worker.apply.reconciler import Paths
-from python_worker.apply.system import ReloadResult
+from python_worker.apply.system import ReloadRequest, ReloadResult
 from python_worker.core.config import PeerConfig, Settings
 from python_worker.core.records import TABLE_ORDER
 from python_worker.db.moduledb import init_db, upsert_peer, write_settings
@@ -43,10 +43,12 @@ class RecordingReloader:
 
     calls: list[tuple[str, ...]] = field(default_factory=list)
     fail_calls: set[int] = field(default_factory=set)
+    requests: list[ReloadRequest] = field(default_factory=list)
 
-    def reload(self, targets: Sequence[str]) -> ReloadResult:
-        self.calls.append(tuple(targets))
-        return ReloadResult(len(self.calls) not in self.fail_calls, tuple(targets))
+    def reload(self, request: ReloadRequest) -> ReloadResult:
+        self.calls.append(tuple(request.targets))
+        self.requests.append(request)
+        return ReloadResult(len(self.calls) not in self.fail_calls, tuple(request.targets))
 
 
 def add_admin_records(db: Path) -> None:

@@ -15,6 +15,8 @@ from python_worker.apply.reconciler import Paths
 from python_worker.apply.reloads import reload_targets
 from python_worker.apply.system import (
     CommandReloader,
+    PhpCoreReloader,
+    ReloadRequest,
     make_reloader,
     parse_contact_details,
     parse_contacts,
@@ -147,13 +149,18 @@ def test_reload_command_scheme(tmp_path: Path) -> None:
     mixed = make_reloader(None, per_target={"dialplan": "asterisk -C /x/a.conf -rx 'dialplan reload'"})
     assert isinstance(mixed, CommandReloader)
     assert mixed.plan_commands(["pjsip", "dialplan"]) == [["asterisk", "-C", "/x/a.conf", "-rx", "dialplan reload"]]
+    # php-core: Core's model-change messages on stdin, and only the targets no row change implies as words.
     php = make_reloader("php-core", module_dir=tmp_path)
-    assert isinstance(php, CommandReloader)
-    cmd = php.plan_commands(["pjsip", "dialplan", "firewall"])[0]
-    assert cmd[1:] == ["-f", str(tmp_path / "Lib" / "ReloadCore.php"), "--", "pjsip", "dialplan", "firewall"]
-    assert make_reloader("x", no_reload=True).reload(["pjsip"]).ok
+    assert isinstance(php, PhpCoreReloader)
+    event = {"source": "ModelsBase->sendChangesToBackend", "model": "MikoPBX\\Common\\Models\\Sip",
+             "recordId": "7", "action": "afterSave", "changedFields": ["host"]}
+    [(cmd, stdin)] = php.plan_commands(ReloadRequest(("pjsip", "dialplan", "firewall"), (event,), ("dialplan",)))
+    assert cmd[1:] == ["-f", str(tmp_path / "Lib" / "ReloadCore.php"), "--", "--events", "-", "dialplan"]
+    assert stdin is not None and json.loads(stdin) == [event]
+    assert php.plan_commands(ReloadRequest(("pjsip",))) == []  # nothing to tell Core
+    assert make_reloader("x", no_reload=True).reload(ReloadRequest(("pjsip",))).ok
     failing = make_reloader("/nonexistent/reload")
-    assert not failing.reload(["pjsip"]).ok
+    assert not failing.reload(ReloadRequest(("pjsip",))).ok
 
 
 def test_parse_pjsip_show_contacts() -> None:
@@ -192,8 +199,9 @@ def test_without_reload_options_a_station_reloads_through_core(tmp_path: Path) -
                               no_reload=False, reload_timeout=5.0, reload_pjsip_cmd=None,
                               reload_dialplan_cmd=None, reload_firewall_cmd=None)
     reloader = _reloader(args)
-    assert isinstance(reloader, CommandReloader)
-    assert reloader.plan_commands(["pjsip"])[0][1:] == ["-f", str(tmp_path / "Lib" / "ReloadCore.php"), "--", "pjsip"]
+    assert isinstance(reloader, PhpCoreReloader)
+    assert reloader.plan_commands(ReloadRequest((), (), ("pjsip",)))[0][0][1:] == [
+        "-f", str(tmp_path / "Lib" / "ReloadCore.php"), "--", "--events", "-", "pjsip"]
 
 
 def test_secrets_are_masked_in_messages_and_tracebacks() -> None:

@@ -30,7 +30,7 @@ def rules(db: Path) -> list[tuple[object, ...]]:
         conn.close()
 
 
-EXPECTED = [("tcp", "7787", "7787", "allow", "ModulePbxFederation", "127.0.0.3/32",
+EXPECTED = [("tcp", "7787", "7787", "allow", "MODULEPBXFEDERATION", "127.0.0.3/32",
              "ModulePbxFederation: peer spb sync")]
 
 
@@ -111,7 +111,7 @@ def test_pending_invitation_opens_the_port_for_its_address_until_used_or_expired
     create_invitation(paths.state_dir, "moscow", "127.0.0.2", sip_port=5060, patterns="2XX")  # no address
     report = reconcile(paths, reloader, runtime=_pending(paths))
     assert report.result == "applied", report.summary()
-    assert invitation_rules(paths.mikopbx_db) == [("127.0.0.9/32", "0", "7787", "allow", "ModulePbxFederation")]
+    assert invitation_rules(paths.mikopbx_db) == [("127.0.0.9/32", "0", "7787", "allow", "MODULEPBXFEDERATION")]
     assert "firewall" in reloader.calls[-1]
 
     assert InvitationBook(paths.state_dir).consume(used.id, "spb")

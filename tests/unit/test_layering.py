@@ -20,7 +20,7 @@ LAYERS: dict[str, set[str]] = {
     "apply": {"core", "db", "render", "pipeline", "statedir", "logs"},
     "sync": {"core", "db", "statedir", "logs"},
     "service": {"core", "db", "apply", "sync", "statedir", "logs"},
-    "cli": {"core", "db", "apply", "service", "sync", "pipeline", "statedir", "logs", "demo", "box"},
+    "cli": {"core", "db", "apply", "service", "sync", "pipeline", "statedir", "logs", "demo", "box", "doctor"},
     "demo": {"core", "db", "pipeline"},
 }
 # third-party and system modules a folder may import at all (anything not listed is refused)

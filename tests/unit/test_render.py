@@ -30,10 +30,13 @@ def test_exact_texts_with_overlap_fix_and_tcp(moscow: StationSnapshot) -> None:
     u = "SIP-TRUNK-B4FBFB7E21"
     assert hooks["extensionGenContexts"] == (
         f"[{u}-incoming-custom]\n"
-        "; ModulePbxFederation: calls from spb reach only this station's own numbers\n"
+        "; ModulePbxFederation: calls from spb reach only this station's own numbers and end here, never in\n"
+        "; the route's Dial or the station's default route action that follow this Gosub\n"
         'exten => _.!,1,ExecIf($["${REGEX("^(2[0-9][0-9])$" ${EXTEN})}" != "1"]?Hangup(1))\n'
         '\tsame => n,ExecIf($["${CALLERID(num):0:1}" == "_"]?Set(CALLERID(num)=${CALLERID(num):1}))\n'
-        "\tsame => n,Return()\n"
+        "\tsame => n,StackPop()\n"
+        '\tsame => n,ExecIf($[${DIALPLAN_EXISTS(internal,${EXTEN},1)}]?Goto(internal,${EXTEN},1))\n'
+        "\tsame => n,Hangup(1)\n"
         "\n"
         f"[{u}-outgoing-custom]\n"
         "; ModulePbxFederation: mark the caller number so spb never takes it for its own extension\n"

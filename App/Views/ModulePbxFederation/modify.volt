@@ -1,5 +1,5 @@
 {# ModulePbxFederation: one peer station. The worker validates on save; refused fields are shown with the reason. #}
-<form class="ui large grey segment form" id="module-pbx-federation-peer-form" data-lang="{{ adminLanguage }}" method="post"
+<form class="ui large grey segment form" id="module-pbx-federation-peer-form" data-lang="{{ adminLanguage }}" data-texts="{{ textsJson|e }}" method="post"
       action="{{ url('module-pbx-federation/module-pbx-federation/savePeer') }}">
     {{ form.render('id') }}
     <h3 class="ui header">{{ t._('module_pbx_federation_ModifyPeerHeader') }} {{ represent|e }}</h3>
@@ -33,6 +33,7 @@
         <label>{{ t._('module_pbx_federation_PeerSecret') }}</label>
         <div class="ui action input">
             {{ form.render('secret') }}
+            <button type="button" class="ui icon button" id="pbx-federation-show-secret" data-tooltip="{{ t._('module_pbx_federation_ShowSecret')|e }}"><i class="eye icon"></i></button>
             <button type="button" class="ui button" id="pbx-federation-generate-secret">
                 <i class="key icon"></i> {{ t._('module_pbx_federation_GenerateSecret') }}
             </button>

@@ -2,10 +2,10 @@
 
 namespace PbxFederationTests;
 
-use MikoPBX\Core\Workers\WorkerModelsEvents;
 use MikoPBX\Modules\Config\ConfigClass;
 use Modules\ModulePbxFederation\Lib\CommandResult;
 use Modules\ModulePbxFederation\Lib\CoreReloader;
+use Modules\ModulePbxFederation\Lib\ModuleLifecycle;
 use Modules\ModulePbxFederation\Lib\ModuleLog;
 use Modules\ModulePbxFederation\Lib\PbxFederationConf;
 use Modules\ModulePbxFederation\Lib\PythonEnvironment;
@@ -16,7 +16,7 @@ use Modules\ModulePbxFederation\Models\ModulePbxFederation;
 use Modules\ModulePbxFederation\Models\ModulePbxFederationPeers;
 use PHPUnit\Framework\TestCase;
 
-/** Enable, disable, boot, model events, cron and firewall hooks. */
+/** Boot, a failing worker at removal, upgrade recognition, model events and cron (the rest: tests/realcore). */
 final class LifecycleTest extends TestCase
 {
     /** @var string */
@@ -33,9 +33,8 @@ final class LifecycleTest extends TestCase
         $this->root = TempDir::make();
         $this->moduleDir = $this->root . '/ModulePbxFederation';
         ConfigClass::$testModulesDir = $this->root;
-        TempDir::fakeVenv($this->moduleDir);
+        TempDir::fakeInstall($this->moduleDir);
         $this->runner = new FakeRunner();
-        WorkerModelsEvents::$invoked = [];
     }
 
     protected function tearDown(): void
@@ -65,39 +64,54 @@ final class LifecycleTest extends TestCase
         return array_merge([$this->moduleDir . '/bin/pbxfed'], $words);
     }
 
-    public function testEnableAndBootAskBinPbxfedToStartTheWorker(): void
+    public function testBootAsksBinPbxfedToStartTheWorker(): void
     {
-        // Core calls the hook twice, each time on a new ConfigClass object; `pbxfed start` does nothing when the
-        // worker runs (tests/php/unit/PbxfedScriptTest.php runs the real script).
-        $this->conf()->onAfterModuleEnable();
-        $this->conf()->onAfterModuleEnable();
+        // `pbxfed start` does nothing when the worker runs (tests/php/unit/PbxfedScriptTest.php runs the real script).
         $this->conf()->onAfterPbxStarted();
-        self::assertSame([$this->pbxfed('start'), $this->pbxfed('start'), $this->pbxfed('start')], $this->runner->runs);
+        $this->conf()->onAfterPbxStarted();
+        self::assertSame([$this->pbxfed('start'), $this->pbxfed('start')], $this->runner->runs);
         self::assertSame([], $this->runner->spawns);
     }
 
-    public function testDisableTwiceStopsRemovesRecordsAndReloads(): void
+    public function testAWorkerThatCannotRemoveTheRowsLeavesItToPhpAndSaysWhy(): void
     {
-        $this->conf()->onAfterModuleDisable();
-        $this->conf()->onAfterModuleDisable();
-        self::assertSame(['stop', 'disable', 'stop', 'disable'], $this->runner->commands());
-        self::assertSame([$this->pbxfed('disable'), $this->pbxfed('disable')], $this->runner->runsOf('disable'));
-        $actions = 'MikoPBX\\Core\\Workers\\Libs\\WorkerModelsEvents\\Actions\\';
-        self::assertSame(
-            [$actions . 'ReloadPJSIPAction', $actions . 'ReloadDialplanAction', $actions . 'ReloadFirewallAction'],
-            array_slice(WorkerModelsEvents::$invoked, 0, 3)
-        );
-        self::assertCount(6, WorkerModelsEvents::$invoked);
-        self::assertSame([], $this->runner->spawns, 'disable never starts anything');
+        // Enable, disable, upgrade and uninstall run on real Core in tests/realcore/tests/LifecycleTest.php; a worker
+        // that fails is simulated here.
+        $this->runner->responder = static function (array $argv): CommandResult {
+            return new CommandResult(($argv[1] ?? '') === 'disable' ? 1 : 0, '', 'database is locked');
+        };
+        $paths = new WorkerPaths($this->moduleDir);
+        $log = new ModuleLog(function (string $message): void {
+            $this->logged[] = $message;
+        });
+        $fallbacks = 0;
+        $life = new ModuleLifecycle($paths, new WorkerClient($paths, $this->runner, $log), $log,
+            static function () use (&$fallbacks): bool {
+                $fallbacks++;
+                return true;
+            });
+        self::assertTrue($life->removeOwnedRecords());
+        self::assertSame(1, $fallbacks);
+        self::assertStringContainsString('database is locked', implode("\n", $this->logged));
     }
 
-    public function testFailedDisableIsLogged(): void
+    public function testUpgradeIsRecognisedByCoresInstallerOnTheStackOrAFreshMarker(): void
     {
-        $this->runner->responder = static function (array $argv): CommandResult {
-            return new CommandResult(1, '', 'database is locked');
-        };
-        $this->conf()->onAfterModuleDisable();
-        self::assertStringContainsString('database is locked', implode("\n", $this->logged));
+        $paths = new WorkerPaths($this->moduleDir);
+        $log = new ModuleLog(static function (): void {
+        });
+        $life = new ModuleLifecycle($paths, new WorkerClient($paths, $this->runner, $log), $log);
+        $installer = ['function' => 'startModuleInstallation', 'class' => ModuleLifecycle::INSTALLER];
+        self::assertTrue(ModuleLifecycle::calledByCoresInstaller([['function' => 'x'], $installer]));
+        self::assertFalse(ModuleLifecycle::calledByCoresInstaller([['function' => 'startModuleInstallation',
+            'class' => 'Somebody\\Else']]));
+        self::assertFalse($life->isUpgrading([]));
+        $life->markUpgrade('disable');
+        self::assertTrue($life->isUpgrading([]));
+        file_put_contents($life->markerFile(), json_encode(['since' => time() - ModuleLifecycle::UPGRADE_TTL - 1]));
+        self::assertFalse($life->isUpgrading([]), 'a stale marker is not an upgrade');
+        self::assertTrue($life->finishUpgrade());
+        self::assertFalse($life->finishUpgrade());
     }
 
     public function testOwnModelChangeSignalsReconcileWithoutWaiting(): void
@@ -118,28 +132,6 @@ final class LifecycleTest extends TestCase
         self::assertSame(
             ['existing line', "*/1 * * * * '" . $this->moduleDir . "/bin/safe.sh' > /dev/null 2> /dev/null\n"],
             $tasks
-        );
-    }
-
-    public function testFirewallRuleDeclaresTheSyncPortClosedByDefault(): void
-    {
-        self::assertSame(
-            ['ModulePbxFederation' => [
-                'rules' => [['portfrom' => 7787, 'portto' => 7787, 'protocol' => 'tcp', 'name' => 'PbxFederationSyncPort']],  // contract.json
-                'action' => 'block',
-                'shortName' => 'PBX federation',
-            ]],
-            $this->conf()->getDefaultFirewallRules()
-        );
-    }
-
-    public function testEnableIsRefusedWithTranslatedMessagesWhenPythonIsMissing(): void
-    {
-        $conf = $this->conf();
-        self::assertFalse($conf->onBeforeModuleEnable());
-        self::assertSame(
-            ['python3 was not found. The module needs python3 3.10.0 or newer: install it and try again.'],
-            $conf->getMessages()
         );
     }
 }

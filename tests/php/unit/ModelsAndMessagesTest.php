@@ -2,14 +2,12 @@
 
 namespace PbxFederationTests;
 
-use MikoPBX\Core\Workers\WorkerModelsEvents;
-use Modules\ModulePbxFederation\Lib\ReloadCore;
 use Modules\ModulePbxFederation\Models\ModulePbxFederation;
 use Modules\ModulePbxFederation\Models\ModulePbxFederationDirectory;
 use Modules\ModulePbxFederation\Models\ModulePbxFederationPeers;
 use PHPUnit\Framework\TestCase;
 
-/** The models carry exactly docs/design.md's columns; translations are complete and hold no problem texts; ReloadCore queues Core's actions. */
+/** The models carry exactly docs/design.md's columns; translations are complete and hold no problem texts (ReloadCore: tests/realcore/tests/ReloadCoreTest.php). */
 final class ModelsAndMessagesTest extends TestCase
 {
     /** @return array<string, string> column => annotation type, in declaration order */
@@ -99,29 +97,5 @@ final class ModelsAndMessagesTest extends TestCase
         foreach (array_unique($m[1]) as $key) {
             self::assertArrayHasKey('module_pbx_federation_' . $key, $en, $key);
         }
-    }
-
-    public function testReloadCoreQueuesCoresOwnActions(): void
-    {
-        WorkerModelsEvents::$invoked = [];
-        ob_start();
-        $code = ReloadCore::main(['ReloadCore.php', 'pjsip', 'dialplan']);
-        $out = ob_get_clean();
-        self::assertSame(0, $code);
-        self::assertSame("queued:pjsip\nqueued:dialplan\n", $out);
-        self::assertSame([
-            'MikoPBX\\Core\\Workers\\Libs\\WorkerModelsEvents\\Actions\\ReloadPJSIPAction',
-            'MikoPBX\\Core\\Workers\\Libs\\WorkerModelsEvents\\Actions\\ReloadDialplanAction',
-        ], WorkerModelsEvents::$invoked);
-    }
-
-    public function testReloadCoreRejectsUnknownTargets(): void
-    {
-        WorkerModelsEvents::$invoked = [];
-        $stderr = fopen('php://memory', 'w+');
-        self::assertSame(2, ReloadCore::main(['ReloadCore.php', 'asterisk-restart'], $stderr));
-        rewind($stderr);
-        self::assertStringStartsWith('usage:', (string)stream_get_contents($stderr));
-        self::assertSame([], WorkerModelsEvents::$invoked);
     }
 }

@@ -32,7 +32,7 @@ final class RestApiTest extends TestCase
         // The admin's language is Core's `language` service (the phones' PBXLanguage must not matter).
         ConfigClass::$testGeneralSettings = ['PBXLanguage' => 'en-en'];
         Di::setDefault(new Di(['language' => 'ru']));
-        TempDir::fakeVenv($this->moduleDir);
+        TempDir::fakeInstall($this->moduleDir);
         $this->runner = new FakeRunner();
     }
 

@@ -27,11 +27,11 @@ final class TempDir
         rmdir($dir);
     }
 
-    public static function fakeVenv(string $moduleDir): void
+    /** An installed module as WorkerClient::isInstalled() sees it: bin/pbxfed and the runtime's launcher. */
+    public static function fakeInstall(string $moduleDir): void
     {
-        @mkdir($moduleDir . '/venv/bin', 0755, true);
-        file_put_contents($moduleDir . '/venv/bin/python', "#!/bin/sh\nexit 0\n");
-        chmod($moduleDir . '/venv/bin/python', 0755);
+        @mkdir($moduleDir . '/python/cp311-x86_64', 0755, true);
+        file_put_contents($moduleDir . '/python/boot.py', "# launcher\n");
         @mkdir($moduleDir . '/bin', 0755, true);
         file_put_contents($moduleDir . '/bin/pbxfed', "#!/bin/sh\nexit 0\n");
         chmod($moduleDir . '/bin/pbxfed', 0755);

@@ -135,6 +135,155 @@ final class RealCore
         return $jobs;
     }
 
+    public const TUBE = 'MikoPBX-Core-Workers-WorkerModelsEvents';
+
+    /**
+     * The jobs now waiting on WorkerModelsEvents' tube, decoded as WorkerModelsEvents decodes them (BeanstalkClient
+     * unserializes, processModelChanges json_decodes); the tube is emptied.
+     *
+     * @return list<array<string, mixed>>
+     */
+    public static function takeJobs(): array
+    {
+        $jobs = [];
+        foreach (self::tubeJobs(self::TUBE) as $raw) {
+            $jobs[] = json_decode(unserialize($raw, ['allowed_classes' => false]), true, 512, JSON_THROW_ON_ERROR);
+        }
+        self::drainBeanstalk();
+        return $jobs;
+    }
+
+    /** A WorkerModelsEvents as Core's worker process has it after start-up (its planning state, nothing run). */
+    public static function modelsEventsWorker(): \MikoPBX\Core\Workers\WorkerModelsEvents
+    {
+        $ref = new \ReflectionClass(\MikoPBX\Core\Workers\WorkerModelsEvents::class);
+        $worker = $ref->newInstanceWithoutConstructor();
+        $ref->getMethod('initializeWorker')->invoke($worker);
+        return $worker;
+    }
+
+    /**
+     * What Core's WorkerModelsEvents plans for these jobs, with its own code (processModelChanges' dispatch: an
+     * invokeAction job plans its action, a model job goes to fillModifiedTables; nothing is executed).
+     *
+     * @param list<array<string, mixed>> $jobs
+     * @return array{0: list<string>, 1: list<string>} the planned action classes (short names, sorted) and the
+     *         models marked for the settings refresh
+     */
+    public static function plan(array $jobs, ?\MikoPBX\Core\Workers\WorkerModelsEvents $worker = null): array
+    {
+        $worker = $worker ?? self::modelsEventsWorker();
+        $ref = new \ReflectionClass($worker);
+        $reloadActions = $ref->getProperty('reloadActions')->getValue($worker);
+        foreach ($jobs as $job) {
+            if ($job['source'] === 'WorkerModelsEvents->invokeAction' && in_array($job['action'], $reloadActions, true)) {
+                $ref->getMethod('planReloadAction')->invoke($worker, $job['action'], $job['parameters']);
+            } elseif ($job['source'] === 'ModelsBase->sendChangesToBackend') {
+                $ref->getMethod('fillModifiedTables')->invoke($worker, $job);
+            }
+        }
+        $actions = array_map(static fn (string $c) => substr($c, strrpos($c, '\\') + 1),
+            array_keys($ref->getProperty('plannedReloadActions')->getValue($worker)));
+        sort($actions);
+        $modified = array_keys($ref->getProperty('modifiedModels')->getValue($worker));
+        sort($modified);
+        return [$actions, $modified];
+    }
+
+    /**
+     * What startReload() does before it runs the actions: the DI-shared config objects that depend on a modified
+     * model re-read their settings (getNewSettingsForDependentModules).
+     */
+    public static function refreshSettings(\MikoPBX\Core\Workers\WorkerModelsEvents $worker): void
+    {
+        $ref = new \ReflectionClass($worker);
+        foreach (array_keys($ref->getProperty('modifiedModels')->getValue($worker)) as $model) {
+            $ref->getMethod('getNewSettingsForDependentModules')->invoke($worker, $model);
+        }
+        $ref->getProperty('modifiedModels')->setValue($worker, []);
+    }
+
+    /** Registers the module (installDB) and enables it the way Core's state flag says so. */
+    public static function installAndEnable(): void
+    {
+        $setup = new \Modules\ModulePbxFederation\Setup\PbxExtensionSetup(self::MODULE_ID);
+        if (!$setup->installDB()) {
+            throw new \RuntimeException('installDB: ' . implode('; ', $setup->getMessages()));
+        }
+        self::setEnabled(true);
+    }
+
+    public static function setEnabled(bool $enabled): void
+    {
+        $row = \MikoPBX\Common\Models\PbxExtensionModules::findFirstByUniqid(self::MODULE_ID);
+        if ($row === null) {
+            throw new \RuntimeException('the module is not registered');
+        }
+        $row->disabled = $enabled ? '0' : '1';
+        if (!$row->save()) {
+            throw new \RuntimeException('cannot save the module row');
+        }
+        \MikoPBX\Common\Providers\PBXConfModulesProvider::recreateModulesProvider();
+    }
+
+    /**
+     * The worker's runtime as the installer leaves it, for the code paths that ask (WorkerClient::isInstalled(),
+     * bin/pbxfed): this harness runs the worker on the chroot's python3 with Debian's packages (PBXFED_PYTHON,
+     * exported so that the module's own PHP passes it on, as do Core's hooks calling it), against the run's
+     * mikopbx.db (PBXFED_MIKOPBX_DB). Building the box's runtime is tests/box's subject, not this harness's.
+     */
+    public static function provideWorkerRuntime(): void
+    {
+        putenv('PBXFED_PYTHON=/usr/bin/python3');
+        putenv('PBXFED_MIKOPBX_DB=' . self::mikopbxDb());
+        putenv('PYTHONPATH=' . self::moduleDir());  // the worker's package is the module's python_worker/
+        $venv = self::moduleDir() . '/venv/bin';
+        if (!is_dir($venv)) {
+            mkdir($venv, 0755, true);
+        }
+        if (!is_link("$venv/python")) {
+            symlink('/usr/bin/python3', "$venv/python");
+        }
+    }
+
+    /** Stops the module's worker if one runs (bin/pbxfed stop: by the PID it recorded). */
+    public static function stopWorker(): void
+    {
+        if (is_file(self::moduleDir() . '/bin/pbxfed')) {
+            self::pbxfed(['stop'], 20);
+        }
+    }
+
+    /**
+     * Runs the module's bin/pbxfed as PHP on a station would (the worker on the chroot's python3 with Debian's
+     * packages, PBXFED_PYTHON; the run's mikopbx.db, PBXFED_MIKOPBX_DB). Returns [exit code, stdout, stderr].
+     *
+     * @param list<string> $args
+     * @param array<string, string> $env overrides
+     * @param string|null $stdin what the command reads on stdin (a secret after `--secret -`, a form's JSON)
+     * @return array{0: int, 1: string, 2: string}
+     */
+    public static function pbxfed(array $args, int $timeout = 120, array $env = [], ?string $stdin = null): array
+    {
+        $env = $env + getenv() + ['PBXFED_PYTHON' => '/usr/bin/python3', 'PBXFED_MIKOPBX_DB' => self::mikopbxDb(),
+            'PYTHONPATH' => self::moduleDir()];
+        $cmd = array_merge(['timeout', (string)$timeout, 'sh', self::moduleDir() . '/bin/pbxfed'], $args);
+        $in = $stdin === null ? ['file', '/dev/null', 'r'] : ['pipe', 'r'];
+        $proc = proc_open($cmd, [0 => $in, 1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes, self::moduleDir(), $env);
+        if (!is_resource($proc)) {
+            throw new \RuntimeException('cannot start bin/pbxfed');
+        }
+        if ($stdin !== null) {
+            fwrite($pipes[0], $stdin);
+            fclose($pipes[0]);
+        }
+        $out = (string)stream_get_contents($pipes[1]);
+        $err = (string)stream_get_contents($pipes[2]);
+        fclose($pipes[1]);
+        fclose($pipes[2]);
+        return [proc_close($proc), $out, $err];
+    }
+
     /**
      * restAPIClient: Core posts to the station's own web server (http://localhost:<WEB_PORT>), which does
      * not run here. The recorder answers "not served" and keeps each call for the tests to inspect.
