@@ -17,6 +17,7 @@ final class HookTexts
         'extensionGenContexts',
         'extensionGenInternalTransfer',
         'extensionGenHints',
+        'generateOutRoutContext',  // present only when a fallback route exists (the PHP side asks only then)
     ];
 
     /** @var string */

@@ -122,6 +122,24 @@ class PbxFederationConf extends ConfigClass
     }
 
     /**
+     * Core calls this inside every outgoing route's context, before its Dial, with the route's row. Only the
+     * module's own fallback routes (their note starts with contract.json's fallback_route_note_prefix) get the
+     * worker's text: dial only when the peer's trunk answered nothing at all, with the caller's public number.
+     * Every other route, the admin's included, gets nothing.
+     *
+     * @param array<string, mixed> $rout
+     */
+    public function generateOutRoutContext(array $rout): string
+    {
+        $prefix = WorkerPaths::fallbackRouteNotePrefix();
+        $note = (string)($rout['note'] ?? '');
+        if ($prefix === '' || strpos($note, $prefix) !== 0) {
+            return '';
+        }
+        return $this->hookText('generateOutRoutContext');
+    }
+
+    /**
      * @param mixed $data ['model' => class, 'recordId' => ..., ...] from WorkerModelsEvents
      */
     public function modelsEventChangeData($data): void

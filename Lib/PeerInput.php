@@ -12,7 +12,8 @@ namespace Modules\ModulePbxFederation\Lib;
 final class PeerInput
 {
     public const FIELDS = ['name', 'host', 'port', 'transport', 'patterns', 'secret', 'enabled',
-        'blf', 'transfers', 'overlap_fix', 'note'];
+        'blf', 'transfers', 'overlap_fix', 'note', 'fallback_provider', 'fallback_trim', 'fallback_prepend',
+        'transit_patterns', 'transit_provider', 'transit_limit', 'transit_callerid', 'via_patterns'];
 
     /**
      * @param array<string, mixed> $post
@@ -27,6 +28,17 @@ final class PeerInput
             $value = (string)($post[$key] ?? '');
             return $value === '' ? null : ($value === '1' ? 1 : 0);
         };
+        // A whole number as a number; anything else stays text for the worker to refuse (naming the field).
+        $whole = static function (string $key, ?int $empty) use ($text) {
+            $value = $text($key);
+            if ($value === '') {
+                return $empty;
+            }
+            return ctype_digit($value) && strlen($value) <= 6 ? (int)$value : $value;
+        };
+        $list = static function (string $key) use ($text): string {
+            return implode(',', array_values(array_filter(array_map('trim', explode(',', $text($key))), 'strlen')));
+        };
         $port = $text('port');
         $peer = [
             'name' => $text('name'),
@@ -40,6 +52,14 @@ final class PeerInput
             'transfers' => $triState('transfers'),
             'overlap_fix' => $triState('overlap_fix'),
             'note' => (string)($post['note'] ?? ''),
+            'fallback_provider' => $text('fallback_provider'),
+            'fallback_trim' => $whole('fallback_trim', 0),
+            'fallback_prepend' => $text('fallback_prepend'),
+            'transit_patterns' => $list('transit_patterns'),
+            'transit_provider' => $text('transit_provider'),
+            'transit_limit' => $whole('transit_limit', null),
+            'transit_callerid' => $text('transit_callerid'),
+            'via_patterns' => $list('via_patterns'),
         ];
         $id = $text('id');
         if ($id !== '' && ctype_digit($id)) {

@@ -142,6 +142,17 @@ class WorkerClient
         return $this->runJson($this->validationArgs('settings'), self::formJson($settings));
     }
 
+    /**
+     * This station's SIP providers and which may carry fallback or transit calls (`providers --json`): a list of
+     * {uniqid, description, host, registration_type, disabled, federation, fallback, transit}, or {"error": ...}.
+     *
+     * @return array<int|string, mixed>
+     */
+    public function providers(): array
+    {
+        return $this->runJson($this->argv(['providers', '--json']));
+    }
+
     /** @return array<string, mixed> */
     public function checkPeer(string $name): array
     {

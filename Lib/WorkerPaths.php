@@ -39,6 +39,15 @@ final class WorkerPaths
         return self::$contract;
     }
 
+    /**
+     * What the note of every fallback route the worker writes starts with ('' when the contract is unreadable):
+     * Core's per-route hook generateOutRoutContext gets the worker's text only for those routes.
+     */
+    public static function fallbackRouteNotePrefix(): string
+    {
+        return (string)(self::contract()['fallback_route_note_prefix'] ?? '');
+    }
+
     /** TCP port of directory sync (the firewall's default rule names it); 0 when the contract is unreadable. */
     public static function syncPort(): int
     {

@@ -63,6 +63,29 @@ class ModulePbxFederation extends ModulesModelsBase
      */
     public $overlap_fix_default;
 
+    /**
+     * This station's number in the public network (digits, optional leading +): the caller
+     * number of transit calls it carries for peers, and of fallback calls without a per-extension rewrite
+     *
+     * @Column(type="string", nullable=true)
+     */
+    public $public_number;
+
+    /**
+     * Digits cut from one of this station's extensions to make its public number
+     *
+     * @Column(type="integer", default="0", nullable=true)
+     */
+    public $public_trim;
+
+    /**
+     * Digits put in front of the extension (after the cut) to make its public number; empty with
+     * public_trim 0 = every extension presents public_number
+     *
+     * @Column(type="string", nullable=true)
+     */
+    public $public_prepend;
+
     public function initialize(): void
     {
         $this->setSource('m_ModulePbxFederation');

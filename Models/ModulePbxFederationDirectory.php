@@ -63,6 +63,13 @@ class ModulePbxFederationDirectory extends ModulesModelsBase
      */
     public $received_at;
 
+    /**
+     * The numbers the peer lets this station call out through it (its transit grant), as it sent them
+     *
+     * @Column(type="string", nullable=true)
+     */
+    public $transit_grant;
+
     public function initialize(): void
     {
         $this->setSource('m_ModulePbxFederationDirectory');

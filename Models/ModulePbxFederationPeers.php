@@ -119,6 +119,65 @@ class ModulePbxFederationPeers extends ModulesModelsBase
      */
     public $public_key;
 
+    /**
+     * PSTN fallback: uniqid of this station's provider that carries calls to the peer's
+     * numbers when its station answers nothing; empty = no fallback
+     *
+     * @Column(type="string", nullable=true)
+     */
+    public $fallback_provider;
+
+    /**
+     * PSTN fallback: digits cut from the start of the dialled number (like a route's trimfrombegin)
+     *
+     * @Column(type="integer", default="0", nullable=true)
+     */
+    public $fallback_trim;
+
+    /**
+     * PSTN fallback: digits put in front (like a route's prepend), e.g. 78125550
+     *
+     * @Column(type="string", nullable=true)
+     */
+    public $fallback_prepend;
+
+    /**
+     * Transit: numbers the peer may call out through this station, comma-separated whole-number
+     * patterns (at least 7 digits), e.g. 8495XXXXXXX; empty = no transit
+     *
+     * @Column(type="string", nullable=true)
+     */
+    public $transit_patterns;
+
+    /**
+     * Transit: uniqid of this station's provider those calls leave through
+     *
+     * @Column(type="string", nullable=true)
+     */
+    public $transit_provider;
+
+    /**
+     * Transit: at most this many of the peer's transit calls at a time; NULL = no cap
+     *
+     * @Column(type="integer", nullable=true)
+     */
+    public $transit_limit;
+
+    /**
+     * Transit: the caller number presented to the public network; empty = the station's public number
+     *
+     * @Column(type="string", nullable=true)
+     */
+    public $transit_callerid;
+
+    /**
+     * Numbers this station calls out through the peer (the peer's grant; kept equal to it by
+     * directory sync for a paired peer)
+     *
+     * @Column(type="string", nullable=true)
+     */
+    public $via_patterns;
+
     public function initialize(): void
     {
         $this->setSource('m_ModulePbxFederationPeers');

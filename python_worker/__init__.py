@@ -23,7 +23,9 @@ def _version() -> str:
 
 __version__ = _version()
 
-# TCP port of directory sync, the firewall category and its port key: shared with PHP in contract.json
-from python_worker.box import FIREWALL_CATEGORY, SYNC_PORT, SYNC_PORT_KEY  # noqa: E402
+# TCP port of directory sync, the firewall category and its port key, the fallback routes' note prefix: shared
+# with PHP in contract.json
+from python_worker.box import FALLBACK_NOTE_PREFIX, FIREWALL_CATEGORY, SYNC_PORT, SYNC_PORT_KEY  # noqa: E402
 
-__all__ = ["FIREWALL_CATEGORY", "MODULE_ID", "OWNER_MARK", "SYNC_PORT", "SYNC_PORT_KEY", "__version__"]
+__all__ = ["FALLBACK_NOTE_PREFIX", "FIREWALL_CATEGORY", "MODULE_ID", "OWNER_MARK", "SYNC_PORT", "SYNC_PORT_KEY",
+           "__version__"]

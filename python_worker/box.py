@@ -15,6 +15,9 @@ from typing import Any
 MODULE_DIR_ENV = "PBXFED_MODULE_DIR"
 CONTRACT: dict[str, Any] = json.loads((Path(__file__).resolve().parent / "contract.json").read_text(encoding="utf-8"))
 SYNC_PORT = int(CONTRACT["sync_port"])
+# The note every fallback route of the module starts with: the PHP host answers Core's per-route hook
+# (generateOutRoutContext) only for routes whose note starts with it.
+FALLBACK_NOTE_PREFIX = str(CONTRACT["fallback_route_note_prefix"])
 # Core stores a module's firewall category upper-cased (its getDefaultFirewallRules key); the sync port rule's
 # portFromKey/portToKey.
 FIREWALL_CATEGORY = str(CONTRACT["firewall_category"])

@@ -34,7 +34,8 @@ class ModulePbxFederationController extends BaseController
     private const INDEX_TEXTS = ['StateWorking', 'StateNoConnection', 'StateChecking', 'StateDisabled',
         'StateNotApplied', 'HintNoConnection', 'HintNotApplied', 'HintBlfWaiting', 'HintDisabled', 'HintChecking',
         'SummaryNone', 'SummaryCounts', 'SummaryAllOk', 'SummaryNotLive', 'CheckResult', 'CheckRtt', 'ApplyDone',
-        'InvitationCreated', 'PairedWith', 'PreviewNothing', 'WorkerTimeout', 'RttUnit'];
+        'InvitationCreated', 'PairedWith', 'PreviewNothing', 'WorkerTimeout', 'RttUnit', 'StatusFallback',
+        'StatusTransit', 'StatusVia'];
     private const MODIFY_TEXTS = ['ShowSecret', 'HideSecret', 'ValidationFailed', 'WorkerTimeout'];
 
     public function initialize(): void
@@ -97,6 +98,10 @@ class ModulePbxFederationController extends BaseController
         $record->station_name = trim((string)($data['station_name'] ?? ''));
         $record->display_name = trim((string)($data['display_name'] ?? ''));
         $record->own_patterns = trim((string)($data['own_patterns'] ?? ''));
+        $record->public_number = trim((string)($data['public_number'] ?? ''));
+        $trim = trim((string)($data['public_trim'] ?? ''));
+        $record->public_trim = $trim === '' ? '0' : $trim;
+        $record->public_prepend = trim((string)($data['public_prepend'] ?? ''));
         foreach (['blf_default', 'transfers_default', 'overlap_fix_default'] as $switch) {
             $record->$switch = (($data[$switch] ?? '') === 'on') ? '1' : '0';
         }
@@ -106,6 +111,9 @@ class ModulePbxFederationController extends BaseController
             'station_name' => $record->station_name,
             'display_name' => $record->display_name,
             'own_patterns' => $record->own_patterns,
+            'public_number' => $record->public_number,
+            'public_trim' => $record->public_trim,
+            'public_prepend' => $record->public_prepend,
             'blf_default' => $record->blf_default,
             'transfers_default' => $record->transfers_default,
             'overlap_fix_default' => $record->overlap_fix_default,
@@ -129,7 +137,11 @@ class ModulePbxFederationController extends BaseController
             $peer->transport = 'udp';
             $peer->enabled = '1';
         }
-        $this->view->form = new ModulePbxFederationPeerForm($peer, ['translation' => $this->translation]);
+        $providers = $this->workerClient()->providers();
+        $this->view->form = new ModulePbxFederationPeerForm($peer, [
+            'translation' => $this->translation,
+            'providers' => isset($providers['error']) ? [] : $providers,
+        ]);
         $this->view->represent = (string)$peer->name;
         $this->view->adminLanguage = $this->language();
         $this->view->textsJson = $this->pageTexts(self::MODIFY_TEXTS);

@@ -16,7 +16,8 @@ use Phalcon\Forms\Element\Text;
 
 /**
  * One peer station (m_ModulePbxFederationPeers). BLF, transfers and the overlap fix have three
- * states because NULL means "as the station default".
+ * states because NULL means "as the station default". The PSTN fallback and transit fields are checked by the
+ * worker like every other field.
  */
 class ModulePbxFederationPeerForm extends BaseForm
 {
@@ -61,5 +62,33 @@ class ModulePbxFederationPeerForm extends BaseForm
         // empty string: a warning, which Whoops turns into an exception wherever warnings are reported.
         $this->addTextArea('note', (string)($entity->note ?? ''), 90,
             ['placeholder' => $t('module_pbx_federation_PeerNotePlaceholder')]);
+
+        // PSTN fallback and transit: the providers the worker says may carry such calls ($options['providers'],
+        // from `providers --json`), plus the one already chosen, so a saved value always shows.
+        $choices = static function (string $use, string $current) use ($options, $t): array {
+            $list = ['' => $t('module_pbx_federation_NoProvider')];
+            foreach ((array)($options['providers'] ?? []) as $row) {
+                if (is_array($row) && !empty($row[$use])) {
+                    $label = (string)($row['description'] ?? '') !== '' ? (string)$row['description'] : (string)$row['uniqid'];
+                    $list[(string)$row['uniqid']] = $label;
+                }
+            }
+            if ($current !== '' && !isset($list[$current])) {
+                $list[$current] = $current;
+            }
+            return $list;
+        };
+        foreach (['fallback' => 'fallback_provider', 'transit' => 'transit_provider'] as $use => $field) {
+            $current = (string)($entity->$field ?? '');
+            $select = new Select($field, $choices($use, $current), ['useEmpty' => false, 'class' => 'ui selection dropdown']);
+            $select->setDefault($current);
+            $this->add($select);
+        }
+        $this->add(new Numeric('fallback_trim', ['min' => 0, 'max' => 15, 'style' => 'width: 110px;']));
+        $this->add(new Text('fallback_prepend', ['maxlength' => 17, 'placeholder' => '78125550']));
+        $this->add(new Text('transit_patterns', ['placeholder' => '8495XXXXXXX']));
+        $this->add(new Numeric('transit_limit', ['min' => 1, 'max' => 1000, 'style' => 'width: 110px;']));
+        $this->add(new Text('transit_callerid', ['maxlength' => 17, 'placeholder' => '74951234000']));
+        $this->add(new Text('via_patterns', ['placeholder' => '8812XXXXXXX']));
     }
 }

@@ -1,4 +1,5 @@
-"""CLI commands that change the module's own configuration: init, peers add/set/remove/list/validate, settings.
+"""CLI commands that change the module's own configuration: init, peers add/set/remove/list/validate, settings;
+and `providers`, the station's providers a peer's fallback or transit may use.
 
 Values go through the same boundary as the admin form (core/inputs.py) and the same "may this be saved?"
 (core/validation.py). Secrets never come from the command line (visible to every user in `ps`): `--secret-file
@@ -22,8 +23,11 @@ from python_worker.cli.common import (
     read_stdin,
 )
 from python_worker.core.inputs import (
+    PEER_BREAKOUT_TEXTS,
+    PEER_COUNTS,
+    PEER_FORM_FIELDS,
     PEER_SWITCHES,
-    SETTINGS_SWITCHES,
+    SETTINGS_FORM_FIELDS,
     InputError,
     form_object,
     peer_from_form,
@@ -31,6 +35,7 @@ from python_worker.core.inputs import (
     settings_from_form,
     switch_value,
 )
+from python_worker.core.planner import provider_id
 from python_worker.core.problems import Problem, problem
 from python_worker.core.validation import peer_problems, settings_problems, settings_warnings
 from python_worker.db.engine import DatabaseBusy, DatabaseError
@@ -69,7 +74,7 @@ def _peer_values(args: argparse.Namespace, creating: bool) -> dict[str, Any]:
         values["secret"] = secret
     elif creating:
         raise CliError("a new peer needs its trunk secret: --secret-file FILE, or --secret - and stdin")
-    for key in (*PEER_SWITCHES, "enabled"):
+    for key in (*PEER_SWITCHES, "enabled", *PEER_BREAKOUT_TEXTS, *PEER_COUNTS):
         if getattr(args, key, None) is not None:
             values[key] = getattr(args, key)
     return values
@@ -118,7 +123,8 @@ def cmd_peers_list(args: argparse.Namespace) -> int:
     rows = [
         {"name": p.name, "host": p.host, "port": p.port, "transport": p.transport, "patterns": p.patterns,
          "enabled": p.enabled, "blf": p.blf, "transfers": p.transfers, "overlap_fix": p.overlap_fix,
-         "note": p.note, "has_secret": bool(p.secret)}
+         "note": p.note, "has_secret": bool(p.secret),
+         **{k: getattr(p, k) for k in (*PEER_BREAKOUT_TEXTS, *PEER_COUNTS)}}
         for p in config.peers
     ]
     if args.json:
@@ -166,9 +172,7 @@ def cmd_peers_validate(args: argparse.Namespace) -> int:
             if old_name is not None:
                 old = config.peer(old_name)
                 config = replace(config, peers=tuple(p for p in config.peers if p is not old))
-        peer = replace(peer_from_form({k: data.get(k) for k in ("name", "host", "port", "transport", "patterns",
-                                                                "secret", "note", *PEER_SWITCHES)}),
-                       enabled=True)
+        peer = replace(peer_from_form({k: data.get(k) for k in PEER_FORM_FIELDS}), enabled=True)
         # New or edited, the row is compared with every *other* row (the edited one is out of `config` already):
         # a name that folds to another peer's is a duplicate, never a silent replacement of that peer.
         errors, warnings = peer_problems(read_snapshot(args.mikopbx_db), config, peer, is_new=True, confirm=confirm)
@@ -184,15 +188,14 @@ def cmd_settings_show(args: argparse.Namespace) -> int:
     sys.stdout.write(to_json({
         "station_name": s.station_name, "display_name": s.display_name, "own_patterns": s.own_patterns,
         "blf_default": s.blf_default, "transfers_default": s.transfers_default,
-        "overlap_fix_default": s.overlap_fix_default,
+        "overlap_fix_default": s.overlap_fix_default, "public_number": s.public_number,
+        "public_trim": s.public_trim, "public_prepend": s.public_prepend,
     }))
     return 0
 
 
 def cmd_settings_set(args: argparse.Namespace) -> int:
-    values: dict[str, Any] = {k: getattr(args, k) for k in ("station_name", "display_name", "own_patterns")
-                              if getattr(args, k) is not None}
-    values.update({k: getattr(args, k) for k in SETTINGS_SWITCHES if getattr(args, k) is not None})
+    values: dict[str, Any] = {k: getattr(args, k) for k in SETTINGS_FORM_FIELDS if getattr(args, k, None) is not None}
     init_db(args.module_db)
     config = read_config(args.module_db)
     new = settings_from_form(values, config.settings)
@@ -213,8 +216,7 @@ def cmd_settings_validate(args: argparse.Namespace) -> int:
     try:
         data = _form(args)
         confirm = switch_value(data.get("confirm"), "confirm") or False
-        new = settings_from_form({k: data.get(k) for k in ("station_name", "display_name", "own_patterns",
-                                                           *SETTINGS_SWITCHES)})
+        new = settings_from_form({k: data.get(k) for k in SETTINGS_FORM_FIELDS})
         init_db(args.module_db)
         config = read_config(args.module_db)
         errors = settings_problems(read_snapshot(args.mikopbx_db), config, new, confirm=confirm)
@@ -223,3 +225,28 @@ def cmd_settings_validate(args: argparse.Namespace) -> int:
     except DatabaseError as exc:
         return _db_answer(exc)
     return _answer(errors, not errors)
+
+
+def cmd_providers(args: argparse.Namespace) -> int:
+    """This station's SIP providers and which of them may carry fallback or transit calls (the form's choices)."""
+    snapshot = read_snapshot(args.mikopbx_db)
+    peers = read_config(args.module_db).peers if args.module_db is not None and args.module_db.exists() else ()
+    federation = {provider_id(p.name) for p in peers}
+    rows = []
+    for prov in snapshot.providers:
+        is_federation = prov.is_owned or prov.uniqid in federation
+        rows.append({"uniqid": prov.uniqid, "description": prov.description, "host": prov.host,
+                     "registration_type": prov.registration_type, "disabled": prov.disabled,
+                     "federation": is_federation,
+                     "fallback": not is_federation and not prov.disabled,
+                     "transit": not is_federation and not prov.disabled and prov.registration_type != "inbound"})
+    if args.json:
+        sys.stdout.write(to_json(rows))
+    else:
+        for r in rows:
+            use = ",".join(k for k in ("fallback", "transit") if r[k]) or ("federation trunk" if r["federation"]
+                                                                           else "-")
+            # mikopbx.db's texts are shown escaped (one provider, one line, whatever its description holds)
+            uniqid, description, host = (json.dumps(str(r[k]))[1:-1] for k in ("uniqid", "description", "host"))
+            print(f"{uniqid:<28} {description or '-':<24} {host:<20} {use}")
+    return 0

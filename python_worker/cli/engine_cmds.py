@@ -31,5 +31,5 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from python_worker.demo.example import run_demo
 
-    sys.stdout.write(run_demo(args.out, three=args.three, lang=args.lang))
+    sys.stdout.write(run_demo(args.out, three=args.three, lang=args.lang, breakout=args.breakout))
     return 0

@@ -124,6 +124,15 @@ def _config_commands(sub: Any) -> None:
         _on_off(p, "blf", "share busy lamps")
         _on_off(p, "transfers", "allow transfers to the peer")
         _on_off(p, "overlap-fix", "prefix '_' on caller numbers sent to the peer")
+        g = p.add_argument_group("PSTN fallback and transit ('' clears a value; `providers` lists the provider ids)")
+        g.add_argument("--fallback-provider", help="our provider that carries calls to the peer when it is down")
+        g.add_argument("--fallback-trim", help="digits cut from the start of the number (like a route's trim)")
+        g.add_argument("--fallback-prepend", help="digits put in front, e.g. 78125550")
+        g.add_argument("--transit-patterns", help="numbers the peer may call out through us, e.g. 8495XXXXXXX")
+        g.add_argument("--transit-provider", help="our provider those calls leave through")
+        g.add_argument("--transit-limit", help="at most this many transit calls of the peer at a time ('' = no cap)")
+        g.add_argument("--transit-callerid", help="caller number shown to the public network (default: ours)")
+        g.add_argument("--via-patterns", help="numbers we call out through the peer (its grant; synced when paired)")
         _handler(p, f"config_cmds:cmd_peers_{verb}")
     p = peers.add_parser("remove", help="remove a peer")
     _locations(p, mikopbx=False)
@@ -149,10 +158,18 @@ def _config_commands(sub: Any) -> None:
     _on_off(p, "blf-default", "share busy lamps by default")
     _on_off(p, "transfers-default", "allow transfers by default")
     _on_off(p, "overlap-fix-default", "overlap fix by default")
+    p.add_argument("--public-number", help="this station's public number (caller number of transit calls)")
+    p.add_argument("--public-trim", help="digits cut from an extension to make its public number")
+    p.add_argument("--public-prepend", help="digits put in front of it, e.g. 74951234 (201 -> 74951234201)")
     p.add_argument("--confirm", action="store_true",
                    help="save even if the change takes a working peer out of the plan")
     _handler(p, "config_cmds:cmd_settings_set")
     _form_validation(settings, "proposed station settings", "config_cmds:cmd_settings_validate")
+
+    p = sub.add_parser("providers", help="this station's SIP providers: which may carry fallback or transit calls")
+    _locations(p, module_db_required=False)
+    _json(p)
+    _handler(p, "config_cmds:cmd_providers")
 
 
 def _form_validation(group: Any, what: str, handler: str) -> None:
@@ -182,6 +199,8 @@ def _engine_commands(sub: Any) -> None:
     p = sub.add_parser("demo", help="build the two-station example (Moscow 2XX, St Petersburg 3XX) and render it")
     p.add_argument("--out", type=Path, default=Path("out/demo"))
     p.add_argument("--three", action="store_true", help="add a third station (4XX)")
+    p.add_argument("--breakout", action="store_true",
+                   help="moscow gets a PSTN provider, falls back to it for spb and grants spb transit through it")
     _lang(p)
     _handler(p, "engine_cmds:cmd_demo")
 

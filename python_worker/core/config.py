@@ -41,6 +41,12 @@ class Settings:
     blf_default: bool = True
     transfers_default: bool = True
     overlap_fix_default: bool = False
+    # This station's number in the public network, and how one of its own extensions becomes its public number
+    # (drop `public_trim` leading digits, put `public_prepend` in front; both empty: every extension presents
+    # `public_number`). Used as the caller number of calls that leave through a public provider for a peer.
+    public_number: str = ""
+    public_trim: int = 0
+    public_prepend: str = ""
 
 
 @dataclass(frozen=True, order=True)
@@ -61,6 +67,36 @@ class PeerConfig:
     paired: bool = False  # added by pairing: its directory is synced, its key pinned
     sync_port: int | None = None
     public_key: str = ""  # CurveZMQ public key (Z85), pinned at pairing
+    # PSTN fallback: when the peer's station answers nothing, calls to its numbers go out through this station's
+    # provider `fallback_provider`, the number rewritten like a MikoPBX route (trim, then prepend). '' = off.
+    fallback_provider: str = ""
+    fallback_trim: int = 0
+    fallback_prepend: str = ""
+    # Transit: numbers of `transit_patterns` the peer may call out through this station's `transit_provider`,
+    # at most `transit_limit` at a time (None: no cap), presenting `transit_callerid` (else the station's public
+    # number). '' = off.
+    transit_patterns: str = ""
+    transit_provider: str = ""
+    transit_limit: int | None = None
+    transit_callerid: str = ""
+    # The other way round: numbers this peer lets us call out through it (its grant; for a paired peer the sync
+    # link keeps this equal to what the peer grants us).
+    via_patterns: str = ""
+
+    def has_fallback(self) -> bool:
+        return bool(self.fallback_provider.strip())
+
+    def has_transit(self) -> bool:
+        return bool(self.transit_patterns.strip())
+
+    def with_local_settings_of(self, old: PeerConfig) -> PeerConfig:
+        """This peer (as pairing made it) keeping what the admin set for it here: fallback and transit."""
+        return replace(self, **{f: getattr(old, f) for f in LOCAL_PEER_SETTINGS})
+
+
+# The peer columns only this station's admin sets (pairing and directory sync never overwrite them).
+LOCAL_PEER_SETTINGS = ("fallback_provider", "fallback_trim", "fallback_prepend", "transit_patterns",
+                       "transit_provider", "transit_limit", "transit_callerid")
 
 
 @dataclass(frozen=True, order=True)
@@ -81,6 +117,7 @@ class RemoteDirectory:
     module_version: str
     patterns: str
     entries: tuple[DirectoryEntry, ...]
+    grant: str = ""  # the numbers the peer lets this station call out through it (transit), as it sent them
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from python_worker import __version__
 from python_worker.core.config import DirectoryEntry, ModuleConfig, RemoteDirectory
+from python_worker.core.fields import MIN_TRANSIT_DIGITS, parse_public_patterns
 from python_worker.core.patterns import PatternError, is_number, parse_pattern_list
 from python_worker.core.planner import own_patterns_of, station_name_of
 from python_worker.core.station import StationSnapshot
@@ -37,14 +38,22 @@ class LocalDirectory:
     module_version: str
     patterns: str
     entries: tuple[DirectoryEntry, ...]
+    grant: str = ""  # the numbers the receiving peer may call out through us (transit): one directory per peer
 
     @property
     def version(self) -> str:
-        return directory_version(self.module_version, self.patterns, self.entries)
+        return directory_version(self.module_version, self.patterns, self.entries, self.grant)
+
+    def for_peer(self, grant: str) -> LocalDirectory:
+        """This directory as one peer gets it: with what we grant that peer."""
+        return replace(self, grant=grant)
 
     def to_wire(self) -> dict[str, Any]:
-        return {"station": self.station, "module_version": self.module_version, "patterns": self.patterns,
+        wire = {"station": self.station, "module_version": self.module_version, "patterns": self.patterns,
                 "version": self.version, "entries": [[e.number, e.name, e.kind] for e in self.entries]}
+        if self.grant:
+            wire["grant"] = self.grant
+        return wire
 
 
 def clean_name(name: str) -> str:
@@ -52,10 +61,13 @@ def clean_name(name: str) -> str:
     return " ".join(_NAME_UNSAFE_RE.sub(" ", name[:MAX_RAW_NAME]).split())[:MAX_NAME].strip()
 
 
-def directory_version(module_version: str, patterns: str, entries: tuple[DirectoryEntry, ...]) -> str:
-    """A digest of the content: both ends compute it, so equal versions mean equal directories."""
-    body = json.dumps([module_version, patterns, [[e.number, e.name, e.kind] for e in sorted(entries)]],
-                      ensure_ascii=False, separators=(",", ":"))
+def directory_version(module_version: str, patterns: str, entries: tuple[DirectoryEntry, ...], grant: str = "") -> str:
+    """A digest of the content: both ends compute it, so equal versions mean equal directories. A grant counts
+    only when there is one, so a directory without one keeps the digest older modules compute."""
+    content: list[Any] = [module_version, patterns, [[e.number, e.name, e.kind] for e in sorted(entries)]]
+    if grant:
+        content.append(grant)
+    body = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(body.encode()).hexdigest()[:20]
 
 
@@ -105,5 +117,20 @@ def directory_from_wire(peer: str, data: object) -> RemoteDirectory:
     module_version = data.get("module_version")
     if not isinstance(module_version, str) or not _VERSION_RE.fullmatch(module_version):
         raise DirectoryError("bad module version")
-    return RemoteDirectory(peer=peer, version=directory_version(module_version, patterns, ordered),
-                           module_version=module_version, patterns=patterns, entries=ordered)
+    grant = clean_grant(data.get("grant"))  # its shape (a bounded text) is sync/messages.py's
+    return RemoteDirectory(peer=peer, version=directory_version(module_version, patterns, ordered, grant),
+                           module_version=module_version, patterns=patterns, entries=ordered, grant=grant)
+
+
+def clean_grant(raw: object) -> str:
+    """A peer's transit grant as we keep it: whole-number patterns only, normalised; '' for anything else (a bad
+    grant grants nothing: the routes it would make are left out, the directory itself still counts)."""
+    if not isinstance(raw, str) or not raw.strip():
+        return ""
+    try:
+        patterns = parse_public_patterns(raw)
+    except PatternError:
+        return ""
+    if any(p.length < MIN_TRANSIT_DIGITS for p in patterns):
+        return ""
+    return ",".join(p.text for p in patterns)

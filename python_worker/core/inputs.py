@@ -12,7 +12,13 @@ from dataclasses import replace
 from typing import Any
 
 from python_worker.core.config import _OFF, _ON, PeerConfig, Settings
-from python_worker.core.fields import MAX_TTL, HostError, ascii_int, finite_number, parse_host
+from python_worker.core.fields import (
+    MAX_TTL,
+    HostError,
+    ascii_int,
+    finite_number,
+    parse_host,
+)
 from python_worker.core.problems import Problem, problem
 
 MAX_FORM_JSON = 64 * 1024  # bytes of one form's JSON
@@ -20,8 +26,16 @@ MAX_FORM_DEPTH = 4
 MAX_FIELD = 4096  # characters of any one text field before its own rule (a secret, a note ...) applies
 PEER_TEXTS = ("name", "host", "transport", "patterns", "secret", "note")
 PEER_SWITCHES = ("blf", "transfers", "overlap_fix")
-SETTINGS_TEXTS = ("station_name", "display_name", "own_patterns")
+# PSTN fallback and transit (issue #15): texts, and counts with their default when empty (None: no cap)
+PEER_BREAKOUT_TEXTS = ("fallback_provider", "fallback_prepend", "transit_patterns", "transit_provider",
+                       "transit_callerid", "via_patterns")
+PEER_COUNTS: dict[str, int | None] = {"fallback_trim": 0, "transit_limit": None}
+PEER_FORM_FIELDS = ("name", "host", "port", "transport", "patterns", "secret", "note", *PEER_SWITCHES,
+                    *PEER_BREAKOUT_TEXTS, *PEER_COUNTS)
+SETTINGS_TEXTS = ("station_name", "display_name", "own_patterns", "public_number", "public_prepend")
 SETTINGS_SWITCHES = {"blf_default": True, "transfers_default": True, "overlap_fix_default": False}
+SETTINGS_COUNTS: dict[str, int | None] = {"public_trim": 0}
+SETTINGS_FORM_FIELDS = (*SETTINGS_TEXTS, *SETTINGS_SWITCHES, *SETTINGS_COUNTS)
 _TRIMMED = " \t"  # what the form may leave around a value; anything else (a newline, NBSP) makes it invalid
 
 
@@ -106,6 +120,24 @@ def port_value(value: object, field: str = "port", default: int = 5060) -> int:
     return number
 
 
+def count_value(value: object, field: str, default: int | None) -> int | None:
+    """A count as typed (a trim, a cap): an int or its ASCII digits; None or '' is `default`. A text that is not
+    a whole number reads as -1, which core/fields.py refuses with the field's own problem (so the form hears of
+    every bad field at once); a value of another type (a bool, a float, a list) is a wrong shape."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        if len(value) > MAX_FIELD:
+            raise InputError([_shape(field, f"longer than {MAX_FIELD} characters")])
+        value = value.strip(_TRIMMED)
+        if value == "":
+            return default
+    elif type(value) is not int:
+        raise InputError([_shape(field, "not a whole number")])
+    number = ascii_int(value)
+    return -1 if number is None else number
+
+
 def canonical_host(host: str) -> str:
     """The canonical host when it is valid; the text as given otherwise (core/fields.py then says why)."""
     try:
@@ -125,10 +157,22 @@ def peer_from_form(data: dict[str, Any], base: PeerConfig | None = None) -> Peer
                 values[key] = text_value(data, key, default, trim=key not in ("secret", "note"))
         except InputError as exc:
             problems += exc.problems
+    for key in PEER_BREAKOUT_TEXTS:
+        try:
+            if key in data or base is None:
+                values[key] = text_value(data, key)
+        except InputError as exc:
+            problems += exc.problems
     for key in PEER_SWITCHES:
         try:
             if key in data or base is None:
                 values[key] = switch_value(data.get(key), key)
+        except InputError as exc:
+            problems += exc.problems
+    for key, count_default in PEER_COUNTS.items():
+        try:
+            if key in data or base is None:
+                values[key] = count_value(data.get(key), key, count_default)
         except InputError as exc:
             problems += exc.problems
     try:
@@ -166,6 +210,12 @@ def settings_from_form(data: dict[str, Any], base: Settings | None = None) -> Se
             if key in data or base is None:
                 value = switch_value(data.get(key), key)
                 values[key] = default if value is None else value
+        except InputError as exc:
+            problems += exc.problems
+    for key, count_default in SETTINGS_COUNTS.items():
+        try:
+            if key in data or base is None:
+                values[key] = count_value(data.get(key), key, count_default)
         except InputError as exc:
             problems += exc.problems
     if problems:

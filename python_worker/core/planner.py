@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from python_worker.core.checks import MAX_NUMBERS_PER_PEER, check_admin_records, check_identity, check_patterns
+from python_worker.core.breakout import (
+    Breakout,
+    CallerRewrite,
+    FallbackPlan,
+    TransitPlan,
+    caller_rewrite,
+    plan_breakout,
+)
+from python_worker.core.checks import (
+    MAX_NUMBERS_PER_PEER,
+    check_admin_records,
+    check_fallback_order,
+    check_identity,
+    check_patterns,
+    check_via,
+)
 from python_worker.core.config import DirectoryEntry, ModuleConfig, PeerConfig
 from python_worker.core.fields import (
     MAX_PEERS,
     check_peer_fields,
+    check_public_settings,
     check_settings_fields,
     default_station_name,
     is_number,
@@ -62,6 +78,13 @@ class PeerPlan:
     has_directory: bool = False  # numbers and names come from the peer's synced directory
     caller_names: tuple[tuple[str, str], ...] = ()  # (number, display name) of the peer's extensions
     is_lamp_driven: bool = False  # the worker sets this peer's lamp device: the hints carry it
+    fallback: FallbackPlan | None = None  # calls to the peer's numbers go out to the PSTN when it answers nothing
+    transit: TransitPlan | None = None  # what the peer may call out through this station
+    via_routes: tuple[RoutePlan, ...] = ()  # numbers the peer lets us call out through it: routes to its trunk
+
+    @property
+    def transit_context(self) -> str:
+        return f"{self.provider_id}-transit"
 
     @property
     def names_context(self) -> str:
@@ -112,6 +135,8 @@ class Plan:
     problems: tuple[Problem, ...]
     # (invitation id, IP address) of pending invitations made for an address (Runtime.pairing_sources)
     pairing_sources: tuple[tuple[str, str], ...] = ()
+    # How our own callers present their public number on fallback calls (set when a peer has a fallback)
+    caller_rewrite: CallerRewrite | None = None
 
     @property
     def errors(self) -> tuple[Problem, ...]:
@@ -177,6 +202,7 @@ def build_plan(snapshot: StationSnapshot, config: ModuleConfig, runtime: Runtime
                                 reason=f"more than {MAX_PEERS} peers"))
     own, own_problems = _own_patterns(config, snapshot)
     problems += own_problems
+    problems += check_public_settings(config.settings)
 
     enabled = sorted((p for p in config.peers if p.enabled), key=lambda p: (p.name.lower(), p.name))
     disabled = tuple(sorted(p.name for p in config.peers if not p.enabled))
@@ -202,6 +228,8 @@ def build_plan(snapshot: StationSnapshot, config: ModuleConfig, runtime: Runtime
                 problems.append(problem("W_REMOTE_EXTENSION_OUTSIDE_PATTERNS", peer.name, "patterns",
                                         value=peer.name, count=len(outside), other=peer.patterns))
 
+    breakouts = _breakouts(enabled, excluded, parsed, own, snapshot, config, problems)
+
     station_broken = any(p.is_error and p.peer is None for p in problems)
     local = frozenset(e.number for e in snapshot.extensions if is_number(e.number))
     peers: list[PeerPlan] = []
@@ -209,22 +237,45 @@ def build_plan(snapshot: StationSnapshot, config: ModuleConfig, runtime: Runtime
         for peer in enabled:
             if peer.name in excluded:
                 continue
-            peers.append(_plan_peer(peer, parsed[peer.name], config, runtime, local))
+            peers.append(_plan_peer(peer, parsed[peer.name], config, runtime, local, breakouts[peer.name]))
+    own_regex = patterns_regex(own)
     return Plan(
         station_name=station,
         entity_id=entity_id(station),
         language=snapshot.language,
         own_patterns=tuple(p.text for p in own),
-        own_regex=patterns_regex(own),
+        own_regex=own_regex,
         peers=tuple(peers),
         disabled_peers=disabled,
         problems=tuple(sorted(set(problems), key=lambda p: (p.peer or "", p.code, p.field, p.params))),
         pairing_sources=runtime.pairing_sources,
+        caller_rewrite=caller_rewrite(config.settings, own_regex) if any(p.fallback for p in peers) else None,
     )
 
 
+def _breakouts(enabled: list[PeerConfig], excluded: set[str], parsed: dict[str, list[Pattern]], own: list[Pattern],
+               snapshot: StationSnapshot, config: ModuleConfig, problems: list[Problem]) -> dict[str, Breakout]:
+    """Each plannable peer's fallback, transit and via numbers; a part with an error is left out alone."""
+    federation_ids = frozenset(provider_id(p.name) for p in config.peers)
+    out: dict[str, Breakout] = {}
+    for peer in enabled:
+        if peer.name in excluded or peer.name not in parsed:
+            continue
+        breakout, found = plan_breakout(peer, parsed[peer.name], own, snapshot, config.settings, federation_ids)
+        problems += found
+        if breakout.fallback is not None:
+            problems += check_fallback_order(peer.name, snapshot)
+        out[peer.name] = breakout
+    via = {name: list(b.via) for name, b in out.items() if b.via}
+    for pr in check_via(via, own, {name: parsed[name] for name in out}):
+        problems.append(pr)
+        if pr.peer in out:
+            out[pr.peer] = replace(out[pr.peer], via=())
+    return out
+
+
 def _plan_peer(peer: PeerConfig, patterns: list[Pattern], config: ModuleConfig, runtime: Runtime,
-               local: frozenset[str]) -> PeerPlan:
+               local: frozenset[str], breakout: Breakout) -> PeerPlan:
     s = config.settings
     is_blf = _switch(peer.blf, s.blf_default)
     routes = tuple(RoutePlan(p.text, *p.route_parts()) for p in patterns)
@@ -269,4 +320,7 @@ def _plan_peer(peer: PeerConfig, patterns: list[Pattern], config: ModuleConfig, 
         has_directory=directory is not None,
         caller_names=names,
         is_lamp_driven=runtime.drives_lamps,
+        fallback=breakout.fallback,
+        transit=breakout.transit,
+        via_routes=tuple(RoutePlan(p.text, *p.route_parts()) for p in breakout.via),
     )

@@ -218,6 +218,132 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "File {detail} is already customised by hand (system file); the station's entity ID was not written: "
         "add the line from records.json yourself.",
     ),
+    # ---- the station's public number, PSTN fallback, transit (issue #15): each text names its field ----
+    "E_PUBLIC_NUMBER_INVALID": (
+        "Публичный номер станции «{value}» недопустим: только цифры (впереди можно +), до 16.",
+        "Station public number '{value}' is invalid: digits only (a leading + allowed), up to 16.",
+    ),
+    "E_PUBLIC_TRIM_INVALID": (
+        "Публичный номер: «отрезать цифр у внутреннего номера» — целое число от 0 до {limit}.",
+        "Public number: digits to trim from an extension must be a whole number from 0 to {limit}.",
+    ),
+    "E_PUBLIC_PREPEND_INVALID": (
+        "Префикс публичного номера «{value}» недопустим: только цифры (впереди можно +), до 16.",
+        "Public number prefix '{value}' is invalid: digits only (a leading + allowed), up to 16.",
+    ),
+    "E_FALLBACK_PROVIDER_MISSING": (
+        "Резервный выход в город: не выбран провайдер.",
+        "PSTN fallback: no provider chosen.",
+    ),
+    "E_FALLBACK_PROVIDER_UNKNOWN": (
+        "Провайдер резервного выхода «{value}» не найден среди SIP-провайдеров этой станции.",
+        "Fallback provider '{value}' is not one of this station's SIP providers.",
+    ),
+    "E_FALLBACK_PROVIDER_FEDERATION": (
+        "Провайдер резервного выхода «{value}» — транк федерации; нужен провайдер в телефонную сеть.",
+        "Fallback provider '{value}' is a federation trunk; choose a provider to the public network.",
+    ),
+    "E_FALLBACK_PROVIDER_DISABLED": (
+        "Провайдер резервного выхода «{value}» отключён.",
+        "Fallback provider '{value}' is disabled.",
+    ),
+    "E_FALLBACK_TRIM_INVALID": (
+        "Резервный выход: «отрезать цифр» — целое число от 0 до {limit}.",
+        "Fallback: digits to trim must be a whole number from 0 to {limit}.",
+    ),
+    "E_FALLBACK_PREPEND_INVALID": (
+        "Резервный выход: префикс «{value}» недопустим: только цифры (впереди можно +), до 16.",
+        "Fallback prefix '{value}' is invalid: digits only (a leading + allowed), up to 16.",
+    ),
+    "E_FALLBACK_REWRITE_OUTSIDE_ROUTES": (
+        "Резервный выход: номер {value} (из {other}) не подходит ни к одному исходящему маршруту провайдера "
+        "«{detail}».",
+        "Fallback: number {value} (from {other}) matches none of the outgoing routes of provider '{detail}'.",
+    ),
+    "E_FALLBACK_PUBLIC_NUMBER_MISSING": (
+        "Резервный выход: у станции не задан публичный номер (настройки станции) — в городскую сеть ушёл бы "
+        "короткий номер.",
+        "Fallback: this station has no public number (station settings); the public network would see a short "
+        "number.",
+    ),
+    "E_TRANSIT_PATTERNS_MISSING": (
+        "Транзит: не заданы разрешённые номера.",
+        "Transit: no allowed numbers given.",
+    ),
+    "E_TRANSIT_PATTERN_INVALID": (
+        "Транзит: разрешённые номера «{value}» не разобраны: {reason}.",
+        "Transit numbers '{value}' cannot be parsed: {reason}.",
+    ),
+    "E_TRANSIT_PATTERN_SHORT": (
+        "Транзит: шаблон «{value}» короче {limit} цифр; экстренные и короткие служебные номера через соседа не "
+        "пропускаются.",
+        "Transit pattern '{value}' is shorter than {limit} digits: emergency and short service numbers are never "
+        "allowed through a peer.",
+    ),
+    "E_TRANSIT_PATTERN_OVERLAP_LOCAL": (
+        "Транзит: шаблон «{value}» пересекается с номерами этой станции ({other}).",
+        "Transit pattern '{value}' overlaps this station's own numbers ({other}).",
+    ),
+    "E_TRANSIT_PROVIDER_MISSING": (
+        "Транзит: не выбран провайдер.",
+        "Transit: no provider chosen.",
+    ),
+    "E_TRANSIT_PROVIDER_UNKNOWN": (
+        "Провайдер транзита «{value}» не найден среди SIP-провайдеров этой станции.",
+        "Transit provider '{value}' is not one of this station's SIP providers.",
+    ),
+    "E_TRANSIT_PROVIDER_FEDERATION": (
+        "Провайдер транзита «{value}» — транк федерации; нужен провайдер в телефонную сеть.",
+        "Transit provider '{value}' is a federation trunk; choose a provider to the public network.",
+    ),
+    "E_TRANSIT_PROVIDER_DISABLED": (
+        "Провайдер транзита «{value}» отключён.",
+        "Transit provider '{value}' is disabled.",
+    ),
+    "E_TRANSIT_PROVIDER_INBOUND": (
+        "Провайдер транзита «{value}» сам регистрируется на этой станции; нужен провайдер, через который "
+        "станция звонит.",
+        "Transit provider '{value}' registers to this station (inbound); choose one this station calls out "
+        "through.",
+    ),
+    "E_TRANSIT_LIMIT_INVALID": (
+        "Транзит: предел одновременных звонков — целое число от 1 до {limit} (пусто — без предела).",
+        "Transit: the cap on concurrent calls must be a whole number from 1 to {limit} (empty: no cap).",
+    ),
+    "E_TRANSIT_CALLERID_INVALID": (
+        "Транзит: номер звонящего «{value}» недопустим: только цифры (впереди можно +), до 16.",
+        "Transit caller number '{value}' is invalid: digits only (a leading + allowed), up to 16.",
+    ),
+    "E_TRANSIT_CALLERID_MISSING": (
+        "Транзит: не задан номер звонящего, и у станции нет публичного номера (настройки станции); короткий "
+        "номер в телефонную сеть не отправляется.",
+        "Transit: no caller number given and this station has no public number (station settings); a short "
+        "number is never sent to the public network.",
+    ),
+    "E_VIA_PATTERN_INVALID": (
+        "Номера через соседа «{value}» не разобраны: {reason}.",
+        "Numbers through this peer '{value}' cannot be parsed: {reason}.",
+    ),
+    "E_VIA_PATTERN_SHORT": (
+        "Номера через соседа: шаблон «{value}» короче {limit} цифр; экстренные и короткие номера через соседа "
+        "не звонят.",
+        "Numbers through this peer: pattern '{value}' is shorter than {limit} digits: emergency and short "
+        "numbers never go through a peer.",
+    ),
+    "E_VIA_PATTERN_OVERLAP_LOCAL": (
+        "Номера через соседа: шаблон «{value}» пересекается с номерами этой станции ({other}).",
+        "Numbers through this peer: pattern '{value}' overlaps this station's own numbers ({other}).",
+    ),
+    "E_VIA_PATTERN_OVERLAP_PEER": (
+        "Номера через соседа: шаблон «{value}» пересекается с шаблоном «{other}» станции «{other_peer}».",
+        "Numbers through this peer: pattern '{value}' overlaps pattern '{other}' of peer '{other_peer}'.",
+    ),
+    "W_FALLBACK_ROUTE_ORDER": (
+        "Маршрут «{detail}» (резервный выход к «{value}») стоит выше маршрута транка и не сработает; "
+        "перетащите его ниже.",
+        "Route '{detail}' (fallback to '{value}') is ordered above the trunk's route and will never be used; "
+        "drag it below.",
+    ),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -32,6 +33,33 @@ class OutgoingRoute:
     numberbeginswith: str
     restnumbers: int
     is_owned: bool
+    note: str = ""
+    trimfrombegin: int = 0
+    prepend: str = ""
+
+    def matches(self, number: str) -> bool:
+        """Whether Core's [outgoing] sends `number` down this route: `REGEX("^<begins><rest>" number)` with
+        `numberbeginswith`'s `*` and `+` escaped, rest `[0-9]{n}$` (n > 0), `$` (0) or nothing (-1)
+        (OutgoingContext `generateOutgoingRegexPattern`)."""
+        begins = self.numberbeginswith.replace("*", "\\*").replace("+", "\\+")
+        rest = f"[0-9]{{{self.restnumbers}}}$" if self.restnumbers > 0 else ("$" if self.restnumbers == 0 else "")
+        try:
+            return re.match("^" + begins + rest, number) is not None
+        except re.error:
+            return False
+
+    def rewrite(self, number: str) -> str:
+        """The number this route dials: `prepend` + the number without its first `trimfrombegin` digits."""
+        return self.prepend + number[max(self.trimfrombegin, 0):]
+
+    def after(self, trim: int, prepend: str) -> tuple[int, str]:
+        """The one (trimfrombegin, prepend) that rewrites a number as `trim`/`prepend` would and then, the result
+        dialled here (a leading + dropped, as Core's [outgoing] does), as this route would."""
+        head = prepend.removeprefix("+")
+        own = max(self.trimfrombegin, 0)
+        if own <= len(head):
+            return trim, self.prepend + head[own:]
+        return trim + own - len(head), self.prepend
 
 
 @dataclass(frozen=True)

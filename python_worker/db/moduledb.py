@@ -20,7 +20,7 @@ from python_worker.core.config import (
     parse_switch,
     switch_or,
 )
-from python_worker.core.directory import MAX_ENTRIES, DirectoryError, entries_from_rows
+from python_worker.core.directory import MAX_ENTRIES, DirectoryError, clean_grant, entries_from_rows
 from python_worker.core.fields import ascii_int, name_key
 from python_worker.core.inputs import canonical_host
 from python_worker.db.engine import DatabaseDamaged, connect, errors_of, private_file, sqlite_engine
@@ -120,6 +120,21 @@ def _int(value: object, default: int | None) -> int | None:
     return 0 if number is None else number
 
 
+def _whole(value: object, default: int | None) -> int | None:
+    """A stored count (fallback_trim, transit_limit, public_trim): `default` for NULL or ''; -1 when unreadable,
+    which the field checks refuse naming the field (0 is a valid trim, so unreadable must not read as 0)."""
+    if value is None or value == "":
+        return default
+    number = ascii_int(value.strip(" \t") if isinstance(value, str) else value)
+    return -1 if number is None else number
+
+
+def _word(value: object) -> str:
+    """A stored single-word field (a provider id, a number, a pattern list): spaces and tabs around it dropped;
+    anything else stays as it is and the field checks name it."""
+    return _text(value).strip(" \t")
+
+
 def peer_from_row(r: dict[str, Any]) -> PeerConfig:
     """One peers row as plain data: never raises; a bad value stays bad and the planner names it."""
     return PeerConfig(
@@ -137,6 +152,14 @@ def peer_from_row(r: dict[str, Any]) -> PeerConfig:
         paired=switch_or(r.get("paired"), False),
         sync_port=_int(r.get("sync_port"), None),
         public_key=_text(r.get("public_key")).strip(),
+        fallback_provider=_word(r.get("fallback_provider")),
+        fallback_trim=_whole(r.get("fallback_trim"), 0) or 0,
+        fallback_prepend=_word(r.get("fallback_prepend")),
+        transit_patterns=_word(r.get("transit_patterns")),
+        transit_provider=_word(r.get("transit_provider")),
+        transit_limit=_whole(r.get("transit_limit"), None),
+        transit_callerid=_word(r.get("transit_callerid")),
+        via_patterns=_word(r.get("via_patterns")),
     )
 
 
@@ -157,12 +180,15 @@ def read_config(path: Path) -> ModuleConfig:
             blf_default=switch_or(row.get("blf_default"), True),
             transfers_default=switch_or(row.get("transfers_default"), True),
             overlap_fix_default=switch_or(row.get("overlap_fix_default"), False),
+            public_number=_word(row.get("public_number")),
+            public_trim=_whole(row.get("public_trim"), 0) or 0,
+            public_prepend=_word(row.get("public_prepend")),
         )
     peers = tuple(peer_from_row(r) for r in peer_rows)
     directories = tuple(
         RemoteDirectory(peer=_text(r.get("peer")), version=_text(r.get("version"))[:64],
                         module_version=_text(r.get("module_version"))[:32], patterns=_text(r.get("patterns")),
-                        entries=_entries(r.get("entries")))
+                        entries=_entries(r.get("entries")), grant=clean_grant(r.get("transit_grant")))
         for r in dir_rows if r.get("peer")
     )
     return ModuleConfig(settings=settings, peers=peers, directories=directories)
@@ -173,6 +199,9 @@ def _peer_row(peer: PeerConfig) -> dict[str, object]:
     row["enabled"] = int(peer.enabled)
     row["paired"] = int(peer.paired)
     row["public_key"] = peer.public_key or None
+    for key in ("fallback_provider", "fallback_prepend", "transit_patterns", "transit_provider", "transit_callerid",
+                "via_patterns"):
+        row[key] = getattr(peer, key) or None
     for key in _SWITCHES:
         row[key] = _db_bool(getattr(peer, key))
     return row
@@ -225,7 +254,8 @@ def write_directory(path: Path, directory: RemoteDirectory, *, received_at: floa
                          separators=(",", ":"))
     values = {"peer": directory.peer, "version": directory.version, "module_version": directory.module_version,
               "patterns": directory.patterns, "entries": entries,
-              "received_at": int(received_at if received_at is not None else time.time())}
+              "received_at": int(received_at if received_at is not None else time.time()),
+              "transit_grant": directory.grant or None}
     with connect(path, read_only=False, begin=True) as conn:
         ids = [i for i, n in conn.execute(select(directory_table.c.id, directory_table.c.peer)).all()
                if name_key(_text(n)) == name_key(directory.peer)]

@@ -70,8 +70,8 @@ def read_snapshot(path: Path) -> StationSnapshot:
         )
         route_rows = conn.execute(
             text(
-                "SELECT id, rulename, providerid, priority, numberbeginswith, restnumbers, note "
-                "FROM m_OutgoingRoutingTable"
+                "SELECT id, rulename, providerid, priority, numberbeginswith, restnumbers, note, trimfrombegin, "
+                "prepend FROM m_OutgoingRoutingTable"
             )
         ).all()
         routes = sorted(
@@ -83,8 +83,11 @@ def read_snapshot(path: Path) -> StationSnapshot:
                 numberbeginswith=_str(nb),
                 restnumbers=_int(rn, 0),
                 is_owned=_str(note).startswith(OWNER_MARK),
+                note=_str(note),
+                trimfrombegin=_int(trim, 0),
+                prepend=_str(prep),
             )
-            for i, r, p, pr, nb, rn, note in route_rows
+            for i, r, p, pr, nb, rn, note, trim, prep in route_rows
         )
         external = [settings.get("ExternalSipIpAddr", ""), settings.get("ExternalSipHostName", "")]
         lan: list[str] = []

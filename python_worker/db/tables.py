@@ -20,6 +20,9 @@ settings_table = Table(
     Column("blf_default", Integer),
     Column("transfers_default", Integer),
     Column("overlap_fix_default", Integer),
+    Column("public_number", Text),
+    Column("public_trim", Integer),
+    Column("public_prepend", Text),
 )
 
 peers_table = Table(
@@ -40,6 +43,14 @@ peers_table = Table(
     Column("paired", Integer),
     Column("sync_port", Integer),
     Column("public_key", Text),
+    Column("fallback_provider", Text),
+    Column("fallback_trim", Integer),
+    Column("fallback_prepend", Text),
+    Column("transit_patterns", Text),
+    Column("transit_provider", Text),
+    Column("transit_limit", Integer),
+    Column("transit_callerid", Text),
+    Column("via_patterns", Text),
 )
 
 directory_table = Table(
@@ -52,6 +63,7 @@ directory_table = Table(
     Column("patterns", Text),
     Column("entries", Text),
     Column("received_at", Integer),
+    Column("transit_grant", Text),
 )
 
 # Column name -> SQL type word, the form the PHP/Python agreement test compares.

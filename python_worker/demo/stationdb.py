@@ -105,6 +105,44 @@ def insert_phone(conn: sqlite3.Connection, phone: Phone, *, qualify: bool = True
     )
 
 
+@dataclass(frozen=True)
+class PublicProvider:
+    """An admin's provider to the public network (an IP peer, qualify off) and its one outgoing route."""
+
+    uniqid: str
+    host: str
+    description: str
+    route: str = "PSTN 11 digits"
+    numberbeginswith: str = ""
+    restnumbers: int = 11
+    priority: int = 5
+
+
+def insert_provider(conn: sqlite3.Connection, prov: PublicProvider) -> None:
+    """The provider as Core's provider form stores it (m_Providers, m_Sip friend, m_SipHosts) and its route."""
+    conn.execute("INSERT INTO m_Providers (uniqid, type, sipuid, iaxuid, note) VALUES (?, 'SIP', ?, '', ?)",
+                 (prov.uniqid, prov.uniqid, prov.description))
+    conn.execute(
+        "INSERT INTO m_Sip (uniqid, disabled, extension, type, registration_type, host, port, username, secret, "
+        "transport, outbound_proxy, fromuser, fromdomain, nat, dtmfmode, qualifyfreq, qualify, manualattributes, "
+        "disablefromuser, noregister, description, enableRecording, weakSecret) VALUES (?, '0', '', 'friend', "
+        "'none', ?, 5060, 'pstn', '', 'udp', '', '', '', '', 'auto', 60, '0', '', '1', '1', ?, 1, 0)",
+        (prov.uniqid, prov.host, prov.description))
+    conn.execute("INSERT INTO m_SipHosts (provider_id, address) VALUES (?, ?)", (prov.uniqid, prov.host))
+    conn.execute("INSERT INTO m_OutgoingRoutingTable (rulename, providerid, priority, numberbeginswith, restnumbers, "
+                 "trimfrombegin, prepend, note) VALUES (?, ?, ?, ?, ?, '0', '', '')",
+                 (prov.route, prov.uniqid, str(prov.priority), prov.numberbeginswith, str(prov.restnumbers)))
+
+
+def add_provider(path: Path, prov: PublicProvider) -> None:
+    conn = sqlite3.connect(path)
+    try:
+        insert_provider(conn, prov)
+        conn.commit()
+    finally:
+        conn.close()
+
+
 def add_phone(path: Path, phone: Phone) -> None:
     """Add one SIP extension to an existing station DB (tests and demos: an admin adding a colleague)."""
     conn = sqlite3.connect(path)

@@ -25,6 +25,13 @@ HOOK_TEMPLATES = {
     "extensionGenInternalTransfer": "transfer.j2",
     "extensionGenHints": "hints.j2",
 }
+# Hooks hooks.json carries only when they have text. Core calls generateOutRoutContext once per outgoing route
+# with the route's row; the PHP host gives this text only to the module's fallback routes (their note starts with
+# contract.json's fallback_route_note_prefix): their guard (dial only when the peer's trunk answered nothing) and
+# our caller's public number.
+OPTIONAL_HOOK_TEMPLATES = {
+    "generateOutRoutContext": "out_route.j2",
+}
 # Line breaks of any kind (Asterisk splits on \n and \r; \x85, \u2028, \u2029 end lines elsewhere), the other
 # control characters, and lone surrogates (which cannot even be written as UTF-8).
 _CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
@@ -32,6 +39,8 @@ _IDENT_RE = re.compile(r"[A-Za-z0-9_-]{1,80}")
 _PATTERN_RE = re.compile(r"_?[0-9XZN\[\]-]{1,200}")
 _REGEX_RE = re.compile(r"[0-9\[\]|-]+")
 _CALLER_NAME_RE = re.compile(r"[\w .@+-]{1,64}")  # what directory.clean_name leaves
+_NUMBER_RE = re.compile(r"\+?[0-9]{1,16}")  # a public number (caller number of calls to the public network)
+_PREPEND_RE = re.compile(r"\+?[0-9]{0,16}")
 _DEVICES_RE = re.compile(r"[A-Za-z]+[/:][A-Za-z0-9_-]+(&[A-Za-z]+[/:][A-Za-z0-9_-]+)*")  # PJSIP/201&Custom:FED-x
 _DNS_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 
@@ -91,6 +100,8 @@ def make_environment() -> Environment:
     env.filters["uri_host"] = uri_host
     env.filters["callername"] = _checked(_CALLER_NAME_RE, "caller name")
     env.filters["devices"] = _checked(_DEVICES_RE, "hint device list")
+    env.filters["number"] = _checked(_NUMBER_RE, "public number")
+    env.filters["prepend"] = _checked(_PREPEND_RE, "number prefix")
     return env
 
 
@@ -104,11 +115,16 @@ def _tidy(text: str) -> str:
 
 
 def render_hooks(plan: Plan) -> dict[str, str]:
-    """Text for each ConfigClass hook; '' where the plan needs nothing."""
-    return {
+    """Text for each ConfigClass hook; '' where the plan needs nothing (the optional hooks are then left out)."""
+    hooks = {
         hook: _tidy(_ENV.get_template(tpl).render(plan=plan, module=MODULE_ID))
         for hook, tpl in HOOK_TEMPLATES.items()
     }
+    for hook, tpl in OPTIONAL_HOOK_TEMPLATES.items():
+        text = _tidy(_ENV.get_template(tpl).render(plan=plan, module=MODULE_ID))
+        if text:
+            hooks[hook] = text
+    return hooks
 
 
 def manual_attributes(peer: PeerPlan) -> str:

@@ -6,7 +6,8 @@ import base64
 import re
 from typing import Any
 
-from python_worker import FIREWALL_CATEGORY, MODULE_ID, OWNER_MARK, SYNC_PORT, SYNC_PORT_KEY
+from python_worker import FALLBACK_NOTE_PREFIX, FIREWALL_CATEGORY, MODULE_ID, OWNER_MARK, SYNC_PORT, SYNC_PORT_KEY
+from python_worker.core.breakout import FALLBACK_ROUTE_PRIORITY
 from python_worker.core.fields import ip_literal, is_valid_host
 from python_worker.core.planner import INCOMING_PRIORITY, ROUTE_PRIORITY, PeerPlan, Plan
 from python_worker.core.records import RECORDS_FORMAT, ROW_SECTIONS, ProviderRecord, Records
@@ -56,6 +57,24 @@ def build_records(plan: Plan) -> Records:
                 "providerid": uid, "priority": str(ROUTE_PRIORITY),
                 "numberbeginswith": route.numberbeginswith, "restnumbers": str(route.restnumbers),
                 "trimfrombegin": "0", "prepend": "", "note": _mark(peer, f"pattern {route.pattern}"),
+            })
+        if peer.fallback is not None:
+            # Tried by Core after the trunk's route; its Dial runs only when the trunk answered nothing at all
+            # (the guard of the generateOutRoutContext hook, render/templates/out_route.j2).
+            for fb in peer.fallback.routes:
+                outgoing.append({
+                    "peer": peer.name, "rulename": f"Federation: {peer.name} {fb.pattern} fallback",
+                    "providerid": peer.fallback.provider_id, "priority": str(FALLBACK_ROUTE_PRIORITY),
+                    "numberbeginswith": fb.numberbeginswith, "restnumbers": str(fb.restnumbers),
+                    "trimfrombegin": str(fb.trimfrombegin), "prepend": fb.prepend,
+                    "note": f"{FALLBACK_NOTE_PREFIX}peer {peer.name} pattern {fb.pattern}",
+                })
+        for route in peer.via_routes:
+            outgoing.append({
+                "peer": peer.name, "rulename": f"Federation: {peer.name} transit {route.pattern}",
+                "providerid": uid, "priority": str(ROUTE_PRIORITY),
+                "numberbeginswith": route.numberbeginswith, "restnumbers": str(route.restnumbers),
+                "trimfrombegin": "0", "prepend": "", "note": _mark(peer, f"transit {route.pattern}"),
             })
         incoming.append({
             "peer": peer.name, "rulename": f"Federation: {peer.name}", "number": "", "extension": "did2user",

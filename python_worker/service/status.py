@@ -17,6 +17,7 @@ from python_worker.apply.reconciler import ApplyReport
 from python_worker.core.liveness import Liveness
 from python_worker.core.planner import Plan
 from python_worker.core.problems import shown
+from python_worker.core.views import breakout_view
 
 STATUS_FORMAT = 1
 
@@ -42,6 +43,9 @@ class PeerStatus(TypedDict):
     apply: str  # APPLY_STATES
     problems: list[dict[str, Any]]  # Problem.to_json(): code, severity, peer, field, params, message {ru, en}
     drift: list[dict[str, Any]]  # rows of this peer the last apply found changed by hand and repaired
+    fallback: dict[str, Any] | None  # its PSTN fallback as planned (core/views.breakout_view), or None
+    transit: dict[str, Any] | None  # what it may call out through us, or None
+    via: list[str]  # numbers we call out through it
 
 
 class Status(TypedDict):
@@ -80,7 +84,8 @@ def _peer(plan: Plan | None, name: str) -> PeerStatus:
     # a refused name may hold anything: shown escaped, like its problems
     return {"name": shown(name), "provider_id": None, "host": None, "port": None, "transport": None, "patterns": [],
             "planned": False, "applied": False, "disabled": False, "trunk": "unknown", "rtt_ms": None,
-            "blf": "unknown", "apply": "failed", "problems": [], "drift": []}
+            "blf": "unknown", "apply": "failed", "problems": [], "drift": [], "fallback": None, "transit": None,
+            "via": []}
 
 
 def build_status(last: ApplyReport | None, last_apply: ApplyReport | None, seen: Observed) -> Status:
@@ -91,7 +96,7 @@ def build_status(last: ApplyReport | None, last_apply: ApplyReport | None, seen:
             peers[p.name] = {**_peer(plan, p.name), "provider_id": p.provider_id, "host": p.host, "port": p.port,
                              "transport": p.transport, "patterns": list(p.patterns), "planned": True,
                              "applied": p.provider_id in seen.applied_ids,
-                             "blf": seen.liveness.blf_state(p.name, p.is_blf)}
+                             "blf": seen.liveness.blf_state(p.name, p.is_blf), **breakout_view(p)}  # type: ignore[typeddict-item]
         for n in plan.disabled_peers:
             peers.setdefault(n, {**_peer(plan, n), "disabled": True, "blf": "disabled"})
         for pr in plan.problems:

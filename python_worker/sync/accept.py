@@ -13,6 +13,7 @@ from zmq.utils.monitor import parse_monitor_message
 
 from python_worker.core.config import PeerConfig
 from python_worker.core.directory import DirectoryError, directory_from_wire
+from python_worker.core.fields import name_key
 from python_worker.db.engine import DatabaseError
 from python_worker.logs import remember_secret
 from python_worker.sync.messages import MessageError, checked_answer, info_problems, refusal
@@ -50,7 +51,9 @@ def accept_invitation(inv: Invitation, state_dir: Path, station: Station, *, hos
     if precheck:
         raise InviteError("E_PAIR_REFUSED", value=local.station,
                           reason="; ".join(p.message("en") for p in precheck))
-    info = station_info(local, keys, host, station.sip_port(), sync_port)
+    # A row made by hand for the inviting station may already grant it transit: pairing carries the grant at once.
+    info = station_info(local.for_peer(station.grants().get(name_key(inv.station), "")), keys, host, station.sip_port(),
+                        sync_port)
     ctx = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
     sock.curve_secretkey = keys.secret.encode()

@@ -61,6 +61,7 @@ class Link:
     sent: str = ""  # version pushed and not yet confirmed
     module_version: str = ""
     problems: list[Problem] = field(default_factory=list)
+    directory: LocalDirectory | None = None  # ours as this peer gets it: with what we grant it (transit)
 
     @staticmethod
     def open(ctx: Any, keys: KeyPair, peer: PeerConfig, opts: SyncOptions, now: float,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from python_worker.core.fields import is_port, is_valid_key, is_valid_name, parse_host
+from python_worker.core.fields import MAX_PUBLIC_PATTERNS_TEXT, is_port, is_valid_key, is_valid_name, parse_host
 from python_worker.core.patterns import PatternError, parse_pattern_list
 from python_worker.core.problems import MESSAGES
 from python_worker.sync.wire import PROTOCOL
@@ -62,9 +62,24 @@ def checked_request(msg: dict[str, Any]) -> str:
     if kind in ("hello", "ping"):
         _str(msg, "version", _HEX, optional=True)
         _str(msg, "module_version", _VERSION, optional=True)
-    if kind == "dir" and not isinstance(msg.get("directory"), dict):
-        raise MessageError("bad directory")
+    if kind == "dir":
+        reason = directory_problems(msg.get("directory"))
+        if reason:
+            raise MessageError(reason)
     return kind
+
+
+def directory_problems(directory: object) -> str:
+    """Why a directory (in a `dir` request or a station's pairing info) has the wrong shape ('' when fine). Its
+    entries and patterns are judged by core/directory.py; the transit grant it may carry (issue #15) must be a
+    text of at most MAX_PUBLIC_PATTERNS_TEXT characters (its content is judged there too: a bad grant grants
+    nothing)."""
+    if not isinstance(directory, dict):
+        return "bad directory"
+    grant = directory.get("grant")
+    if grant is not None and not (isinstance(grant, str) and len(grant) <= MAX_PUBLIC_PATTERNS_TEXT):
+        return "bad grant"
+    return ""
 
 
 def is_current(msg: dict[str, Any]) -> bool:
@@ -135,6 +150,6 @@ def info_problems(info: object) -> str:
     version = info.get("module_version")
     if version is not None and not (isinstance(version, str) and _VERSION.fullmatch(version)):
         return "bad module version"
-    if "directory" in info and not isinstance(info["directory"], dict):
-        return "bad directory"
+    if "directory" in info:
+        return directory_problems(info["directory"])
     return ""

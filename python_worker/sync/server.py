@@ -219,7 +219,9 @@ class SyncServer:
             if errors:
                 return _refuse("E_PAIR_REFUSED", value=local.station,
                                reason="; ".join(p.message("en") for p in errors[:5]))
-            answer = station_info(local, self.keys, "", shared.station.sip_port(), self.bound_port())
+            # A row made by hand for that station may already grant it transit: pairing carries the grant at once.
+            mine = local.for_peer(shared.station.grants().get(name_key(peer.name), ""))
+            answer = station_info(mine, self.keys, "", shared.station.sip_port(), self.bound_port())
             answer.pop("host")
             if not self.book.use(invite_id, peer.name, lambda: shared.station.save_peer(peer)):
                 return _refuse("E_INVITE_USED", value=local.station)

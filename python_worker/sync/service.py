@@ -190,15 +190,15 @@ class SyncService:
                     return
                 if server in ready:
                     self.server.serve(server, now)  # answers or drops each message on its own
-                local = self.shared.local
                 for link in list(self._links.values()):
+                    mine = link.directory  # our directory as this peer gets it (with what we grant it)
                     try:
-                        if link.mon in ready and local is not None:
-                            link.on_monitor(local, now)
+                        if link.mon in ready and mine is not None:
+                            link.on_monitor(mine, now)
                         if link.sock in ready:
-                            link.on_answers(local, self.opts, now)
-                        if now >= link.next_ping and local is not None:
-                            link.heartbeat(local, self.opts, now)
+                            link.on_answers(mine, self.opts, now)
+                        if now >= link.next_ping and mine is not None:
+                            link.heartbeat(mine, self.opts, now)
                     except (zmq.ZMQError, ValueError, KeyError, TypeError) as exc:  # that link, that message
                         log.error("sync: link %s: %s", link.name, describe(exc))
                 self._publish(now)
@@ -239,16 +239,20 @@ class SyncService:
             if key not in self._links:
                 self._links[key] = Link.open(self._ctx, self.keys, peer, self.opts, now, self.shared.counters)
         local = self.shared.station.directory()
-        if self.shared.local is None or local.version != self.shared.local.version:
-            self.shared.local = local
-            for link in self._links.values():
+        grants = self.shared.station.grants()
+        self.shared.local = local
+        for key, link in self._links.items():
+            mine = local.for_peer(grants.get(key, ""))
+            if link.directory is None or mine.version != link.directory.version:
+                link.directory = mine
                 if link.state == "up":
-                    link.send_directory(local)
+                    link.send_directory(mine)
 
     def _publish(self, now: float) -> None:
         local = self.shared.local
         down = frozenset(link.name for link in self._links.values() if link.is_down)
-        peers = {link.name: link.status(now, self.shared.stored.get(key), local, self.server.problems.get(key, []))
+        peers = {link.name: link.status(now, self.shared.stored.get(key), link.directory,
+                                        self.server.problems.get(key, []))
                  for key, link in sorted(self._links.items())}
         status = {"bind": self.opts.bind, "port": self.bound_port, "public_key": self.keys.public,
                   "directory_version": local.version if local else None,

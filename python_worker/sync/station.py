@@ -9,6 +9,8 @@ from typing import Protocol
 
 from python_worker.core.config import ModuleConfig, PeerConfig, RemoteDirectory
 from python_worker.core.directory import LocalDirectory, build_local_directory
+from python_worker.core.fields import name_key
+from python_worker.core.planner import build_plan
 from python_worker.core.problems import Problem
 from python_worker.core.validation import dropped_peers, peer_problems
 from python_worker.db.moduledb import read_config, upsert_peer, write_directory
@@ -26,6 +28,7 @@ class Station(Protocol):
     def check_new_peer(self, peer: PeerConfig) -> list[Problem]: ...
     def save_peer(self, peer: PeerConfig) -> None: ...
     def save_directory(self, directory: RemoteDirectory) -> None: ...
+    def grants(self) -> dict[str, str]: ...
 
 
 class FileStation:
@@ -49,21 +52,39 @@ class FileStation:
         return peer_problems(read_snapshot(self.mikopbx_db), self.config(), peer)[0]
 
     def save_peer(self, peer: PeerConfig) -> None:
-        upsert_peer(self.module_db, peer)
+        """Store a peer pairing made; a row of that name made by hand keeps what the admin set for it here."""
+        old = self.config().peer(peer.name)
+        upsert_peer(self.module_db, peer if old is None else peer.with_local_settings_of(old))
+
+    def grants(self) -> dict[str, str]:
+        """Per peer (its name_key), the numbers it may call out through us as planned now (a grant the planner
+        refuses, e.g. its provider was deleted, is no grant): what its directory carries."""
+        plan = build_plan(read_snapshot(self.mikopbx_db), self.config())
+        return {name_key(p.name): ",".join(p.transit.patterns) for p in plan.peers if p.transit is not None}
 
     def save_directory(self, directory: RemoteDirectory) -> None:
         write_directory(self.module_db, directory)
         config = self.config()
         peer = config.peer(directory.peer)
-        if peer is not None and peer.paired and directory.patterns and peer.patterns != directory.patterns:
+        if peer is None or not peer.paired:
+            return
+        changed = peer
+        if directory.patterns and peer.patterns != directory.patterns:
             # The peer's own word on its numbers; an overlap with ours is then reported by the planner. But a
             # paired peer never takes another working peer out of the plan by its patterns: that is refused.
-            changed = replace(peer, patterns=directory.patterns)
-            drops = dropped_peers(read_snapshot(self.mikopbx_db), config, config.with_peer(changed),
+            proposed = replace(peer, patterns=directory.patterns)
+            drops = dropped_peers(read_snapshot(self.mikopbx_db), config, config.with_peer(proposed),
                                   exempt=peer.name)
             if drops:
                 log.error("peer %s announced patterns %s that would take %s out of the plan; its patterns stay %s",
                           peer.name, directory.patterns, ", ".join(sorted(drops)), peer.patterns)
-                return
-            log.warning("peer %s changed its patterns: %s -> %s", peer.name, peer.patterns, directory.patterns)
+            else:
+                log.warning("peer %s changed its patterns: %s -> %s", peer.name, peer.patterns, directory.patterns)
+                changed = proposed
+        if peer.via_patterns != directory.grant:
+            # What it lets us call out through it: its routes here follow (a grant taken back removes them). The
+            # grant was cleaned on receipt (core/directory.py: whole public numbers only, else no grant).
+            log.info("peer %s grants transit: %s -> %s", peer.name, peer.via_patterns or "-", directory.grant or "-")
+            changed = replace(changed, via_patterns=directory.grant)
+        if changed != peer:
             upsert_peer(self.module_db, changed)

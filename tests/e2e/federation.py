@@ -248,23 +248,9 @@ class ModuleStation:
 def add_pstn_provider(db_path: Path) -> None:
     """A hand-made catch-all PSTN provider (SIPp UAS on 127.0.0.50) and route for 11-digit numbers,
     exactly as an admin would create them in MikoPBX (not module-owned)."""
-    db = sqlite3.connect(str(db_path))
-    try:
-        db.execute("INSERT INTO m_Providers (uniqid, type, sipuid, iaxuid, note) VALUES (?, 'SIP', ?, '', "
-                   "'PSTN operator')", (PSTN_PROVIDER, PSTN_PROVIDER))
-        db.execute(
-            "INSERT INTO m_Sip (uniqid, disabled, extension, type, registration_type, host, port, username,"
-            " secret, transport, outbound_proxy, fromuser, fromdomain, nat, dtmfmode, qualifyfreq, qualify,"
-            " manualattributes, disablefromuser, noregister, description, enableRecording, weakSecret)"
-            " VALUES (?, '0', '', 'friend', 'none', ?, 5060, 'pstn', '', 'udp', '', '', '', '', 'auto', 60,"
-            " '0', '', '1', '1', 'PSTN operator', 1, 0)", (PSTN_PROVIDER, PSTN_ADDRESS))
-        db.execute("INSERT INTO m_SipHosts (provider_id, address) VALUES (?, ?)", (PSTN_PROVIDER, PSTN_ADDRESS))
-        db.execute("INSERT INTO m_OutgoingRoutingTable (rulename, providerid, priority, numberbeginswith,"
-                   " restnumbers, trimfrombegin, prepend, note) VALUES ('PSTN 11 digits', ?, '5', '', '11', '0',"
-                   " '', '')", (PSTN_PROVIDER,))
-        db.commit()
-    finally:
-        db.close()
+    from python_worker.demo.stationdb import PublicProvider, add_provider
+
+    add_provider(db_path, PublicProvider(PSTN_PROVIDER, PSTN_ADDRESS, "PSTN operator"))
 
 
 class Federation:

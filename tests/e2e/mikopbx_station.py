@@ -32,10 +32,13 @@ HOOK_INTERNAL = "extensionGenInternal"
 HOOK_INCLUDE_TRANSFER = "getIncludeInternalTransfer"
 HOOK_TRANSFER = "extensionGenInternalTransfer"
 HOOK_HINTS = "extensionGenHints"
+HOOK_OUT_ROUTE = "generateOutRoutContext"  # per outgoing route; the module answers only for its fallback routes
 KNOWN_HOOKS = frozenset(
     {HOOK_PEERS_PJ, HOOK_CONTEXTS, HOOK_INCLUDE_INTERNAL, HOOK_INTERNAL, HOOK_INCLUDE_TRANSFER,
-     HOOK_TRANSFER, HOOK_HINTS}
+     HOOK_TRANSFER, HOOK_HINTS, HOOK_OUT_ROUTE}
 )
+_CONTRACT = json.loads((Path(__file__).resolve().parents[2] / "python_worker" / "contract.json").read_text())
+FALLBACK_NOTE_PREFIX = str(_CONTRACT["fallback_route_note_prefix"])
 
 ALL_EXTEN = "_[0-9*#+a-zA-Z]!"
 ALL_NUMBER_EXTEN = "_[0-9*#+a-zA-Z][0-9*#+a-zA-Z]!"
@@ -467,7 +470,7 @@ def render_extensions(data: StationData, hooks: Mapping[str, str], out_of_hours:
     parts.append(_other_contexts())
     parts.append(_internal_transfer(data, hooks))
     parts.append(_internal_hints(data, hooks))
-    parts.append(_outgoing(data))
+    parts.append(_outgoing(data, hooks))
     parts.append("\n[public-direct-dial] \n\n")
     parts.append(_cdr_event_stubs())
     return "".join(parts)
@@ -590,6 +593,14 @@ def _internal_contexts(data: StationData, hooks: Mapping[str, str]) -> str:
         'exten => h,1,ExecIf($["${ISTRANSFER}x" != "x"]?Goto(transfer_dial_hangup,${EXTEN},1))\n',
         "exten => _X!,1,NoOp(DIALSTATUS - ${DIALSTATUS})\n\t",
         'same => n,ExecIf($["${DIALSTATUS}" == "CANCEL"]?Hangup())\n\t',
+        # Forwarding as Core does it: AstDB FW_BUSY/<n>, FW_UNAV/<n> or FW/<n> (no answer) names the target.
+        'same => n,ExecIf($["${DIALSTATUS}" == "BUSY"]?Set(dstatus=FW_BUSY))\n\t',
+        'same => n,ExecIf($["${DIALSTATUS}" == "CHANUNAVAIL"]?Set(dstatus=FW_UNAV))\n\t',
+        'same => n,ExecIf($["${dstatus}x" == "x"]?Set(dstatus=FW))\n\t',
+        "same => n,Set(fw=${DB(${dstatus}/${EXTEN})})\n\t",
+        'same => n,ExecIf($["${fw}x" != "x"]?Set(__FW_SOURCE_PEER=${EXTEN}))\n\t',
+        'same => n,ExecIf($["${fw}x" != "x"]?Wait(1))\n\t',
+        'same => n,ExecIf($["${fw}x" != "x"]?Goto(internal,${fw},1))\n\t',
         'same => n,ExecIf($["${DIALSTATUS}" == "BUSY"]?Busy(2):Hangup())\n\n',
         "[all_peers]\ninclude => internal-hints\nexten => failed,1,Hangup()\n",
         f"exten => {ALL_EXTEN},1,NoOp(--- call from a phone ---)\n\t",
@@ -636,7 +647,10 @@ def _internal_contexts(data: StationData, hooks: Mapping[str, str]) -> str:
         'same => n,ExecIf($["${DEVICE_STATE(PJSIP/${EXTEN})}" == "BUSY"]?Set(IS_BUSY=1)) \n\t',
         'same => n,ExecIf($["${IS_BUSY}" == "1"]?Set(DIALSTATUS=BUSY)) \n\t',
         'same => n,GotoIf($["${IS_BUSY}" == "1"]?fw_start) \n\t',
-        "same => n,Set(ringlength=600) \n\t",
+        # The ring time as Core sets it: the forwarding time from AstDB, 600 s when none or no forwarding.
+        "same => n,Set(ringlength=${DB(FW_TIME/${EXTEN})}) \n\t",
+        'same => n,ExecIf($["${ringlength}x" == "x"]?Set(ringlength=600)) \n\t',
+        'same => n,ExecIf($["${DB(FW/${EXTEN})}x" == "x"]?Set(ringlength=600)) \n\t',
         CUSTOM_GOSUB + " \n\t",
         "same => n,Gosub(set-dial-contacts,${EXTEN},1) \n\t",
         'same => n,ExecIf($["${TRANSFER_OPTIONS}x" == "x" || "${ISTRANSFER}x" != "x"]?Set(TRANSFER_OPTIONS=Tt)) \n\t',
@@ -694,7 +708,19 @@ def _internal_hints(data: StationData, hooks: Mapping[str, str]) -> str:
             + module_block(hooks.get(HOOK_HINTS, "")) + "\n\n")
 
 
-def _outgoing(data: StationData) -> str:
+def _out_route_hook(route: Mapping[str, Any], hooks: Mapping[str, str]) -> str:
+    """What `hookModulesMethod(GENERATE_OUT_ROUT_CONTEXT, [$rout])` adds inside a route's context before its Dial:
+    Core's ExtensionsAnnounceRecording (priority 580) first, then the module (Lib/PbxFederationConf.php gives its
+    hooks.json text only to the routes whose note starts with contract.json's `fallback_route_note_prefix`); Core
+    then trims the whole and adds a newline and a tab."""
+    text = "same => n,Set(_OUT_NEED_ANNONCE=1)\n"
+    module = hooks.get(HOOK_OUT_ROUTE, "")
+    if module and _s(route.get("note")).startswith(FALLBACK_NOTE_PREFIX):
+        text += module_block(module)
+    return text.strip() + "\n\t"
+
+
+def _outgoing(data: StationData, hooks: Mapping[str, str]) -> str:
     head = [
         "[outgoing] \n",
         "exten => _+.!,1,NoOp(Strip + sign from number) \n\t",
@@ -736,10 +762,14 @@ def _outgoing(data: StationData) -> str:
             f'same => n,GosubIf($["${{DIALPLAN_EXISTS({provider}-outgoing-custom,${{EXTEN}},1)}}" == "1"]'
             f"?{provider}-outgoing-custom,${{EXTEN}},1)\n\t",
             'same => n,ExecIf($["${NEED_RETURN}" == "1"]?return)\n\t',
+            _out_route_hook(route, hooks),
             "same => n,Gosub(${ISTRANSFER}dial,${EXTEN},1)\n\t",
             "same => n,Set(DIAL_OUT_ANSWER_OPTIONS=U(${ISTRANSFER}dial_answer))\n\t",
             "same => n,Dial(${DIAL_COMMAND},${DIAL_TIMOUT},"
             "${DOPTIONS}TK${DIAL_OUT_ANSWER_OPTIONS}b(dial_create_chan,s,1))\n\t",
+            # Core's spelling, the parenthesis misplaced on purpose: DIALPLAN_EXISTS reads up to the last ')'.
+            f'same => n,GosubIf($["${{DIALPLAN_EXISTS({provider}-outgoing-after-dial-custom,${{EXTEN}}),1}}" == "1"]'
+            f"?{provider}-outgoing-after-dial-custom,${{EXTEN}},1)\n\t",
             'same => n,ExecIf($["${ISTRANSFER}x" != "x"]?Gosub(transfer_dial_hangup,${EXTEN},1))\n\t',
             'same => n,ExecIf($["${DIALSTATUS}" = "ANSWER"]?Hangup())\n\t',
             'same => n,ExecIf($["${DIALSTATUS}" = "BUSY"]?Busy(2))\n\t',

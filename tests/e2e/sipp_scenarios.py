@@ -67,7 +67,7 @@ def call(user: str, hold_ms: int = 2000, expect: str = "200") -> str:
     """Phone `user` calls [service] through its station with digest auth, waits for `expect`.
 
     With expect="200": ACK, hold, BYE.  Otherwise (e.g. "404", "480", "486", "603") the final error
-    response is ACKed and the scenario ends successfully.
+    response is ACKed and the scenario ends successfully; expect="failure" takes any of FAILURE_CODES.
     """
     def invite(cseq: int, auth: str) -> str:
         return f"""
@@ -131,10 +131,18 @@ Max-Forwards: 70
 Content-Length: 0
 """)
         body += '<recv response="200" crlf="true"/>\n'
+    elif expect == "failure":  # any final refusal: what a caller hears when the call does not go through
+        for code in FAILURE_CODES[:-1]:
+            body += f'<recv response="{code}" optional="true" next="ack"/>\n'
+        body += f'<recv response="{FAILURE_CODES[-1]}"/>\n<label id="ack"/>\n'
+        body += _send(ack(2, True), retrans=False)
     else:
         body += f'<recv response="{expect}"/>\n'
         body += _send(ack(2, True), retrans=False)
     return _xml(f"call from {user}", body)
+
+
+FAILURE_CODES = ("403", "404", "408", "480", "484", "486", "487", "488", "500", "502", "503", "600", "603")
 
 
 def answer(user: str, ring_ms: int = 300) -> str:
@@ -346,3 +354,75 @@ Content-Length: [len]
         body += _send(pub(2, "[authentication]\n"))
         body += f'<recv response="{expect}"/>\n<label id="end"/>\n'
     return _xml(f"publish from {user}", body)
+
+
+def refuse(user: str, code: str = "486", reason: str = "Busy Here", ring_ms: int = 0) -> str:
+    """UAS phone that does not take the call: rings `ring_ms` (0: not at all), then answers `code` (486 busy,
+    480 no answer: what a phone sends when its own no-answer timer or its user rejects), and takes the ACK."""
+    ring = """<send><![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]ref[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:USER@[local_ip]:[local_port]>
+Content-Length: 0
+
+]]></send>
+<pause milliseconds="RING_MS"/>
+""" if ring_ms else ""
+    body = '<recv request="INVITE" crlf="true"/>\n' + ring + """<send retrans="500"><![CDATA[
+SIP/2.0 CODE REASON
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]ref[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+<recv request="ACK"/>
+"""
+    body = body.replace("USER", user).replace("RING_MS", str(ring_ms)).replace("CODE", code).replace("REASON", reason)
+    return _xml(f"{code} from {user}", body)
+
+
+def ring(user: str) -> str:
+    """UAS phone that rings and never answers: it waits for the CANCEL, answers it 200 and the INVITE 487."""
+    body = """<recv request="INVITE" crlf="true"/>
+<send><![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]ring[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:USER@[local_ip]:[local_port]>
+Content-Length: 0
+
+]]></send>
+<recv request="CANCEL"/>
+<send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]ring[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+<send><![CDATA[
+SIP/2.0 487 Request Terminated
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]ring[call_number]
+[last_Call-ID:]
+CSeq: [cseq] INVITE
+Content-Length: 0
+
+]]></send>
+<recv request="ACK"/>
+"""
+    return _xml(f"ring as {user}", body.replace("USER", user))

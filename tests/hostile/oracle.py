@@ -30,6 +30,7 @@ _LINE_FORMS = (
     re.compile(r"exten => [^\n]+"),
     re.compile(r"\tsame => n,[^\n]+"),
 )
+_CONTINUATION = re.compile(r"same => n,[^\n]+")
 _BAD_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
@@ -47,6 +48,10 @@ def expected_sections(plan: Plan) -> set[str]:
             out.add(p.names_context)
         if p.is_blf:
             out |= {p.outbound_publish, p.name}
+        if p.fallback is not None:  # the trunk's Dial is wrapped: keep the caller number, mark "answered nothing"
+            out |= {f"{p.provider_id}-outgoing-custom", f"{p.provider_id}-outgoing-after-dial-custom"}
+        if p.transit is not None:
+            out.add(p.transit_context)
     return out
 
 
@@ -68,6 +73,14 @@ def check_hooks(hooks: Mapping[str, str], plan: Plan) -> None:
     """Raise Unsafe unless every hook text has only the template's line forms and the plan's sections."""
     allowed = expected_sections(plan)
     for hook, text in hooks.items():
+        if hook == "generateOutRoutContext":
+            # Core writes this text into a fallback route's context right after its own `exten => ...` line: its
+            # first line continues that extension (`same => n,...`, no tab); it never opens a section.
+            first, _, rest = text.partition("\n")
+            if first and (not _CONTINUATION.fullmatch(first) or _BAD_CHARS.search(first) or "\r" in first):
+                raise Unsafe(f"{hook}: a first line that does not continue Core's extension: {first[:80]!r}")
+            check_lines(hook, rest, set())
+            continue
         check_lines(hook, text, allowed)
 
 

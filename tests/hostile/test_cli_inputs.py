@@ -16,8 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from python_worker.cli import main
+from python_worker.core.config import Settings
 from python_worker.core.planner import build_plan
-from python_worker.db.moduledb import read_config
+from python_worker.db.moduledb import read_config, write_settings
 from python_worker.db.snapshot import read_snapshot
 from python_worker.pipeline import compute
 from python_worker.sync.pairing import INVITES_FILE
@@ -31,7 +32,10 @@ SECRET = "Sup3rSecretTrunkPass"
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("cli-template")
-    make_station(root, "2026.1", peers=(SPB, NSK))
+    paths = make_station(root, "2026.1", peers=(SPB, NSK))
+    # a public number, so a fallback through the admin's provider (SIP-1611151795, 11 digits from 7 or 8) can be
+    # accepted as well as refused
+    write_settings(paths.module_db, Settings(station_name="moscow", own_patterns="2XX", public_number="74951234000"))
     return root
 
 
@@ -71,7 +75,7 @@ def judge(st_: Station, before: tuple[bytes, bytes], code: int, out: str, err: s
         result = compute(snapshot, config)
         check_hooks(result.hooks, result.plan)
         check_records(result.records)
-        from python_worker.core.config import ModuleConfig, Settings
+        from python_worker.core.config import ModuleConfig
 
         old = build_plan(snapshot, ModuleConfig(Settings(station_name="moscow", own_patterns="2XX"), (SPB, NSK)))
         check_nothing_lost(old, result.plan, except_for="spb")  # `peers set` may change spb itself
@@ -88,11 +92,21 @@ def judge(st_: Station, before: tuple[bytes, bytes], code: int, out: str, err: s
 
 
 TEXT = st.one_of(st.sampled_from(INJECTIONS), st.text(max_size=40))
+PROVIDERS = st.one_of(st.sampled_from(["SIP-1611151795", "SIP-1611151795", "SIP-NOPE", "SIP-1611151795\n", "",
+                                       "x" * 65, "[evil]"]), TEXT)
+COUNTS = st.one_of(st.sampled_from(["0", "1", "2", "15", "16", "1000", "1001", "-1", "٣", "1e3", "", " 2", "2\n",
+                                    "9" * 40]), TEXT)
+PREFIXES = st.one_of(st.sampled_from(["78125550", "78125550", "+78125550", "", "7812;555", "78125550\n", "7" * 17,
+                                      "٧٨"]), TEXT)
+PUBLIC_PATTERNS = st.one_of(st.sampled_from(["8495XXXXXXX", "8495XXXXXXX", "112", "9XX", "8495.", "2XX", "",
+                                             "8495XXXXXXX\n[evil]", "8495XXXXXXX,8499XXXXXXX"]), TEXT)
+NUMBERS = st.one_of(st.sampled_from(["74951234000", "+74951234000", "7495 123", "", "7495\n", "7" * 17]), TEXT)
 PORTS = st.sampled_from(["5060", "٥٠٦٠", "0", "65536", "-1", " 5060", "5060\n", "0x13c4", "1e3", "", "99999999999999"])
 
 
-def option(name: str, values: st.SearchStrategy[str]) -> st.SearchStrategy[list[str]]:
-    return st.one_of(st.just([]), values.map(lambda v: [name, v]))
+def option(name: str, values: st.SearchStrategy[str], *, absent: int = 1) -> st.SearchStrategy[list[str]]:
+    """The option with a drawn value, or (`absent` times as often) not given."""
+    return st.one_of(*[st.just([])] * absent, values.map(lambda v: [name, v]))
 
 
 @st.composite
@@ -113,6 +127,12 @@ def peer_commands(draw: st.DrawFn) -> tuple[list[str], str]:
     argv += draw(option("--transport", st.one_of(st.sampled_from(["udp", "UDP", "ws", "tls\n"]), TEXT)))
     argv += draw(option("--note", TEXT))
     argv += draw(st.sampled_from([[], ["--no-blf"], ["--overlap-fix"], ["--no-enabled"]]))
+    # PSTN fallback and transit (issue #15): each option sometimes, good values often
+    for opt, values in (("--fallback-provider", PROVIDERS), ("--fallback-trim", COUNTS),
+                        ("--fallback-prepend", PREFIXES), ("--transit-patterns", PUBLIC_PATTERNS),
+                        ("--transit-provider", PROVIDERS), ("--transit-limit", COUNTS),
+                        ("--transit-callerid", NUMBERS), ("--via-patterns", PUBLIC_PATTERNS)):
+        argv += draw(option(opt, values, absent=3))
     how = draw(st.sampled_from(["stdin", "stdin", "stdin", "stdin", "argv", "none"]))
     secret = draw(st.one_of(st.just(SECRET), st.just(SECRET + "\n"), st.just(SECRET), st.sampled_from(
         ["", "x" * 100_000, "a b" * 9, "\udc80" * 20, SECRET + "\n\n", "[x]" * 6]), TEXT))
@@ -154,6 +174,9 @@ def settings_commands(draw: st.DrawFn) -> list[str]:
     argv += draw(option("--own-patterns", st.one_of(st.sampled_from(["2XX", "3XX", "2XX,4XX", "٢XX", ""]), TEXT)))
     argv += draw(option("--display-name", TEXT))
     argv += draw(st.sampled_from([[], ["--no-blf-default"], ["--overlap-fix-default"]]))
+    argv += draw(option("--public-number", NUMBERS))
+    argv += draw(option("--public-trim", COUNTS))
+    argv += draw(option("--public-prepend", PREFIXES))
     return argv
 
 
@@ -184,7 +207,11 @@ def sometimes(good: object, bad: st.SearchStrategy[object]) -> st.SearchStrategy
     st.fixed_dictionaries({"name": sometimes("kzn", TEXT), "host": sometimes("127.0.0.5", st.sampled_from(HOSTS)),
                            "patterns": sometimes("5XX", TEXT), "secret": sometimes(SECRET, TEXT)},
                           optional={"id": st.sampled_from([1, "1", "٢", -1, True, "x", None, 10**30]),
-                                    "port": PORTS, "confirm": st.sampled_from([True, "on", "x"])}).map(json.dumps),
+                                    "port": PORTS, "confirm": st.sampled_from([True, "on", "x"]),
+                                    "fallback_provider": PROVIDERS, "fallback_trim": COUNTS,
+                                    "fallback_prepend": PREFIXES, "transit_patterns": PUBLIC_PATTERNS,
+                                    "transit_provider": PROVIDERS, "transit_limit": COUNTS,
+                                    "transit_callerid": NUMBERS, "via_patterns": PUBLIC_PATTERNS}).map(json.dumps),
     st.sampled_from(["[]", "1", '"x"', "null", "{", "", "\ud800", '{"name": "\\ud800"}', "[" * 5000])))
 def test_peers_validate_reads_the_form_from_stdin(tally: Tally, template: Path, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,

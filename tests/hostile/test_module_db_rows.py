@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 
 from python_worker.apply.reconciler import Paths, reconcile
 from python_worker.apply.system import NoReload
+from python_worker.core.config import Settings
+from python_worker.db.moduledb import write_settings
 from python_worker.pipeline import compute_from_files
 from python_worker.statedir import HOOKS_FILE, RECORDS_FILE, read_json
 from tests.hostile.conftest import Tally, examples
@@ -23,15 +25,19 @@ from tests.hostile.oracle import HOSTS, INJECTIONS, check_hooks, check_records, 
 from tests.unit.applyhelpers import SPB, make_station
 
 PEER_COLUMNS = ("name", "host", "port", "transport", "patterns", "secret", "enabled", "blf", "transfers",
-                "overlap_fix", "note", "paired", "sync_port", "public_key")
+                "overlap_fix", "note", "paired", "sync_port", "public_key", "fallback_provider", "fallback_trim",
+                "fallback_prepend", "transit_patterns", "transit_provider", "transit_limit", "transit_callerid",
+                "via_patterns")
 SETTINGS_COLUMNS = ("station_name", "display_name", "own_patterns", "blf_default", "transfers_default",
-                    "overlap_fix_default")
+                    "overlap_fix_default", "public_number", "public_trim", "public_prepend")
 
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("rows-template")
     paths = make_station(root, "2026.1", peers=(SPB,))
+    # a public number: a good kzn row then plans its fallback and transit through the admin's provider too
+    write_settings(paths.module_db, Settings(station_name="moscow", own_patterns="2XX", public_number="74951234000"))
     assert reconcile(paths, NoReload()).result == "applied"
     return root
 
@@ -48,13 +54,19 @@ SQL_VALUES = st.one_of(
     st.none(), st.integers(-2**63, 2**63 - 1), st.floats(allow_nan=False), st.just(float("inf")),
     st.binary(max_size=20), st.sampled_from(INJECTIONS), st.sampled_from(HOSTS), st.text(max_size=30),
     st.sampled_from(["5060", "٥٠٦٠", "4XX", "٣XX", "3XX", "spb", "SPB", "127.0.0.3", "1", "0", "on", "x"]),
+    # the fallback and transit columns' good and near-good values (issue #15)
+    st.sampled_from(["SIP-1611151795", "SIP-1611151795\n", "78125550", "+74951234000", "8495XXXXXXX", "112",
+                     "8495XXXXXXX\n[evil]", "2", "16", "-1", "٢", "8499XXXXXXX,8495XXXXXXX"]),
 )
 
 
 def good_row() -> dict[str, Any]:
     return {"name": "kzn", "host": "127.0.0.5", "port": 5060, "transport": "udp", "patterns": "5XX",
             "secret": "Kzn-Trunk-Secret-0123456789", "enabled": 1, "blf": None, "transfers": None,
-            "overlap_fix": None, "note": "", "paired": 0, "sync_port": None, "public_key": None}
+            "overlap_fix": None, "note": "", "paired": 0, "sync_port": None, "public_key": None,
+            "fallback_provider": "SIP-1611151795", "fallback_trim": 0, "fallback_prepend": "78125550",
+            "transit_patterns": "8495XXXXXXX", "transit_provider": "SIP-1611151795", "transit_limit": 2,
+            "transit_callerid": "74951234000", "via_patterns": None}
 
 
 @st.composite
@@ -66,7 +78,7 @@ def hostile_rows(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
             row[col] = draw(SQL_VALUES)
         return table, row
     if table == "settings":
-        row = {"station_name": "moscow", "own_patterns": "2XX"}
+        row = {"station_name": "moscow", "own_patterns": "2XX", "public_number": "74951234000"}
         for col in draw(st.lists(st.sampled_from(SETTINGS_COLUMNS), min_size=1, max_size=3, unique=True)):
             row[col] = draw(SQL_VALUES)
         return table, row
@@ -74,7 +86,8 @@ def hostile_rows(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
         ["301", "٣01", "301\n", "SIP", "QUEUE", "x]\n[y"])), min_size=0, max_size=4), max_size=5).map(
         lambda v: __import__("json").dumps(v))))
     return table, {"peer": draw(st.sampled_from(["spb", "SPB", "kzn", "\n"])), "version": draw(SQL_VALUES),
-                   "module_version": draw(SQL_VALUES), "patterns": draw(SQL_VALUES), "entries": entries}
+                   "module_version": draw(SQL_VALUES), "patterns": draw(SQL_VALUES), "entries": entries,
+                   "transit_grant": draw(SQL_VALUES)}
 
 
 def out_config(paths: Paths):  # type: ignore[no-untyped-def]

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from python_worker.core.config import ModuleConfig, PeerConfig, RemoteDirectory, Settings
 from python_worker.core.directory import VISIBLE_KINDS, LocalDirectory
-from python_worker.core.fields import check_peer_fields, is_number
+from python_worker.core.fields import MIN_TRANSIT_DIGITS, check_peer_fields, is_number, parse_public_patterns
 from python_worker.core.patterns import parse_pattern_list
 from python_worker.core.problems import Problem
 from python_worker.pipeline import compute
@@ -80,6 +80,9 @@ class FakeStation:
 
     def save_directory(self, directory: RemoteDirectory) -> None:
         self.saved_dirs.append(directory)
+
+    def grants(self) -> dict[str, str]:
+        return {"kazan": "8495XXXXXXX"}  # a row made by hand may already grant the pairing station transit
 
 
 class Frame:
@@ -183,7 +186,11 @@ def directories() -> st.SearchStrategy[Any]:
         "entries": entries,
         "patterns": st.one_of(st.just("3XX"), st.just("3XX"), st.sampled_from(
             ["٣XX", "3XX,2XX", "3X.", ",".join(["3XX"] * 2000), "4XX", "3[0-4]X"]), request_values()),
-        "module_version": st.one_of(st.just("0.1.0"), st.just("0.1.0"), request_values())})
+        "module_version": st.one_of(st.just("0.1.0"), st.just("0.1.0"), request_values())},
+        optional={"grant": st.one_of(st.sampled_from(  # what the sender lets us call out through it (issue #15)
+            ["8495XXXXXXX", "8495XXXXXXX,8499XXXXXXX", "112", "9XX", "8495.", "8495XXXXXXX\n[evil]", "",
+             "8" * 17, ",".join(f"849{i:02d}XXXXXX" for i in range(21)), "8495XXXXXXX" * 40, "2XXXXXXX"]),
+            request_values())})
     return st.one_of(good, good, good, hostile_json(3))
 
 
@@ -224,9 +231,17 @@ def test_every_request_is_answered_and_stores_only_valid_data(tally: Tally, tmp_
         for d in station.saved_dirs:
             assert all(is_number(e.number) and e.kind in VISIBLE_KINDS for e in d.entries)
             parse_pattern_list(d.patterns)
+            if d.grant:  # kept only as whole public numbers: never an emergency or short number
+                assert all(p.length >= MIN_TRANSIT_DIGITS for p in parse_public_patterns(d.grant)), d.grant
             out = compute(SNAP, replace(station.config_value, directories=(d,)))
             check_hooks(out.hooks, out.plan)
             check_records(out.records)
+            # what sync/station.py then makes of it: spb's via routes follow the grant
+            granted = replace(station.config_value, directories=(d,)).with_peer(replace(SPB, via_patterns=d.grant))
+            out = compute(SNAP, granted)
+            check_hooks(out.hooks, out.plan)
+            check_records(out.records)
+            assert out.plan.peer("spb") is not None
         assert station.saved_peers == []  # pairing needs a real invitation: never stored here
     except AssertionError:
         tally.add("wire.server", "unsafe")

@@ -11,6 +11,9 @@ from pathlib import Path
 
 # asterisklint 0.4.3 does not implement the hint directive; hint lines are checked by regex in the tests.
 IGNORED_CODES = {"I_NOTIMPL_HINT"}
+# asterisklint 0.4.3 knows no func_hangupcause (Asterisk's funcs/func_hangupcause.c, since Asterisk 11): its app and
+# function are reported missing by name only; the e2e suite runs both on Asterisk 22.10.1 (test_fallback_e2e.py).
+LINT_GAPS = (("E_APP_MISSING", "'HangupCauseClear'"), ("E_FUNC_MISSING", "'HANGUPCAUSE_KEYS'"))
 _DIAG_RE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+) (?P<code>[A-Z_]+): (?P<text>.*)$")
 
 
@@ -36,6 +39,13 @@ def wrap_dialplan(hooks: dict[str, str]) -> str:
     text = "\n".join(parts)
     if hooks["extensionGenContexts"]:
         text += "\n" + hooks["extensionGenContexts"]
+    if hooks.get("generateOutRoutContext"):
+        # Where Core puts it: inside an outgoing route's context, after its number and Dial command, before its Dial.
+        text += ("\n[SIP-PROVIDER-PSTN1-7-outgoing]\n"
+                 "exten => _X!,1,Set(number=78125550${EXTEN})\n\t"
+                 "same => n,Set(DIAL_COMMAND=PJSIP/${number}@SIP-PROVIDER-PSTN1)\n\t"
+                 + hooks["generateOutRoutContext"].rstrip() + "\n\t"
+                 "same => n,Dial(${DIAL_COMMAND},600,TK)\n\tsame => n,Return()\n")
     return text
 
 
@@ -48,6 +58,8 @@ def lint(text: str, tmp: Path) -> Counter[str]:
     codes: Counter[str] = Counter()
     for line in (proc.stdout + proc.stderr).splitlines():
         m = _DIAG_RE.match(line.strip())
+        if m and any(m["code"] == code and name in m["text"] for code, name in LINT_GAPS):
+            continue
         if m and m["code"] not in IGNORED_CODES:
             codes[f"{m['code']}@{m['line']}"] += 1
         elif line.strip() and not m:

@@ -1,4 +1,5 @@
-"""Golden files: the two- and three-station demos rendered byte for byte, and linted."""
+"""Golden files: the two- and three-station demos and the breakout demo (PSTN fallback, transit) rendered byte
+for byte, and linted."""
 
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ from tests.unit.lint import lint, wrap_dialplan
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 
 
-@pytest.mark.parametrize("variant", ["two", "three"])
+@pytest.mark.parametrize("variant", ["two", "three", "breakout"])
 def test_demo_matches_golden_files(variant: str, tmp_path: Path) -> None:
-    built = build_demo(tmp_path / "demo", three=variant == "three")
-    assert [st.name for st, _, _ in built] == ["moscow", "spb", "novosibirsk"][: 2 if variant == "two" else 3]
+    built = build_demo(tmp_path / "demo", three=variant == "three", breakout=variant == "breakout")
+    assert [st.name for st, _, _ in built] == ["moscow", "spb", "novosibirsk"][: 3 if variant == "three" else 2]
     for st, mikopbx, module in built:
         out = tmp_path / "out" / st.name
         write_outputs(compute_from_files(mikopbx, module, Runtime(drives_lamps=True)), out)  # what run_demo writes
@@ -32,7 +33,7 @@ def test_demo_matches_golden_files(variant: str, tmp_path: Path) -> None:
             assert actual == golden.read_bytes(), f"{golden} differs (UPDATE_GOLDEN=1 rewrites it)"
 
 
-@pytest.mark.parametrize("variant", ["two", "three"])
+@pytest.mark.parametrize("variant", ["two", "three", "breakout"])
 def test_golden_dialplans_pass_asterisklint(variant: str, tmp_path: Path) -> None:
     stations = sorted((GOLDEN / variant).iterdir())
     assert stations

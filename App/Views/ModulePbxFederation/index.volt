@@ -121,6 +121,21 @@
         {{ form.render('own_patterns') }}
         <div class="ui pointing basic label">{{ t._('module_pbx_federation_OwnPatternsHint') }}</div>
     </div>
+    <div class="three fields">
+        <div class="field" data-field="public_number">
+            <label>{{ t._('module_pbx_federation_PublicNumber') }}</label>
+            {{ form.render('public_number') }}
+        </div>
+        <div class="field" data-field="public_trim">
+            <label>{{ t._('module_pbx_federation_PublicTrim') }}</label>
+            {{ form.render('public_trim') }}
+        </div>
+        <div class="field" data-field="public_prepend">
+            <label>{{ t._('module_pbx_federation_PublicPrepend') }}</label>
+            {{ form.render('public_prepend') }}
+        </div>
+    </div>
+    <div class="ui small message">{{ t._('module_pbx_federation_PublicNumberHelp') }}</div>
     <div class="field">
         <div class="ui toggle checkbox">
             {{ form.render('blf_default') }}

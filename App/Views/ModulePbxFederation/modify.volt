@@ -59,6 +59,48 @@
             {{ form.render('overlap_fix') }}
         </div>
     </div>
+    <h4 class="ui dividing header">{{ t._('module_pbx_federation_FallbackHeader') }}</h4>
+    <div class="ui small message">{{ t._('module_pbx_federation_FallbackHelp') }}</div>
+    <div class="three fields">
+        <div class="field" data-field="fallback_provider">
+            <label>{{ t._('module_pbx_federation_FallbackProvider') }}</label>
+            {{ form.render('fallback_provider') }}
+        </div>
+        <div class="field" data-field="fallback_trim">
+            <label>{{ t._('module_pbx_federation_FallbackTrim') }}</label>
+            {{ form.render('fallback_trim') }}
+        </div>
+        <div class="field" data-field="fallback_prepend">
+            <label>{{ t._('module_pbx_federation_FallbackPrepend') }}</label>
+            {{ form.render('fallback_prepend') }}
+        </div>
+    </div>
+    <h4 class="ui dividing header">{{ t._('module_pbx_federation_TransitHeader') }}</h4>
+    <div class="ui small message">{{ t._('module_pbx_federation_TransitHelp') }}</div>
+    <div class="field" data-field="transit_patterns">
+        <label>{{ t._('module_pbx_federation_TransitPatterns') }}</label>
+        {{ form.render('transit_patterns') }}
+        <div class="ui pointing basic label">{{ t._('module_pbx_federation_TransitPatternsHint') }}</div>
+    </div>
+    <div class="three fields">
+        <div class="field" data-field="transit_provider">
+            <label>{{ t._('module_pbx_federation_TransitProvider') }}</label>
+            {{ form.render('transit_provider') }}
+        </div>
+        <div class="field" data-field="transit_limit">
+            <label>{{ t._('module_pbx_federation_TransitLimit') }}</label>
+            {{ form.render('transit_limit') }}
+        </div>
+        <div class="field" data-field="transit_callerid">
+            <label>{{ t._('module_pbx_federation_TransitCallerId') }}</label>
+            {{ form.render('transit_callerid') }}
+        </div>
+    </div>
+    <div class="field" data-field="via_patterns">
+        <label>{{ t._('module_pbx_federation_ViaPatterns') }}</label>
+        {{ form.render('via_patterns') }}
+        <div class="ui pointing basic label">{{ t._('module_pbx_federation_ViaPatternsHint') }}</div>
+    </div>
     <div class="field" data-field="note">
         <label>{{ t._('module_pbx_federation_PeerNote') }}</label>
         {{ form.render('note') }}

@@ -241,6 +241,11 @@ const ModulePbxFederationIndex = {
 			? '—' : `${p.rtt_ms} ${ModulePbxFederationIndex.t('RttUnit')}`);
 		const $problems = $row.find('.pbxfed-problems').empty();
 		if (state.hint && state.color !== 'green') $('<div class="pbxfed-hint">').text(state.hint).appendTo($problems);
+		if (known) {
+			ModulePbxFederationIndex.breakoutTexts(p).forEach((text) => {
+				$('<div>').addClass('ui tiny grey basic label pbxfed-breakout').text(text).appendTo($problems);
+			});
+		}
 		(p.problems || []).forEach((problem) => {
 			$('<div>').addClass(`ui tiny ${problem.severity === 'warning' ? 'orange' : 'red'} basic label pbxfed-problem`)
 				.text(ModulePbxFederationIndex.problemText(problem)).appendTo($problems);
@@ -273,6 +278,24 @@ const ModulePbxFederationIndex = {
 			else summary = t('SummaryCounts', { total, ok, bad: total - ok });
 		}
 		$('#pbx-federation-summary').text(summary).attr('data-bad', String(bad));
+	},
+
+	/** What the peer's PSTN fallback, transit and via numbers do, one short text each (status fields, docs/status.md). */
+	breakoutTexts(peer) {
+		const t = ModulePbxFederationIndex.t;
+		const out = [];
+		if (peer.fallback) {
+			const routes = (peer.fallback.routes || []).map((r) => `${r.pattern} → ${r.sent_as}`).join(', ');
+			out.push(`${t('StatusFallback')}: ${routes} (${peer.fallback.provider_name})`);
+		}
+		if (peer.transit) {
+			const limit = peer.transit.limit ? ` ≤ ${peer.transit.limit}` : '';
+			out.push(`${t('StatusTransit')}: ${(peer.transit.patterns || []).join(', ')} (${peer.transit.provider_name}${limit})`);
+		}
+		if (peer.via && peer.via.length) {
+			out.push(`${t('StatusVia')}: ${peer.via.join(', ')}`);
+		}
+		return out;
 	},
 
 	showText(kind, lines) {

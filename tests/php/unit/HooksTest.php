@@ -69,6 +69,26 @@ final class HooksTest extends TestCase
         self::assertSame([], $this->logged);
     }
 
+    public function testOnlyTheModulesFallbackRoutesGetTheRouteHookText(): void
+    {
+        $guard = "same => n,ExecIf(\$[\"\${FED_FALLBACK}\" != \"\${EXTEN}\"]?Return())\n";
+        file_put_contents($this->moduleDir . '/db/state/hooks.json', json_encode(['generateOutRoutContext' => $guard]));
+        $conf = $this->conf();
+        $fallback = ['id' => '7', 'providerid' => 'SIP-PROVIDER-PSTN1',
+            'note' => 'ModulePbxFederation: fallback peer spb pattern 3XX'];
+        self::assertSame($guard, $conf->generateOutRoutContext($fallback));
+        // The module's trunk routes, the admin's routes (whatever their note says) and rows without a note: nothing.
+        foreach ([
+            ['note' => 'ModulePbxFederation: peer spb pattern 3XX'],
+            ['note' => 'PSTN operator, see ModulePbxFederation: fallback peer spb'],
+            ['note' => ''],
+            ['providerid' => 'SIP-PROVIDER-PSTN1'],
+        ] as $route) {
+            self::assertSame('', $conf->generateOutRoutContext($route), json_encode($route));
+        }
+        self::assertSame([], $this->logged);
+    }
+
     public function testMissingFileGivesEmptyTextAndALogLine(): void
     {
         $conf = $this->conf();

@@ -27,6 +27,7 @@ final class ModelsAndMessagesTest extends TestCase
         self::assertSame([
             'id' => 'integer', 'station_name' => 'string', 'display_name' => 'string', 'own_patterns' => 'string',
             'blf_default' => 'integer', 'transfers_default' => 'integer', 'overlap_fix_default' => 'integer',
+            'public_number' => 'string', 'public_trim' => 'integer', 'public_prepend' => 'string',
         ], self::columns(ModulePbxFederation::class));
         $model = new ModulePbxFederation();
         $model->initialize();
@@ -40,6 +41,9 @@ final class ModelsAndMessagesTest extends TestCase
             'patterns' => 'string', 'secret' => 'string', 'enabled' => 'integer', 'blf' => 'integer',
             'transfers' => 'integer', 'overlap_fix' => 'integer', 'note' => 'string',
             'paired' => 'integer', 'sync_port' => 'integer', 'public_key' => 'string',
+            'fallback_provider' => 'string', 'fallback_trim' => 'integer', 'fallback_prepend' => 'string',
+            'transit_patterns' => 'string', 'transit_provider' => 'string', 'transit_limit' => 'integer',
+            'transit_callerid' => 'string', 'via_patterns' => 'string',
         ], self::columns(ModulePbxFederationPeers::class));
         $model = new ModulePbxFederationPeers();
         $model->initialize();
@@ -50,7 +54,7 @@ final class ModelsAndMessagesTest extends TestCase
     {
         self::assertSame([
             'id' => 'integer', 'peer' => 'string', 'version' => 'string', 'module_version' => 'string',
-            'patterns' => 'string', 'entries' => 'string', 'received_at' => 'integer',
+            'patterns' => 'string', 'entries' => 'string', 'received_at' => 'integer', 'transit_grant' => 'string',
         ], self::columns(ModulePbxFederationDirectory::class));
         $model = new ModulePbxFederationDirectory();
         $model->initialize();

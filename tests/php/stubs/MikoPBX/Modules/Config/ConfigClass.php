@@ -36,6 +36,8 @@ abstract class ConfigClass
     public function extensionGenContexts(): string { return ''; }
     public function extensionGenInternalTransfer(): string { return ''; }
     public function extensionGenHints(): string { return ''; }
+    /** @param array<string, mixed> $rout */
+    public function generateOutRoutContext(array $rout): string { return ''; }
     public function modelsEventChangeData($data): void {}
     public function onBeforeModuleEnable(): bool { return true; }
     public function onAfterModuleEnable(): void {}
