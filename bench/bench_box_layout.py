@@ -118,8 +118,8 @@ for v in "$@"; do
     t0=$(ms); $P init >/dev/null 2>&1 || echo "FAIL $v init"; t1=$(ms)
     echo "FIRST $v $((t1 - t0))"
     $P settings set --station-name moscow --own-patterns 2XX >/dev/null 2>&1 || echo "FAIL $v settings"
-    printf a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6 | $P peers add --name spb --host 127.0.0.3 --patterns 3XX --secret - >/dev/null 2>&1 \
-        || echo "FAIL $v peers"
+    printf a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6 | $P peers add --name spb --host 127.0.0.3 --patterns 3XX --secret - \
+        >/dev/null 2>&1 || echo "FAIL $v peers"
 done
 for i in $(seq 1 "$N"); do
     for v in "$@"; do
