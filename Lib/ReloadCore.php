@@ -8,8 +8,8 @@ namespace Modules\ModulePbxFederation\Lib;
 
 /**
  * CLI entry the worker runs after it changed mikopbx.db behind Core's back:
- *   php -f <moduleDir>/Lib/ReloadCore.php [pjsip] [dialplan] [firewall]
- * With no argument all three are reloaded. Exit code 0 when every reload was queued or done.
+ *   php -f <moduleDir>/Lib/ReloadCore.php [pjsip] [dialplan] [firewall] [manager]
+ * With no argument all of them are reloaded. Exit code 0 when every reload was queued or done.
  */
 final class ReloadCore
 {
@@ -25,7 +25,7 @@ final class ReloadCore
         }
         foreach ($targets as $target) {
             if (!isset(CoreReloader::ACTIONS[$target])) {
-                fwrite($stderr ?? STDERR, "usage: php -f ReloadCore.php [pjsip] [dialplan] [firewall]\n");
+                fwrite($stderr ?? STDERR, "usage: php -f ReloadCore.php [pjsip] [dialplan] [firewall] [manager]\n");
                 return 2;
             }
         }

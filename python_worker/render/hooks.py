@@ -26,6 +26,8 @@ _PATTERN_RE = re.compile(r"^_?[0-9XZN\[\]-]+$")
 _REGEX_RE = re.compile(r"^[0-9\[\]|-]+$")
 _CALLER_NAME_RE = re.compile(r"^[\w .@+-]+$")  # what directory.clean_name leaves
 _DEVICES_RE = re.compile(r"^[A-Za-z]+[/:][A-Za-z0-9_-]+(&[A-Za-z]+[/:][A-Za-z0-9_-]+)*$")  # PJSIP/201&Custom:FED-x
+_DEAD_DIAL_RE = re.compile(r"^PJSIP/\$\{EXTEN\}@SIP-TRUNK-[0-9A-F]+-FED-DOWN$")
+_PATTERN_DEVICES_RE = re.compile(r"^Custom:FED-[0-9A-F]+-([0-9]+|\$\{EXTEN\})$")  # Custom:FED-x-${EXTEN}
 
 
 class RenderError(ValueError):
@@ -74,6 +76,8 @@ def make_environment() -> Environment:
     env.filters["uri_host"] = uri_host
     env.filters["callername"] = _checked(_CALLER_NAME_RE, "caller name")
     env.filters["devices"] = _checked(_DEVICES_RE, "hint device list")
+    env.filters["pattern_devices"] = _checked(_PATTERN_DEVICES_RE, "pattern hint device")
+    env.filters["dial"] = _checked(_DEAD_DIAL_RE, "dial string")
     return env
 
 
