@@ -99,7 +99,8 @@ class DevstateBridge:
         with self._lock:
             self.counters.remote_received += len(states)
             self._enqueue(self._remote.receive(peer, full, states))
-            self._flag(peer, "")  # it talks to us: calls to it go out again
+            if self._flag(peer, ""):  # it talks to us again: calls to it go out again ...
+                self._qualify_trunk(peer)  # ... which needs its trunk contact Reachable again now, not in 10 s
         self._wake()
 
     def on_peer_down(self, peer: str) -> None:
@@ -107,9 +108,7 @@ class DevstateBridge:
             sets = self._remote.peer_down(peer)
             self._enqueue(sets)
             self._flag(peer, "1")  # calls to it fail at once instead of waiting 32 s for an answer
-            trunk = self._trunks.get(peer)
-            if trunk:
-                self._qualify.append(trunk)
+            self._qualify_trunk(peer)
         if sets:
             log.warning("lamps of %s: %d set Unavailable (its sync link stopped answering)", peer, len(sets))
         self._wake()
@@ -179,13 +178,22 @@ class DevstateBridge:
         self._queue.pop(variable, None)
         self._queue[variable] = value
 
-    def _flag(self, peer: str, value: str) -> None:
-        """The peer's down flag: a global variable (lost when Asterisk restarts, so never stuck on)."""
+    def _flag(self, peer: str, value: str) -> bool:
+        """The peer's down flag: a global variable (lost when Asterisk restarts, so never stuck on). Returns
+        whether it changed."""
         flag = self._flags.get(peer)
         if flag is None or self._flagged.get(flag, "") == value:
-            return
+            return False
         self._flagged[flag] = value
         self._set(flag, value)
+        return True
+
+    def _qualify_trunk(self, peer: str) -> None:
+        """Ask Asterisk to qualify the peer's trunk now: Asterisk dials only a contact it holds Reachable, and
+        after an outage its own next qualify may be up to qualify_frequency away."""
+        trunk = self._trunks.get(peer)
+        if trunk and trunk not in self._qualify:
+            self._qualify.append(trunk)
 
     def _run(self) -> None:
         attempt = 0

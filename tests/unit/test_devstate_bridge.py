@@ -191,6 +191,12 @@ def test_peer_states_are_set_filtered_and_unavailable_when_its_link_is_down(ami:
     bridge.on_remote("spb", True, {"301": "NOT_INUSE", "302": "NOT_INUSE"})
     wait_until(lambda: ami.sets().get(f"DEVICE_STATE({dev('301')})") == "NOT_INUSE", 5, "healed")
     wait_until(lambda: ami.sets().get(spb.down_flag) == "", 5, "the down flag cleared")
+    # its trunk is qualified again at once: Asterisk dials only a contact it holds Reachable
+    wait_until(lambda: [q["Endpoint"] for q in ami.of("PJSIPQualify")] == [spb.provider_id] * 2, 5,
+               "a qualify on its return")
+    bridge.on_remote("spb", False, {"301": "INUSE"})  # an ordinary change: no qualify
+    wait_until(lambda: ami.sets().get(f"DEVICE_STATE({dev('301')})") == "INUSE", 5, "the change")
+    assert len(ami.of("PJSIPQualify")) == 2
     assert bridge.heard("spb") is True and bridge.heard("nsk") is None
 
 
