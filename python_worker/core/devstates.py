@@ -99,6 +99,10 @@ class RemoteStates:
     """The receiver's side for all paired peers; every method returns the Setvars to make, in order."""
 
     peers: dict[str, PeerStates] = field(default_factory=dict)
+    # Paired peers whose states we do not carry yet (the plan that carries them is still being made, e.g. right
+    # after pairing): their last snapshot, used as soon as a plan carries them. The snapshot comes once per
+    # connection, so dropping it would leave that peer's lamps unset until each of its numbers changes.
+    pending: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def set_filters(self, filters: Mapping[str, tuple[str, frozenset[str]]]) -> tuple[list[Setting], list[str]]:
         """A new plan: per peer (device prefix, the numbers it may set). Returns the Setvars for numbers newly
@@ -113,7 +117,13 @@ class RemoteStates:
             if was is not None and was.prefix != prefix:
                 gone += [was.prefix + n for n in sorted(was.applied)]
                 was = None
-            ps = was if was is not None else PeerStates(prefix)
+            if was is None:
+                ps = PeerStates(prefix)
+                early = self.pending.pop(name, None)
+                if early is not None:
+                    ps.latest, ps.heard = early, True
+            else:
+                ps = was
             self.peers[name] = ps
             added, removed = allowed - ps.allowed, ps.allowed - allowed
             ps.allowed = frozenset(allowed)
@@ -131,15 +141,15 @@ class RemoteStates:
         did not list reads DOWN), a change only the numbers in it."""
         ps = self.peers.get(peer)
         if ps is None:
+            if full:
+                self.pending[peer] = dict(states)
+            elif peer in self.pending:
+                _merge(self.pending[peer], states)
             return []
         if full:
             ps.latest = dict(states)
         else:
-            room = MAX_STATES - len(ps.latest)
-            for n, st in states.items():
-                if n in ps.latest or room > 0:
-                    room -= n not in ps.latest
-                    ps.latest[n] = st
+            _merge(ps.latest, states)
         ps.down = False
         if full:
             ps.heard = True
@@ -152,6 +162,7 @@ class RemoteStates:
         """`peer` stopped answering: all its lamps Unavailable, until its next snapshot."""
         ps = self.peers.get(peer)
         if ps is None:
+            self.pending.pop(peer, None)  # it sends a new snapshot when it is back
             return []
         ps.down = True
         return ps._set(ps.allowed, None, DOWN)
@@ -162,6 +173,15 @@ class RemoteStates:
         for _name, ps in sorted(self.peers.items()):
             out += [(ps.prefix + n, st) for n, st in sorted(ps.applied.items())]
         return out
+
+
+def _merge(latest: dict[str, str], changes: Mapping[str, str]) -> None:
+    """Changes into a peer's announced map, which stays bounded at MAX_STATES numbers."""
+    room = MAX_STATES - len(latest)
+    for n, st in changes.items():
+        if n in latest or room > 0:
+            room -= n not in latest
+            latest[n] = st
 
 
 @dataclass

@@ -70,6 +70,21 @@ def test_a_number_announced_before_the_filter_allows_it_is_set_when_it_does() ->
     assert gone == [P + "303"]
 
 
+def test_a_snapshot_that_arrives_before_the_plan_carries_the_peer_is_used_when_it_does() -> None:
+    # Right after pairing the new peer's link sends its snapshot (once per connection) before our plan carries it.
+    r = RemoteStates()
+    assert r.receive("nsk", True, {"401": "INUSE", "402": "NOT_INUSE"}) == []
+    assert r.receive("nsk", False, {"402": "RINGING"}) == []
+    sets, gone = r.set_filters({"nsk": (P, frozenset({"401", "402", "403"}))})
+    assert sets == [(P + "401", "INUSE"), (P + "402", "RINGING"), (P + "403", DOWN)] and gone == []
+    assert r.pending == {}
+    # a peer that went down before it was carried: its old snapshot is not used
+    r.receive("ekb", True, {"501": "INUSE"})
+    r.peer_down("ekb")
+    r.set_filters({"nsk": (P, frozenset({"401", "402", "403"})), "ekb": ("Custom:FED-E-", frozenset({"501"}))})
+    assert r.peers["ekb"].applied == {} and not r.peers["ekb"].heard
+
+
 def test_reapply_sets_everything_again() -> None:
     r = RemoteStates()
     r.set_filters({"spb": (P, frozenset({"301"}))})
