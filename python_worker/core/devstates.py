@@ -150,10 +150,12 @@ class RemoteStates:
             ps.latest = dict(states)
         else:
             _merge(ps.latest, states)
-        ps.down = False
+        was_down, ps.down = ps.down, False
         if full:
             ps.heard = True
             return ps._set(ps.allowed, ps.latest, DOWN)
+        if was_down and ps.heard:
+            return ps._set(ps.allowed, ps.latest, DOWN)  # its lamps, set Unavailable meanwhile, come back
         if not ps.heard:
             return ps._set((n for n in states if n in ps.allowed), states, None)
         return ps._set((n for n in states if n in ps.allowed), ps.latest, None)
@@ -166,6 +168,16 @@ class RemoteStates:
             return []
         ps.down = True
         return ps._set(ps.allowed, None, DOWN)
+
+    def peer_up(self, peer: str) -> list[Setting]:
+        """Our link to `peer` answers again. Its states reach us on *its* link to us, which may never have gone
+        down (our heartbeats were late, e.g. on a busy box): then no new snapshot comes, but every change did, so
+        what we heard last is right and is set again. Had its link gone down too, its snapshot follows."""
+        ps = self.peers.get(peer)
+        if ps is None or not ps.down:
+            return []
+        ps.down = False
+        return ps._set(ps.allowed, ps.latest, DOWN) if ps.heard else []
 
     def reapply(self) -> list[Setting]:
         """Everything set so far, again (Asterisk restarted, or the AMI connection was lost meanwhile)."""

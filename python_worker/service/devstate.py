@@ -103,6 +103,13 @@ class DevstateBridge:
                 self._qualify_trunk(peer)  # ... which needs its trunk contact Reachable again now, not in 10 s
         self._wake()
 
+    def on_peer_up(self, peer: str) -> None:
+        with self._lock:
+            self._enqueue(self._remote.peer_up(peer))
+            if self._flag(peer, ""):
+                self._qualify_trunk(peer)
+        self._wake()
+
     def on_peer_down(self, peer: str) -> None:
         with self._lock:
             sets = self._remote.peer_down(peer)

@@ -232,6 +232,11 @@ class SyncService:
                     self.port.on_peer_down(name)
                 except Exception:
                     log.exception("sync: state port failed")
+            for name in sorted(self._unreachable - down):
+                try:
+                    self.port.on_peer_up(name)
+                except Exception:
+                    log.exception("sync: state port failed")
         legacy = frozenset(link.name for link in self._links.values() if link.is_legacy)
         if legacy != self._legacy:
             self._legacy = legacy

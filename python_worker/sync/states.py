@@ -4,8 +4,8 @@ A link sends `{"type": "states", "full": bool, "states": {number: device state}}
 after every handshake (so nothing missed while the link was down stays wrong), then each batch of changes, pipelined
 (no answer; TCP keeps them in order). The server checks the map (core/devstates.py `valid_states`) and hands it to the
 port with the name of the paired peer its CURVE key belongs to: a peer can only ever set its own lamps. When a link
-goes down the port is told, and the peer's lamps read Unavailable. The port is the AMI side of the worker
-(service/devstate.py); the sync service only calls it.
+goes down the port is told, and the peer's lamps read Unavailable; when it answers again the port is told too. The
+port is the AMI side of the worker (service/devstate.py); the sync service only calls it.
 """
 
 from __future__ import annotations
@@ -35,6 +35,10 @@ class StatePort(Protocol):
 
     def on_peer_down(self, peer: str) -> None:
         """Our link to a paired peer stopped answering."""
+        ...
+
+    def on_peer_up(self, peer: str) -> None:
+        """Our link to a paired peer answers again (after on_peer_down)."""
         ...
 
 

@@ -194,9 +194,15 @@ def test_peer_states_are_set_filtered_and_unavailable_when_its_link_is_down(ami:
     # its trunk is qualified again at once: Asterisk dials only a contact it holds Reachable
     wait_until(lambda: [q["Endpoint"] for q in ami.of("PJSIPQualify")] == [spb.provider_id] * 2, 5,
                "a qualify on its return")
+    bridge.on_peer_down("spb")
+    wait_until(lambda: ami.sets().get(f"DEVICE_STATE({dev('301')})") == "UNAVAILABLE", 5, "down again")
+    bridge.on_peer_up("spb")  # our link answers again, no new snapshot from spb: what it said last is set again
+    wait_until(lambda: ami.sets().get(f"DEVICE_STATE({dev('301')})") == "NOT_INUSE", 5, "back from what we heard")
+    wait_until(lambda: ami.sets().get(spb.down_flag) == "", 5, "the down flag cleared again")
+    wait_until(lambda: len(ami.of("PJSIPQualify")) == 4, 5, "qualified on the way down and up")
     bridge.on_remote("spb", False, {"301": "INUSE"})  # an ordinary change: no qualify
     wait_until(lambda: ami.sets().get(f"DEVICE_STATE({dev('301')})") == "INUSE", 5, "the change")
-    assert len(ami.of("PJSIPQualify")) == 2
+    assert len(ami.of("PJSIPQualify")) == 4
     assert bridge.heard("spb") is True and bridge.heard("nsk") is None
 
 

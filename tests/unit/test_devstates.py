@@ -85,6 +85,21 @@ def test_a_snapshot_that_arrives_before_the_plan_carries_the_peer_is_used_when_i
     assert r.peers["ekb"].applied == {} and not r.peers["ekb"].heard
 
 
+def test_a_peer_seen_down_by_our_heartbeats_only_gets_its_lamps_back_when_our_link_answers_again() -> None:
+    # Our heartbeats to spb were late (a busy box) while spb's own link to us, which carries its states, stayed up:
+    # spb sends no new snapshot, but every change reached us, so what we heard last is set again.
+    r = RemoteStates()
+    r.set_filters({"spb": (P, frozenset({"301", "302"}))})
+    r.receive("spb", True, {"301": "INUSE", "302": "NOT_INUSE"})
+    assert r.peer_down("spb") == [(P + "301", DOWN), (P + "302", DOWN)]
+    assert r.peer_up("spb") == [(P + "301", "INUSE"), (P + "302", "NOT_INUSE")]
+    assert r.peer_up("spb") == []
+    # ... or a change arrives first: all of them come back, not only the changed one
+    r.peer_down("spb")
+    assert r.receive("spb", False, {"301": "BUSY"}) == [(P + "301", "BUSY"), (P + "302", "NOT_INUSE")]
+    assert r.peer_up("spb") == [] and r.peer_up("nsk") == []
+
+
 def test_reapply_sets_everything_again() -> None:
     r = RemoteStates()
     r.set_filters({"spb": (P, frozenset({"301"}))})

@@ -23,6 +23,7 @@ class FakePort:
         self.changes: dict[str, str] = {}
         self.remote: list[tuple[str, bool, dict[str, str]]] = []
         self.down: list[str] = []
+        self.up: list[str] = []
 
     def own_snapshot(self) -> Mapping[str, str] | None:
         with self.lock:
@@ -40,6 +41,10 @@ class FakePort:
     def on_peer_down(self, peer: str) -> None:
         with self.lock:
             self.down.append(peer)
+
+    def on_peer_up(self, peer: str) -> None:
+        with self.lock:
+            self.up.append(peer)
 
     def change(self, number: str, state: str) -> None:
         with self.lock:
@@ -92,6 +97,7 @@ def test_a_peer_that_stops_answering_is_reported_down_and_resends_everything_whe
     ps.change("301", "NOT_INUSE")  # changed while away: nobody heard it
     _start(spb, ps)
     wait_until(lambda: ("spb", True, {"301": "NOT_INUSE"}) in pm.got()[before:], 5, "spb's snapshot after restart")
+    wait_until(lambda: pm.up == ["spb"], 5, "moscow to report spb up again")
 
 
 def test_states_wait_for_asterisk_to_be_read(nodes: list[Node]) -> None:  # noqa: F811
