@@ -7,7 +7,7 @@
 namespace Modules\ModulePbxFederation\Lib;
 
 /**
- * Asks Core to regenerate and reload pjsip, dialplan and firewall. Class names checked against
+ * Asks Core to regenerate and reload pjsip, dialplan, firewall and manager.conf. Class names checked against
  * MikoPBX Core tags 2024.1.114 and 2026.1.223 (identical in both):
  * WorkerModelsEvents::invokeAction() queues the same actions Core runs after its own model saves;
  * PBX::sipReload()/dialplanReload() (deprecated, still present) are the synchronous fallback.
@@ -19,6 +19,8 @@ final class CoreReloader
         'pjsip'    => 'MikoPBX\\Core\\Workers\\Libs\\WorkerModelsEvents\\Actions\\ReloadPJSIPAction',
         'dialplan' => 'MikoPBX\\Core\\Workers\\Libs\\WorkerModelsEvents\\Actions\\ReloadDialplanAction',
         'firewall' => 'MikoPBX\\Core\\Workers\\Libs\\WorkerModelsEvents\\Actions\\ReloadFirewallAction',
+        // The worker's AMI account (m_AsteriskManagerUsers): ManagerConf::reload() at both tags.
+        'manager'  => 'MikoPBX\\Core\\Workers\\Libs\\WorkerModelsEvents\\Actions\\ReloadManagerAction',
     ];
     public const PBX = 'MikoPBX\\Core\\System\\PBX';
     public const IPTABLES = 'MikoPBX\\Core\\System\\Configs\\IptablesConf';
@@ -32,7 +34,7 @@ final class CoreReloader
     }
 
     /**
-     * @param string[] $what any of pjsip, dialplan, firewall
+     * @param string[] $what any of pjsip, dialplan, firewall, manager
      * @return string[] how each was reloaded ("queued:pjsip", "direct:dialplan", "unavailable:firewall")
      */
     public function reload(array $what = ['pjsip', 'dialplan', 'firewall']): array

@@ -10,7 +10,7 @@ use Throwable;
 
 /**
  * CLI entry the worker runs after it committed rows to mikopbx.db (python_worker/apply/system.py, php-core):
- *   php -f <moduleDir>/Lib/ReloadCore.php -- [--events FILE|-] [pjsip] [dialplan] [firewall]
+ *   php -f <moduleDir>/Lib/ReloadCore.php -- [--events FILE|-] [pjsip] [dialplan] [firewall] [manager]
  * --events: Core's model-change messages for the rows written (a JSON array, '-' = standard input), published to
  * WorkerModelsEvents as Core's models publish them (CoreEvents): Core then plans its own reloads for those rows.
  * The targets: reloads no row change implies (the hook texts changed), asked for as Core's reload actions.
@@ -19,7 +19,7 @@ use Throwable;
  */
 final class ReloadCore
 {
-    public const USAGE = "usage: php -f ReloadCore.php -- [--events FILE|-] [pjsip] [dialplan] [firewall]\n";
+    public const USAGE = "usage: php -f ReloadCore.php -- [--events FILE|-] [pjsip] [dialplan] [firewall] [manager]\n";
 
     /**
      * @param string[] $argv

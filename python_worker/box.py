@@ -30,6 +30,8 @@ ASTERISK = str(CONTRACT["asterisk"])
 CONTACTS_CMD = f"{ASTERISK} -rx 'pjsip show contacts'"
 HINTS_CMD = f"{ASTERISK} -rx 'core show hints'"
 DEVSTATE_CMD = f"{ASTERISK} -rx 'devstate change {{device}} {{state}}'"
+CLI_CMD = f"{ASTERISK} -rx {{command}}"
+AMI_HOST = "127.0.0.1"  # the worker's AMI account may log in from this station only
 SYNC_BIND = "0.0.0.0"  # the firewall opens the sync port to paired peers only
 
 

@@ -20,7 +20,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from python_worker.core.records import CUSTOM_FILES, FILTERS, FIREWALL, INCOMING, OUTGOING, PROVIDERS, SIP, SIP_HOSTS
+from python_worker.core.records import (
+    AMI_USERS,
+    CUSTOM_FILES,
+    FILTERS,
+    FIREWALL,
+    INCOMING,
+    OUTGOING,
+    PROVIDERS,
+    SIP,
+    SIP_HOSTS,
+)
 from python_worker.db.owned import OUT_WORK_TIMES_ROUTES, Row, Written
 
 SOURCE = "ModelsBase->sendChangesToBackend"
@@ -35,6 +45,8 @@ MODEL_OF: Mapping[str, str] = {
     FILTERS: _MODELS + "NetworkFilters",
     FIREWALL: _MODELS + "FirewallRules",
     CUSTOM_FILES: _MODELS + "CustomFiles",
+    # Core's ProcessOtherModels: a save of AsteriskManagerUsers plans ReloadManagerAction (manager.conf).
+    AMI_USERS: _MODELS + "AsteriskManagerUsers",
     OUT_WORK_TIMES_ROUTES: _MODELS + "OutWorkTimesRouts",
 }
 

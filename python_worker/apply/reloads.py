@@ -1,13 +1,24 @@
-"""Which reloads a change needs: Core regenerates and reloads pjsip, dialplan or the firewall per table changed."""
+"""Which reloads a change needs: Core regenerates and reloads pjsip, dialplan, the firewall or manager.conf per table
+changed."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from python_worker.core.records import CUSTOM_FILES, FILTERS, FIREWALL, INCOMING, OUTGOING, PROVIDERS, SIP, SIP_HOSTS
+from python_worker.core.records import (
+    AMI_USERS,
+    CUSTOM_FILES,
+    FILTERS,
+    FIREWALL,
+    INCOMING,
+    OUTGOING,
+    PROVIDERS,
+    SIP,
+    SIP_HOSTS,
+)
 from python_worker.db.owned import OUT_WORK_TIMES_ROUTES, Change
 
-TARGETS = ("pjsip", "dialplan", "firewall")
+TARGETS = ("pjsip", "dialplan", "firewall", "manager")
 
 # Which reloads a change needs. A provider row created or removed also changes extensions.conf
 # (Core renders its `<U>-incoming` and route contexts from it); SipHosts feed both pjsip identify and the firewall.
@@ -22,6 +33,8 @@ _TABLE_TARGETS: Mapping[str, tuple[str, ...]] = {
     # asterisk.conf (the entity ID) is read only when Asterisk starts; never restart it for this.
     CUSTOM_FILES: (),
     OUT_WORK_TIMES_ROUTES: ("dialplan",),  # deleted with our incoming route (Core's cascade)
+    # The worker's AMI account: Core writes manager.conf from this table (docs/platform.md#ami).
+    AMI_USERS: ("manager",),
 }
 _HOOK_TARGETS: Mapping[str, str] = {
     "generatePeersPj": "pjsip",

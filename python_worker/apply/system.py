@@ -6,7 +6,7 @@ Reload command scheme (CLI options of apply/run/disable):
   publishes them to Core's WorkerModelsEvents (which then plans, refreshes and reloads as after its own saves) and asks
   Core's reload actions for what only the hook texts changed (apply/core_events.py).
 - `--reload-cmd TEMPLATE`: split with shlex; if a word contains `{what}`, the command runs once per target with
-  `{what}` replaced by the target word (pjsip, dialplan, firewall); otherwise it runs once with the target
+  `{what}` replaced by the target word (pjsip, dialplan, firewall, manager); otherwise it runs once with the target
   words appended as arguments.
 - `--reload-pjsip-cmd` / `--reload-dialplan-cmd` / `--reload-firewall-cmd CMD`: the command for that one target
   (taking precedence over --reload-cmd), e.g. `asterisk -C /x/asterisk.conf -rx 'dialplan reload'`.
@@ -225,6 +225,7 @@ class AsteriskCli:
     contacts_cmd: str | None = None  # trunk reachability and qualify round trip
     hints_cmd: str | None = None  # the hints in force: their devices and states
     devstate_cmd: str | None = None  # sets a Custom device: `{device}` and `{state}` are replaced
+    cli_cmd: str | None = None  # any CLI command: `{command}` is replaced (one word: never split)
     timeout: float = 5.0
 
     def contacts(self) -> dict[str, tuple[str, float | None]] | None:
@@ -234,6 +235,25 @@ class AsteriskCli:
     def hints(self) -> dict[str, tuple[str, str]] | None:
         out = _output_of(self.hints_cmd, self.timeout) if self.hints_cmd else None
         return None if out is None else parse_hints(out)
+
+    def forget_devices(self, devices: Sequence[str]) -> bool:
+        """Remove Custom devices no longer used from Asterisk's database (AstDB keeps every one it ever saw):
+        `database query` with one DELETE per 200 devices. True when done (or nothing to do)."""
+        names = [d.removeprefix("Custom:") for d in devices if d.startswith("Custom:")]
+        if not names:
+            return True
+        if not self.cli_cmd:
+            return False
+        ok = True
+        for i in range(0, len(names), 200):
+            keys = ",".join(f"'/CustomDevstate/{n}'" for n in names[i:i + 200] if re.fullmatch(r"[A-Za-z0-9_-]+", n))
+            command = f'database query "DELETE FROM astdb WHERE key IN ({keys})"'
+            argv = [command if w == "{command}" else w for w in shlex.split(self.cli_cmd)]
+            code, out = run_command(argv, self.timeout)
+            if code != 0:
+                log.error("database query failed (exit %s): %s", code, out.strip())
+                ok = False
+        return ok
 
     def set_device(self, device: str, state: str) -> bool:
         """Set a Custom device's state; False (logged) when the command fails or Asterisk refuses it."""

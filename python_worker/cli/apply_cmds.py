@@ -7,6 +7,7 @@ import contextlib
 import logging
 import sys
 
+from python_worker.apply.amiuser import load_or_create_ami_account, read_ami_account
 from python_worker.apply.reconciler import ApplyOptions, ApplyReport, Paths, module_enabled, reconcile
 from python_worker.apply.system import PHP_CORE, AsteriskCli, Reloader, make_reloader
 from python_worker.cli.common import EXIT_FAILED, EXIT_UNAVAILABLE
@@ -16,6 +17,7 @@ from python_worker.core.runtime import Runtime
 from python_worker.db.engine import private_file
 from python_worker.logs import setup_logging
 from python_worker.service.control import WorkerUnavailable, is_worker_running, request
+from python_worker.service.devstate import AmiSettings
 from python_worker.statedir import tighten, to_json
 from python_worker.sync.pairing import pairing_sources
 
@@ -65,7 +67,8 @@ def _print_report(report: ApplyReport, as_json: bool, lang: str = "en") -> None:
 def cmd_apply(args: argparse.Namespace) -> int:
     setup_logging(None if args.dry_run else args.state_dir, verbose=args.verbose, to_stderr=not args.json)
     # One apply knows no reachability: every peer is planned up, and its lamps follow its phones.
-    runtime = Runtime.of(drives_lamps=bool(args.devstate_cmd), pairing_sources=pairing_sources(args.state_dir))
+    runtime = Runtime.of(drives_lamps=bool(args.devstate_cmd), pairing_sources=pairing_sources(args.state_dir),
+                         ami=read_ami_account(args.state_dir))  # made by the first worker that uses AMI
     report = reconcile(_paths(args), _reloader(args), opts=ApplyOptions(busy_timeout=args.busy_timeout),
                        dry_run=args.dry_run, runtime=runtime)
     if args.devstate_cmd and not args.dry_run and report.result in ("applied", "unchanged") and report.plan:
@@ -73,7 +76,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
         cli = AsteriskCli(devstate_cmd=args.devstate_cmd)
         for peer in report.plan.peers:
-            if peer.is_blf:
+            if peer.is_stock_blf:
                 set_lamp(cli, peer, UP)
     _print_report(report, args.json)
     return _report_exit(report)
@@ -88,6 +91,23 @@ def cmd_disable(args: argparse.Namespace) -> int:
                        disable=True)
     _print_report(report, args.json)
     return _report_exit(report)
+
+
+def _ami_settings(args: argparse.Namespace) -> AmiSettings | None:
+    """Where the worker reaches AMI: --ami HOST[:PORT], the port defaulting to the station's AMIPort."""
+    if not args.ami or args.no_ami or not args.sync_bind:
+        return None
+    from python_worker.db.snapshot import read_snapshot
+
+    host, sep, given = str(args.ami).partition(":")
+    if sep and given.isdigit():
+        port = int(given)
+    else:
+        try:
+            port = read_snapshot(args.mikopbx_db).ami_port
+        except Exception:  # an unreadable DB: Core's default port
+            port = 5038
+    return AmiSettings(host, port, load_or_create_ami_account(args.state_dir))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -105,8 +125,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     sync = None if not args.sync_bind else SyncOptions(
         bind=args.sync_bind, port=args.sync_port, heartbeat=args.sync_heartbeat,
         heartbeat_timeout=3 * args.sync_heartbeat)
-    asterisk = AsteriskCli(contacts_cmd=args.status_cmd, hints_cmd=args.hints_cmd, devstate_cmd=args.devstate_cmd)
+    asterisk = AsteriskCli(contacts_cmd=args.status_cmd, hints_cmd=args.hints_cmd, devstate_cmd=args.devstate_cmd,
+                           cli_cmd=args.cli_cmd)
     opts = WorkerOptions(debounce=args.debounce, resync=args.resync, asterisk=asterisk,
-                         reachability_interval=args.reachability_interval, sync=sync)
+                         reachability_interval=args.reachability_interval, sync=sync, ami=_ami_settings(args))
     worker = Worker(paths, _reloader(args), ApplyOptions(busy_timeout=args.busy_timeout), opts)
     return worker.run()

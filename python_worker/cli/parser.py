@@ -14,7 +14,7 @@ from typing import Any
 from python_worker import box
 from python_worker.core.fields import ascii_int, finite_number
 
-TARGETS = ("pjsip", "dialplan", "firewall")  # what --reload-<target>-cmd may name (apply/reloads.py)
+TARGETS = ("pjsip", "dialplan", "firewall", "manager")  # what --reload-<target>-cmd may name (apply/reloads.py)
 _CMDS = "python_worker.cli."
 
 
@@ -82,7 +82,7 @@ def _reload(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("reloading (see python_worker/apply/system.py for the scheme)")
     g.add_argument("--reload-cmd", default="php-core" if box.module_dir() else None,
                    help="'php-core' (MikoPBX: Lib/ReloadCore.php) or a command template; "
-                   "'{what}' is replaced by pjsip|dialplan|firewall, else the words are appended")
+                   "'{what}' is replaced by pjsip|dialplan|firewall|manager, else the words are appended")
     for target in TARGETS:
         g.add_argument(f"--reload-{target}-cmd", help=f"command that reloads {target} (overrides --reload-cmd)")
     g.add_argument("--no-reload", action="store_true", help="change records and files only")
@@ -234,8 +234,15 @@ def _apply_commands(sub: Any) -> None:
                    help="address to serve directory sync and pairing on, e.g. 0.0.0.0 "
                    "(default: no sync; the firewall opens the port only to paired peers)")
     p.add_argument("--sync-port", type=port, default=box.SYNC_PORT, help="TCP port of directory sync")
-    p.add_argument("--sync-heartbeat", type=seconds(0.1, 300), default=2.0,
+    p.add_argument("--sync-heartbeat", type=seconds(0.1, 300), default=0.5,
                    help="seconds between sync heartbeats; a peer silent for 3 of them reads unreachable")
+    p.add_argument("--ami", default=box.AMI_HOST if on_box else None, metavar="HOST[:PORT]",
+                   help="this station's AMI (port: the station's AMIPort): with --sync-bind, device states of paired "
+                   "peers travel over the sync channel (learned from and set through AMI, with the module's own "
+                   "AMI account) instead of SIP publications")
+    p.add_argument("--no-ami", action="store_true", help="keep SIP publications for paired peers too")
+    p.add_argument("--cli-cmd", default=box.CLI_CMD if on_box else None,
+                   help="e.g. \"asterisk -rx {command}\": removes lamp devices no longer used from Asterisk's database")
     p.add_argument("--devstate-cmd", default=box.DEVSTATE_CMD if on_box else None,
                    help="e.g. \"asterisk -rx 'devstate change {device} {state}'\": turns a dead peer's lamps "
                    "Unavailable even on phones that watch them")

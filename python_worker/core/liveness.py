@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from python_worker.core.runtime import Runtime
+from python_worker.core.runtime import AmiAccount, Runtime
 
 MAX_EPOCH = 9  # epochs cycle 1..9: enough to always differ from the previous name
 
@@ -96,10 +96,13 @@ class Liveness:
             return "unknown"
         return "ok" if peer in self.publishing else "waiting"
 
-    def runtime(self, *, drives_lamps: bool, pairing_sources: Iterable[tuple[str, str]] = ()) -> Runtime:
+    def runtime(self, *, drives_lamps: bool, pairing_sources: Iterable[tuple[str, str]] = (),
+                carries_states: bool = False, legacy_lamps: Iterable[str] = (),
+                ami: AmiAccount | None = None) -> Runtime:
         """The run-time value the next plan is made with."""
         if self._renew_next:
             self.renew(self._renew_next)
             self._renew_next = set()
         return Runtime.of(down=self.down, publish_epochs=self.epochs, drives_lamps=drives_lamps,
-                          pairing_sources=pairing_sources)
+                          pairing_sources=pairing_sources, carries_states=carries_states,
+                          legacy_lamps=legacy_lamps, ami=ami)

@@ -39,7 +39,7 @@ from python_worker.core.patterns import (
     patterns_regex,
 )
 from python_worker.core.problems import Problem, problem
-from python_worker.core.runtime import STATIC, Runtime
+from python_worker.core.runtime import STATIC, AmiAccount, Runtime
 from python_worker.core.station import StationSnapshot
 
 ROUTE_PRIORITY = 0  # constant, so adding or removing one peer never renumbers another peer's routes
@@ -85,6 +85,15 @@ class PeerPlan:
     @property
     def transit_context(self) -> str:
         return f"{self.provider_id}-transit"
+    # Paired, and both workers carry device states over the sync channel: pattern hints on the per-number
+    # devices `Custom:FED-<hex>-<n>`, set by our worker; no SIP publication objects (docs/design.md).
+    carries_states: bool = False
+
+    @property
+    def is_stock_blf(self) -> bool:
+        """BLF through Asterisk's own publications (hand-made peers, or a paired peer whose worker cannot carry
+        states): explicit hints, the lamp device, outbound-publish and inbound-publication."""
+        return self.is_blf and not self.carries_states
 
     @property
     def names_context(self) -> str:
@@ -107,6 +116,29 @@ class PeerPlan:
         if self.is_reachable:
             return f"PJSIP/{number}&Custom:{self.lamp_device}" if self.is_lamp_driven else f"PJSIP/{number}"
         return f"Custom:{self.lamp_device}" if self.is_lamp_driven else f"PJSIP/{self.lamp_device}"
+
+    def state_device(self, number: str) -> str:
+        """The device that shows this peer's number `number` here when states travel over the sync channel: the
+        receiving worker sets it (AMI `Setvar DEVICE_STATE(...)`), the pattern hint reads it."""
+        return f"Custom:{self.lamp_device}-{number}"
+
+    @property
+    def down_flag(self) -> str:
+        """The global variable our worker sets to 1 while this peer's sync link is down (states carried only): its
+        route then dials `dead_dial`, which fails at once, instead of an INVITE nobody answers for 32 s."""
+        return "FED_DOWN_" + self.provider_id.removeprefix("SIP-TRUNK-")
+
+    @property
+    def dead_dial(self) -> str:
+        return f"PJSIP/${{EXTEN}}@{self.provider_id}-FED-DOWN"
+
+    @property
+    def pattern_hints(self) -> tuple[tuple[str, str], ...]:
+        """(extension pattern, devices) of each hint when states travel over the sync channel: one per pattern,
+        `${EXTEN}` in the device name (Asterisk substitutes it in the hint it creates for a watched number). A
+        local number inside the pattern keeps its own exact hint, which wins over a pattern."""
+        return tuple((ap, self.state_device("${EXTEN}" if ap.startswith("_") else ap))
+                     for ap in self.asterisk_patterns)
 
     @property
     def auth_in(self) -> str:
@@ -137,6 +169,8 @@ class Plan:
     pairing_sources: tuple[tuple[str, str], ...] = ()
     # How our own callers present their public number on fallback calls (set when a peer has a fallback)
     caller_rewrite: CallerRewrite | None = None
+    ami: AmiAccount | None = None  # the worker's AMI account (Runtime.ami): rendered as a module-owned row
+    version: str = ""  # the station's PBXVersion (which form of AMI access list Core understands)
 
     @property
     def errors(self) -> tuple[Problem, ...]:
@@ -250,6 +284,8 @@ def build_plan(snapshot: StationSnapshot, config: ModuleConfig, runtime: Runtime
         problems=tuple(sorted(set(problems), key=lambda p: (p.peer or "", p.code, p.field, p.params))),
         pairing_sources=runtime.pairing_sources,
         caller_rewrite=caller_rewrite(config.settings, own_regex) if any(p.fallback for p in peers) else None,
+        ami=runtime.ami,
+        version=snapshot.version,
     )
 
 
@@ -323,4 +359,5 @@ def _plan_peer(peer: PeerConfig, patterns: list[Pattern], config: ModuleConfig, 
         fallback=breakout.fallback,
         transit=breakout.transit,
         via_routes=tuple(RoutePlan(p.text, *p.route_parts()) for p in breakout.via),
+        carries_states=peer.paired and is_blf and runtime.carries_states_of(peer.name),
     )

@@ -344,6 +344,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Route '{detail}' (fallback to '{value}') is ordered above the trunk's route and will never be used; "
         "drag it below.",
     ),
+    # Device states over the sync channel (issue 14): the worker's AMI account.
+    "W_ADMIN_AMI_USER": (
+        "Пользователь AMI «{detail}», созданный вручную, носит имя учётной записи модуля; модуль его не трогает, "
+        "и лампы станций, связанных приглашением, не работают.",
+        "AMI user '{detail}', made by hand, has the name of the module's account; it is left as it is, and the "
+        "lamps of paired stations do not work.",
+    ),
+    "W_AMI_UNAVAILABLE": (
+        "Модуль не может войти в AMI этой станции ({detail}); лампы станций, связанных приглашением, не "
+        "обновляются. Проверьте, что AMI включён (Система → AMI).",
+        "The module cannot log in to this station's AMI ({detail}); the lamps of paired stations do not change. "
+        "Check that AMI is enabled (System → AMI).",
+    ),
 }
 
 

@@ -17,8 +17,9 @@ RECORDS_FORMAT = 1
 PROVIDERS, SIP, SIP_HOSTS = "m_Providers", "m_Sip", "m_SipHosts"
 OUTGOING, INCOMING, FILTERS = "m_OutgoingRoutingTable", "m_IncomingRoutingTable", "m_NetworkFilters"
 CUSTOM_FILES, FIREWALL = "m_CustomFiles", "m_FirewallRules"
-# FIREWALL after FILTERS: a rule names our filter by its description and gets its id when written.
-TABLE_ORDER = (PROVIDERS, SIP, SIP_HOSTS, OUTGOING, INCOMING, FILTERS, FIREWALL, CUSTOM_FILES)
+AMI_USERS = "m_AsteriskManagerUsers"
+# FIREWALL and AMI_USERS after FILTERS: they name our filter by its description and get its id when written.
+TABLE_ORDER = (PROVIDERS, SIP, SIP_HOSTS, OUTGOING, INCOMING, FILTERS, FIREWALL, CUSTOM_FILES, AMI_USERS)
 
 # The columns whose values identify a row across applies (MikoPBX's ids are not stable across a restore).
 KEY_COLUMNS: Mapping[str, tuple[str, ...]] = {
@@ -30,6 +31,7 @@ KEY_COLUMNS: Mapping[str, tuple[str, ...]] = {
     FILTERS: ("description",),
     FIREWALL: ("description",),
     CUSTOM_FILES: ("filepath",),
+    AMI_USERS: ("username",),
 }
 # The column that starts with the ownership mark on the module's rows (m_Sip and m_SipHosts are owned through
 # their provider's uniqid instead).
@@ -40,6 +42,7 @@ MARK_COLUMNS: Mapping[str, str] = {
     FILTERS: "description",
     FIREWALL: "description",
     CUSTOM_FILES: "description",
+    AMI_USERS: "description",
 }
 # The sections of records.json that hold one table's rows each (providers hold three tables per peer).
 ROW_SECTIONS: Mapping[str, str] = {
@@ -48,6 +51,7 @@ ROW_SECTIONS: Mapping[str, str] = {
     "network_filters": FILTERS,
     "firewall_rules": FIREWALL,
     "custom_files": CUSTOM_FILES,
+    "ami_users": AMI_USERS,
 }
 
 
@@ -77,6 +81,9 @@ class Records(TypedDict):
     network_filters: list[dict[str, Any]]
     firewall_rules: list[dict[str, Any]]
     custom_files: list[dict[str, Any]]
+    # The worker's own AMI account (lamps of paired peers: docs/design.md "Device states over the sync channel");
+    # a row may carry `network_filter` (our filter's description) for its networkfilterid.
+    ami_users: list[dict[str, Any]]
 
 
 def key_of(table: str, values: Mapping[str, Any]) -> tuple[str, ...]:
@@ -88,9 +95,11 @@ def empty_records(station: Mapping[str, Any] | None = None) -> Records:
     """records.json with nothing in it (the module disabled, or nothing planned yet)."""
     return {"format": RECORDS_FORMAT, "module": MODULE_ID, "station": dict(station or {}),  # type: ignore[typeddict-item]
             "providers": [], "outgoing_routes": [], "incoming_routes": [], "network_filters": [],
-            "firewall_rules": [], "custom_files": []}
+            "firewall_rules": [], "custom_files": [], "ami_users": []}
 
 
 def trunk_secrets(records: Mapping[str, Any] | None) -> list[str]:
-    """The trunk secrets a records.json holds (for masking them in logs)."""
-    return [str(p.get("m_Sip", {}).get("secret") or "") for p in (records or {}).get("providers", [])]
+    """The secrets a records.json holds, trunks' and the AMI account's (for masking them in logs)."""
+    records = records or {}
+    return ([str(p.get("m_Sip", {}).get("secret") or "") for p in records.get("providers", [])]
+            + [str(u.get("secret") or "") for u in records.get("ami_users", [])])

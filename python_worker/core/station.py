@@ -79,6 +79,7 @@ class StationSnapshot:
     # The address other stations reach this one at: the external SIP address or host name (Core's NAT
     # settings), else the LAN address; '' when none is known.
     reachable_address: str = ""
+    ami_port: int = 5038  # PbxSettings AMIPort: where Core's manager.conf listens
 
     @property
     def sip_extension_numbers(self) -> tuple[str, ...]:

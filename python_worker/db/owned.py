@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from python_worker import FIREWALL_CATEGORY, OWNER_MARK
 from python_worker.core.problems import Problem, problem
 from python_worker.core.records import (
+    AMI_USERS,
     CUSTOM_FILES,
     FILTERS,
     FIREWALL,
@@ -165,7 +166,7 @@ def read_owned(conn: Connection, known_ids: set[str]) -> dict[tuple[str, tuple[s
         table: text(f"SELECT * FROM {table} WHERE "
                     + (f"priority IS NOT {DEFAULT_RULE_PRIORITY} AND " if table == INCOMING else "")
                     + _MARK_SQL.format(col=MARK_COLUMNS[table]))
-        for table in (OUTGOING, INCOMING, FILTERS, FIREWALL, CUSTOM_FILES)
+        for table in (OUTGOING, INCOMING, FILTERS, FIREWALL, CUSTOM_FILES, AMI_USERS)
     }
     out: dict[tuple[str, tuple[str, ...]], list[DbRow]] = {}
     existing = set(conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars().all())
@@ -204,6 +205,7 @@ def compute_diff(conn: Connection, desired: Sequence[Row], previous: Sequence[Ro
     wanted: set[tuple[str, tuple[str, ...]]] = set()
     skip_filters = _admin_filter_conflicts(conn, desired, diff)
     category_rows = _core_category_rows(conn, owned)
+    skip_ami = _admin_ami_user_conflicts(conn, desired, diff)
     for row in desired:
         ident = (row.table, row.key)
         if row.table == FILTERS and row.key in skip_filters:
@@ -212,6 +214,8 @@ def compute_diff(conn: Connection, desired: Sequence[Row], previous: Sequence[Ro
             continue  # the admin's own filter for that address governs it
         if not columns[row.table]:
             continue  # a table this station's schema does not have (never seen in 2024.1/2026.1)
+        if row.table == AMI_USERS and row.key in skip_ami:
+            continue
         wanted.add(ident)
         have = owned.get(ident, [])
         prev = prev_by_key.get(ident)
@@ -299,8 +303,8 @@ def _cascade(conn: Connection, diff: Diff) -> None:
 
 
 def resolved(conn: Connection, row: Row) -> Mapping[str, Any]:
-    """A firewall rule's `network_filter` (our filter's description) as the networkfilterid column."""
-    if row.table != FIREWALL:
+    """A firewall rule's or AMI user's `network_filter` (our filter's description) as the networkfilterid column."""
+    if row.table not in (FIREWALL, AMI_USERS) or "network_filter" not in row.values:
         return row.values
     fid = conn.execute(text(f"SELECT id FROM {FILTERS} WHERE description = :d ORDER BY id LIMIT 1"),
                        {"d": row.values["network_filter"]}).scalar()
@@ -341,6 +345,23 @@ def _admin_filter_conflicts(conn: Connection, desired: Sequence[Row], diff: Diff
             if str(permit or "") == str(row.values.get("permit")) and not str(desc or "").startswith(OWNER_MARK):
                 diff.issues.append(problem("W_ADMIN_FILTER_SAME_ADDRESS", row.peer, "host", value=row.peer,
                                            detail=str(desc or ""), table=FILTERS, record_id=int(fid)))
+                skip.add(row.key)
+    return skip
+
+
+def _admin_ami_user_conflicts(conn: Connection, desired: Sequence[Row], diff: Diff) -> set[tuple[str, ...]]:
+    """An AMI user the admin made under the name of ours: reported, and ours is not added beside it (manager.conf
+    would get two sections of that name)."""
+    wanted = [r for r in desired if r.table == AMI_USERS]
+    if not wanted or not table_columns(conn, AMI_USERS):
+        return set()
+    skip: set[tuple[str, ...]] = set()
+    rows = conn.execute(text(f"SELECT id, username, description FROM {AMI_USERS}")).all()
+    for row in wanted:
+        for uid, username, desc in rows:
+            if str(username or "") == row.key[0] and not str(desc or "").startswith(OWNER_MARK):
+                diff.issues.append(problem("W_ADMIN_AMI_USER", None, "ami", detail=row.key[0], table=AMI_USERS,
+                                           record_id=int(uid)))
                 skip.add(row.key)
     return skip
 

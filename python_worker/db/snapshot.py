@@ -111,4 +111,5 @@ def read_snapshot(path: Path) -> StationSnapshot:
         outgoing_routes=tuple(routes),
         sip_columns=sip_columns,
         reachable_address=reachable,
+        ami_port=_int(settings.get("AMIPort"), 5038),
     )

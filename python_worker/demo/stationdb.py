@@ -23,6 +23,14 @@ _SIP_2026 = _SIP_COMMON + """, `cid_source` VARCHAR(0) NULL, `cid_custom_header`
     `did_source` VARCHAR(0) NULL, `did_custom_header` VARCHAR(0) NULL, `did_parser_start` VARCHAR(0) NULL,
     `did_parser_end` VARCHAR(0) NULL, `did_parser_regex` VARCHAR(0) NULL, `cid_did_debug` VARCHAR(1) NULL"""
 
+_AMI_COMMON = ("`id` INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, `username` VARCHAR(0) NULL, `secret` VARCHAR(0) NULL, "
+               + ", ".join(f"`{c}` VARCHAR(0) NULL" for c in ("call", "cdr", "originate", "reporting", "agent",
+                                                               "config", "dialplan", "dtmf", "log", "system", "user",
+                                                               "verbose", "command"))
+               + ', `networkfilterid` INTEGER NULL, `description` VARCHAR(0) NULL, `weakSecret` VARCHAR(0) DEFAULT "0"')
+_AMI_2024 = _AMI_COMMON
+_AMI_2026 = _AMI_COMMON + ", `eventfilter` VARCHAR(0) NULL"  # 2026.1 adds per-user event filters
+
 _TABLES = {
     "m_PbxSettings": "`key` VARCHAR(0) PRIMARY KEY NOT NULL, `value` VARCHAR(0) NULL",
     "m_Users": "`id` INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, `email` VARCHAR(0) NULL, "
@@ -158,6 +166,8 @@ def create_schema(conn: sqlite3.Connection, version: str = "2026.1") -> None:
     is_2026 = version.startswith("2026")
     sip = _SIP_2026 if is_2026 else _SIP_2024
     conn.execute(f'CREATE TABLE IF NOT EXISTS "m_Sip" ({sip})')
+    ami = _AMI_2026 if version.startswith("2026") else _AMI_2024
+    conn.execute(f'CREATE TABLE IF NOT EXISTS "m_AsteriskManagerUsers" ({ami})')
     for table, cols in _TABLES.items():
         if table == "m_NetworkFilters" and is_2026:
             cols += ", `priority` VARCHAR(0) NULL"  # 2026.1 orders the filters by it (Core: NetworkFilters.php)

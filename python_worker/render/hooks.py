@@ -43,6 +43,8 @@ _NUMBER_RE = re.compile(r"\+?[0-9]{1,16}")  # a public number (caller number of 
 _PREPEND_RE = re.compile(r"\+?[0-9]{0,16}")
 _DEVICES_RE = re.compile(r"[A-Za-z]+[/:][A-Za-z0-9_-]+(&[A-Za-z]+[/:][A-Za-z0-9_-]+)*")  # PJSIP/201&Custom:FED-x
 _DNS_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+_DEAD_DIAL_RE = re.compile(r"PJSIP/\$\{EXTEN\}@SIP-TRUNK-[0-9A-F]+-FED-DOWN")
+_PATTERN_DEVICES_RE = re.compile(r"Custom:FED-[0-9A-F]+-([0-9]+|\$\{EXTEN\})")  # Custom:FED-x-${EXTEN}
 
 
 class RenderError(ValueError):
@@ -102,6 +104,8 @@ def make_environment() -> Environment:
     env.filters["devices"] = _checked(_DEVICES_RE, "hint device list")
     env.filters["number"] = _checked(_NUMBER_RE, "public number")
     env.filters["prepend"] = _checked(_PREPEND_RE, "number prefix")
+    env.filters["pattern_devices"] = _checked(_PATTERN_DEVICES_RE, "pattern hint device")
+    env.filters["dial"] = _checked(_DEAD_DIAL_RE, "dial string")
     return env
 
 

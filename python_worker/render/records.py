@@ -18,6 +18,15 @@ from python_worker.render.hooks import RenderError, is_line_safe, manual_attribu
 QUALIFY_SECONDS = 10
 # Core writes asterisk.conf ending with its [options] section and appends an 'append'-mode custom file to it.
 ASTERISK_CONF = "/etc/asterisk/asterisk.conf"
+# The worker's AMI account (docs/platform.md#ami): ExtensionStatus (call) and ContactStatus (system) events to read;
+# Setvar DEVICE_STATE and ExtensionStateList (call) and PJSIPQualify (reporting) to write. Nothing else: no
+# `command`, `system` or `config` writes (those would run CLI commands, load modules or edit files).
+AMI_PERMISSIONS = {"call": "readwrite", "system": "read", "reporting": "write"}
+AMI_CLASSES = ("call", "cdr", "originate", "reporting", "agent", "config", "dialplan", "dtmf", "log", "system",
+               "command", "verbose", "user")
+AMI_EVENTS = ("Event: ExtensionStatus", "Event: ContactStatus")
+AMI_LOCAL_ONLY = "localhost"  # Core 2026.1: this networkfilterid means permit 127.0.0.1 only
+AMI_FILTER = f"{OWNER_MARK} AMI from this station only"
 
 
 def _mark(peer: PeerPlan, what: str = "") -> str:
@@ -122,6 +131,9 @@ def build_records(plan: Plan) -> Records:
             "content": base64.b64encode(entity.encode()).decode(),
             "description": f"{OWNER_MARK} entity ID of station {plan.station_name}",
         })
+    ami_users: list[dict[str, Any]] = []
+    if plan.peers and plan.ami is not None:
+        ami_users.append(_ami_user(plan, filters))
     records: Records = {
         "format": RECORDS_FORMAT,
         "module": MODULE_ID,
@@ -132,6 +144,7 @@ def build_records(plan: Plan) -> Records:
         "network_filters": filters,
         "firewall_rules": firewall,
         "custom_files": custom_files,
+        "ami_users": ami_users,
     }
     check_records(records)
     return records
@@ -158,12 +171,40 @@ def check_records(records: Records) -> None:
         rows += records[section]  # type: ignore[literal-required]
     for row in rows:
         for column, value in _values(row):
-            if isinstance(value, str) and not is_line_safe(value):
+            # An AMI user's eventfilter is one filter per line (Core writes each as an `eventfilter=` line).
+            lines = value.split("\n") if isinstance(value, str) and column == "eventfilter" else [value]
+            if any(isinstance(line, str) and not is_line_safe(line) for line in lines):
                 raise RenderError(f"unsafe text in column {column}")
     for row in records["network_filters"]:
         address, _, prefix = str(row["permit"]).partition("/")
         parsed = ip_literal(address)
         if parsed is None or prefix != ("32" if parsed.version == 4 else "128") or str(parsed) != address:
             raise RenderError(f"unsafe permit {str(row['permit'])[:60]!r}")
+
+
+def _has_localhost_acl(version: str) -> bool:
+    """Core 2026.1 renders networkfilterid 'localhost' as permit 127.0.0.1 only; 2024.1 looks the value up as a
+    filter id (src/Core/Asterisk/Configs/ManagerConf.php at both tags), so there it needs a real filter row."""
+    head = version.split(".")[:2]
+    try:
+        return (int(head[0]), int(head[1])) >= (2026, 1)
+    except (ValueError, IndexError):
+        return True  # unknown: the current form
+
+
+def _ami_user(plan: Plan, filters: list[dict[str, Any]]) -> dict[str, Any]:
+    """The worker's own AMI account as an m_AsteriskManagerUsers row (Core writes manager.conf from the table)."""
+    assert plan.ami is not None
+    row: dict[str, Any] = {"peer": "", "username": plan.ami.username, "secret": plan.ami.secret,
+                           **{c: AMI_PERMISSIONS.get(c, "") for c in AMI_CLASSES},
+                           "eventfilter": "\n".join(AMI_EVENTS), "weakSecret": "1",
+                           "description": f"{OWNER_MARK} lamps of paired stations (device states)"}
+    if _has_localhost_acl(plan.version):
+        row["networkfilterid"] = AMI_LOCAL_ONLY
+    else:
+        filters.append({"peer": "", "permit": "127.0.0.1/32", "deny": "0.0.0.0/0", "newer_block_ip": "0",
+                        "local_network": "0", "description": AMI_FILTER})
+        row["network_filter"] = AMI_FILTER
+    return row
 
 

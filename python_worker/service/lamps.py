@@ -35,7 +35,9 @@ class LampDriver:
         """New hints are in force: schedule the devices that must change, and set those already shown."""
         if not self.enabled:
             return
-        self.schedule.after_reconcile((p.name for p in plan.peers if p.is_blf), down, time.monotonic(), self.wait)
+        # Peers whose states travel over the sync channel have no lamp device in their hints.
+        self.schedule.after_reconcile((p.name for p in plan.peers if p.is_stock_blf), down, time.monotonic(),
+                                      self.wait)
         self.drive(plan)
 
     def drive(self, plan: Plan) -> None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 from python_worker.apply.reconciler import ApplyReport
 from python_worker.core.liveness import Liveness
 from python_worker.core.planner import Plan
-from python_worker.core.problems import shown
+from python_worker.core.problems import Problem, shown
 from python_worker.core.views import breakout_view
 
 STATUS_FORMAT = 1
@@ -64,6 +64,7 @@ class Status(TypedDict):
     peers: list[PeerStatus]
     sync: dict[str, Any] | None  # SyncService.status() when the sync port is served
     threads: dict[str, Any]  # per supervised thread (control, watch, sync): alive, restarts, last_error, last_restart
+    lamps: dict[str, Any] | None  # DevstateBridge.status() when device states travel over the sync channel
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,9 @@ class Observed:
     last_check: float
     hold_digest: str
     threads: dict[str, Any] | None = None  # Supervisor.status()
+    blf: Mapping[str, str] = field(default_factory=dict)  # peer -> BLF dot, for peers whose states we carry
+    problems: tuple[Problem, ...] = ()  # station-wide problems seen at run time (the AMI login)
+    lamps: dict[str, Any] | None = None
 
 
 def _peer(plan: Plan | None, name: str) -> PeerStatus:
@@ -96,7 +100,8 @@ def build_status(last: ApplyReport | None, last_apply: ApplyReport | None, seen:
             peers[p.name] = {**_peer(plan, p.name), "provider_id": p.provider_id, "host": p.host, "port": p.port,
                              "transport": p.transport, "patterns": list(p.patterns), "planned": True,
                              "applied": p.provider_id in seen.applied_ids,
-                             "blf": seen.liveness.blf_state(p.name, p.is_blf), **breakout_view(p)}  # type: ignore[typeddict-item]
+                             "blf": seen.blf.get(p.name) or seen.liveness.blf_state(p.name, p.is_blf),
+                             **breakout_view(p)}  # type: ignore[typeddict-item]
         for n in plan.disabled_peers:
             peers.setdefault(n, {**_peer(plan, n), "disabled": True, "blf": "disabled"})
         for pr in plan.problems:
@@ -122,10 +127,11 @@ def build_status(last: ApplyReport | None, last_apply: ApplyReport | None, seen:
         "last_check_result": last.result if last else None,
         "held_configuration": seen.hold_digest or None,
         "trunk_source": "asterisk" if seen.contacts is not None else "unknown",
-        "problems": _station_problems(last, plan),
+        "problems": _station_problems(last, plan) + [pr.to_json() for pr in seen.problems],
         "peers": [peers[n] for n in sorted(peers)],
         "sync": seen.sync,
         "threads": dict(seen.threads or {}),
+        "lamps": seen.lamps,
     }
 
 

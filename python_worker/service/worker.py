@@ -2,8 +2,10 @@
 
 Threads only signal: the database watch and the control thread set `wake`, the sync thread reports liveness;
 one loop does every reconcile. Idle, every thread is blocked (the loop on an Event with the next deadline, the
-control thread in zmq poll). The parts: service/watch.py (databases), service/control.py (endpoint),
-core/liveness.py (which peers are alive), service/lamps.py (their lamp devices), service/status.py (status).
+control thread in zmq poll, the AMI thread in select). The parts: service/watch.py (databases),
+service/control.py (endpoint), core/liveness.py (which peers are alive), service/lamps.py (their lamp devices),
+service/devstate.py (device states of paired peers over the sync channel, on one AMI connection),
+service/status.py (status).
 """
 
 from __future__ import annotations
@@ -19,13 +21,16 @@ from typing import Any
 
 import zmq
 
+from python_worker.apply.amiuser import read_ami_account
 from python_worker.apply.reconciler import ApplyOptions, ApplyReport, Paths, reconcile
 from python_worker.apply.system import AsteriskCli, Reloader
 from python_worker.core.liveness import Liveness, Watched
 from python_worker.core.planner import Plan
+from python_worker.core.problems import Problem, problem
 from python_worker.core.views import plan_view
 from python_worker.logs import describe
 from python_worker.service.control import ControlServer, Requests, answer
+from python_worker.service.devstate import AmiSettings, DevstateBridge
 from python_worker.service.lamps import LampDriver
 from python_worker.service.status import Observed, Status, build_status, stopped_status
 from python_worker.service.supervisor import Supervisor
@@ -55,14 +60,18 @@ class WorkerOptions:
     # starts publishing to us; the reloaded hints are in force), devstate (the peers' lamp devices).
     asterisk: AsteriskCli = field(default_factory=AsteriskCli)
     reachability_interval: float = 2.0
+    # With the AMI connection up, trunk changes arrive as ContactStatus events: the contacts are then read this
+    # often only (for the round trip on the page), unless some peer still uses SIP publications (hints polls).
+    quiet_interval: float = 30.0
     devstate_wait: float = 30.0  # at most this long for a queued reload to show before setting a lamp device
     sync: SyncOptions | None = None  # directory sync with paired peers (None: no sync port opened)
+    ami: AmiSettings | None = None  # device states of paired peers over the sync channel (needs sync too)
 
 
 def watched(plan: Plan | None) -> list[Watched]:
     """The planned peers as liveness sees them."""
     peers = plan.peers if plan else ()
-    return [Watched(p.name, p.provider_id, p.is_blf, p.hint_numbers, p.is_reachable) for p in peers]
+    return [Watched(p.name, p.provider_id, p.is_stock_blf, p.hint_numbers, p.is_reachable) for p in peers]
 
 
 class Worker:
@@ -87,6 +96,11 @@ class Worker:
         self.polls = 0  # Asterisk polls done (tests wait on it instead of sleeping)
         self.supervisor = Supervisor()  # control, watch, sync: a dead thread is restarted and shown in status
         self.control: ControlServer | None = None
+        # The account exists once a worker used AMI; from then on every reconcile keeps its row.
+        self.ami_account = opts.ami.account if opts.ami is not None else read_ami_account(paths.state_dir)
+        self.devstate = DevstateBridge(opts.ami, on_contact=self._on_contact) if opts.ami and opts.sync else None
+        self._legacy: frozenset[str] = frozenset()  # paired peers whose workers do not carry states
+        self._poll_soon = threading.Event()
 
     @property
     def plan(self) -> Plan | None:
@@ -109,11 +123,24 @@ class Worker:
         seen = Observed(self.contacts, self.liveness, frozenset(p["m_Providers"]["uniqid"] for p in
                                                                  applied.get("providers", [])),
                         self.sync.status() if self.sync is not None else None, self.started, self.last_check,
-                        self.hold_digest, self.supervisor.status())
+                        self.hold_digest, self.supervisor.status(), *self._lamps_seen())
         st = build_status(self.last, self.last_apply, seen)
         if peer is not None:
             st["peers"] = [p for p in st["peers"] if p["name"].lower() == peer.lower()]
         return st
+
+    def _lamps_seen(self) -> tuple[dict[str, str], tuple[Problem, ...], dict[str, Any] | None]:
+        """For the status: the BLF dot of each peer whose states we carry, the AMI problem, the AMI side's view."""
+        if self.devstate is None:
+            return {}, (), None
+        blf = {}
+        for p in self.plan.peers if self.plan else ():
+            if p.carries_states:
+                heard = self.devstate.heard(p.name)
+                blf[p.name] = "ok" if heard else "waiting"
+        found = self.devstate.problem
+        problems = (problem("W_AMI_UNAVAILABLE", None, "ami", detail=found),) if found else ()
+        return blf, problems, self.devstate.status()
 
     def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         return answer(self, req)
@@ -130,7 +157,9 @@ class Worker:
             return None  # events from our own reads or unrelated files: nothing committed
         sources, self._next_expiry = pairing_window(self.paths.state_dir)
         with self._lock:
-            runtime = self.liveness.runtime(drives_lamps=self.lamps.enabled, pairing_sources=sources)
+            runtime = self.liveness.runtime(drives_lamps=self.lamps.enabled, pairing_sources=sources,
+                                            carries_states=self.devstate is not None, legacy_lamps=self._legacy,
+                                            ami=self.ami_account)
         try:
             report = reconcile(self.paths, self.reloader, opts=self.apply_opts,
                                hold_digest="" if forced else self.hold_digest, runtime=runtime)
@@ -149,6 +178,11 @@ class Worker:
         self.last_check = time.time()
         if report.result in ("applied", "unchanged") and report.plan is not None:
             self.lamps.after_reconcile(report.plan, runtime.down)
+            if self.devstate is not None:
+                self.devstate.set_plan(report.plan)
+                gone = self.devstate.take_gone()
+                if gone and not self.opts.asterisk.forget_devices(gone):
+                    log.warning("%d lamp devices no longer used were not removed from Asterisk's database", len(gone))
         if self.sync is not None:
             self.sync.notify()  # our extensions or the peers table may have changed: push, (re)connect
         self.publish_status()
@@ -185,6 +219,31 @@ class Worker:
         self.publish_status()
         self.polls += 1
 
+    def _on_contact(self, aor: str, status: str) -> None:
+        """AMI thread: a contact changed state; if it is one of our trunks, read the contacts now."""
+        plan = self.plan
+        if plan is not None and any(p.provider_id == aor for p in plan.peers):
+            log.info("AMI: trunk %s is %s", aor, status)
+            self._poll_soon.set()
+            self.wake.set()
+
+    def on_sync_features(self, legacy: frozenset[str]) -> None:
+        """Sync thread: which paired peers' workers do not carry device states (they keep SIP publications)."""
+        if legacy != self._legacy:
+            log.warning("paired peers without device states over sync (SIP publications kept): %s", sorted(legacy))
+            self._legacy = legacy
+            self.request_reconcile(0.0)
+
+    def poll_interval(self) -> float:
+        """Often while something needs Asterisk polled (no AMI connection, peers on SIP publications, lamp
+        devices due); else only as often as the page's round trip needs."""
+        fast = self.opts.reachability_interval
+        if self.devstate is None or not self.devstate.connected or self.lamps.pending:
+            return fast
+        if any(p.is_stock_blf for p in (self.plan.peers if self.plan else ())):
+            return fast
+        return max(fast, self.opts.quiet_interval)
+
     def on_sync_liveness(self, down: frozenset[str]) -> None:
         """Sync thread: a paired peer stopped or started answering; re-plan (its lamps) on the loop."""
         with self._lock:
@@ -217,10 +276,14 @@ class Worker:
         self.supervisor.add("control", control.is_alive, control.restart, control.health)
         self.watch.start()
         self.supervisor.add("watch", self.watch.is_alive, self.watch.restart)
+        if self.devstate is not None:
+            self.devstate.start()
         if self.opts.sync is not None:
             self.sync = SyncService(self.paths.state_dir, FileStation(self.paths.mikopbx_db, self.paths.module_db),
-                                    self.opts.sync, on_reachability=self.on_sync_liveness,
-                                    on_exit=self._thread_exited)
+                                    self.opts.sync, on_reachability=self.on_sync_liveness, port=self.devstate,
+                                    on_features=self.on_sync_features, on_exit=self._thread_exited)
+            if self.devstate is not None:
+                self.devstate.on_change = self.sync.notify_states
             self.sync.start()
             self.supervisor.add("sync", self.sync.is_alive, self.sync.restart, self.sync.health)
         if threading.current_thread() is threading.main_thread():
@@ -233,6 +296,8 @@ class Worker:
         finally:
             if self.sync is not None:
                 self.sync.stop()
+            if self.devstate is not None:
+                self.devstate.stop()
             self.watch.stop()
             control.stop()
             self._zctx.term()
@@ -245,7 +310,8 @@ class Worker:
         next_resync = 0.0  # the first pass is a full reconcile (it also repairs an interrupted apply)
         polling = bool(self.opts.asterisk.contacts_cmd or self.opts.asterisk.hints_cmd)
         interval = self.opts.reachability_interval
-        next_poll = time.monotonic() + interval if polling and interval > 0 else float("inf")
+        polling = polling and interval > 0
+        next_poll = time.monotonic() + interval if polling else float("inf")
         restart_due: float | None = None
         while not self.stopping.is_set():
             deadline = min(next_resync, next_poll, restart_due if restart_due is not None else float("inf"))
@@ -254,10 +320,17 @@ class Worker:
                 break
             restart_due = self.supervisor.check()
             now = time.monotonic()
+            if polling and self._poll_soon.is_set():  # a trunk changed (AMI event): look now
+                self._poll_soon.clear()
+                next_poll = now + self.poll_interval()
+                try:
+                    self.poll()
+                except Exception:  # a failed poll must never stop the worker
+                    log.exception("Asterisk poll failed")
             if not fired and restart_due is not None and now < min(next_resync, next_poll):
                 continue  # only a restart was due
             if not fired and next_poll <= now < next_resync:
-                next_poll = now + interval
+                next_poll = now + self.poll_interval()
                 try:
                     self.poll()
                 except Exception:  # a failed poll must never stop the worker

@@ -1,8 +1,11 @@
 """Our connection to one paired peer: a CURVE DEALER with the peer's key pinned, its heartbeats and its state.
 
 We push our directory over it and ping it. Heartbeats run every `heartbeat` seconds while the peer answers and
-back off (doubling up to `backoff_max`) while it does not; zmq's own reconnects back off up to `reconnect_max`.
-A station that answers with another key fails the handshake (reported, never trusted).
+back off (doubling up to `backoff_max`) while it does not; zmq's own reconnects back off up to `reconnect_max`, and
+a connect attempt that gets no answer is given up after `connect_timeout` (else a cut link would be retried only
+at the kernel's SYN back-off, up to minutes). When the worker carries device states (sync/states.py) the link
+sends them too: every one after each handshake, then each change. A station that answers with another key fails
+the handshake (reported, never trusted).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from python_worker.core.directory import LocalDirectory
 from python_worker.core.problems import Problem, problem
 from python_worker.sync.messages import MessageError, checked_answer, refusal
 from python_worker.sync.pairing import KeyPair
+from python_worker.sync.states import FEATURE, StatePort, states_message
 from python_worker.sync.wire import MAX_MESSAGE, PEER, PROTOCOL, WireError, decode, encode
 
 log = logging.getLogger("pbxfed")
@@ -33,14 +37,29 @@ _HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, zmq.EVENT_HANDSHAKE_F
 class SyncOptions:
     bind: str = "0.0.0.0"
     port: int = SYNC_PORT
-    heartbeat: float = 2.0  # seconds between heartbeats while the peer answers
-    heartbeat_timeout: float = 6.0  # no answer for this long: the peer is unreachable
+    # A dead peer's lamps must read Unavailable within 3 s (issue 14): a heartbeat every 0.5 s, unreachable after
+    # 1.5 s without an answer (a lost segment costs TCP one retransmission, ~0.2-0.3 s at 50 ms RTT).
+    heartbeat: float = 0.5  # seconds between heartbeats while the peer answers
+    heartbeat_timeout: float = 1.5  # no answer for this long: the peer is unreachable
     backoff_max: float = 30.0  # heartbeat interval cap while the peer does not answer
-    reconnect_max: float = 5.0  # zmq reconnect interval cap
+    reconnect_max: float = 2.0  # zmq reconnect interval cap
+    connect_timeout: float = 2.0  # a TCP connect without an answer is given up (and retried) after this long
 
 
 def major(version: str) -> str:
     return version.split(".", 1)[0]
+
+
+def source_of(bind: str, host: str) -> str:
+    """`<our address>:0;` when the service is bound to one IPv4 address and the peer is IPv4: the connection then
+    leaves from the address the peer's firewall rule and trunk know (a multi-homed box or loopback would pick
+    another one); '' otherwise (the system chooses)."""
+    def v4(a: str) -> bool:
+        parts = a.split(".")
+        return len(parts) == 4 and all(p.isdigit() and int(p) < 256 for p in parts)
+    if bind in ("", "0.0.0.0") or not v4(bind) or not v4(host):
+        return ""
+    return f"{bind}:0;"
 
 
 @dataclass
@@ -62,6 +81,10 @@ class Link:
     module_version: str = ""
     problems: list[Problem] = field(default_factory=list)
     directory: LocalDirectory | None = None  # ours as this peer gets it: with what we grant it (transit)
+    connected: bool = False  # between a handshake and the next disconnect
+    features: frozenset[str] | None = None  # what the peer's worker said it does (None: no answer yet)
+    states_full: bool = True  # the whole state map is due at the next chance (after every handshake)
+    states_pending: dict[str, str] = field(default_factory=dict)
 
     @staticmethod
     def open(ctx: Any, keys: KeyPair, peer: PeerConfig, opts: SyncOptions, now: float,
@@ -72,6 +95,7 @@ class Link:
         sock.curve_serverkey = peer.public_key.encode()
         for opt, value in ((zmq.LINGER, 0), (zmq.IMMEDIATE, 1), (zmq.RECONNECT_IVL, 100),
                            (zmq.RECONNECT_IVL_MAX, int(opts.reconnect_max * 1000)),
+                           (zmq.CONNECT_TIMEOUT, int(opts.connect_timeout * 1000)),
                            (zmq.HEARTBEAT_IVL, int(opts.heartbeat * 1000)),
                            (zmq.HEARTBEAT_TIMEOUT, int(opts.heartbeat_timeout * 1000)),
                            (zmq.MAXMSGSIZE, MAX_MESSAGE), (zmq.SNDHWM, 10)):
@@ -80,7 +104,7 @@ class Link:
                                       | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
                                       | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
         host = f"[{peer.host}]" if ":" in peer.host else peer.host
-        sock.connect(f"tcp://{host}:{peer.sync_port}")
+        sock.connect(f"tcp://{source_of(opts.bind, peer.host)}{host}:{peer.sync_port}")
         return Link(name=peer.name, host=peer.host, port=int(peer.sync_port or 0), key=peer.public_key,
                     sock=sock, mon=mon, created=now, counters=counters, next_ping=now + opts.heartbeat_timeout,
                     interval=opts.heartbeat)
@@ -118,6 +142,8 @@ class Link:
             kind = event["event"]
             if kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self.problems = [p for p in self.problems if p.code != "E_SYNC_KEY_MISMATCH"]
+                self.connected = True
+                self.states_full = True  # whatever was in flight on the old connection may be lost
                 # version check on every (re)connect
                 self.send({"type": "hello", "from": local.station, "version": local.version,
                            "module_version": __version__})
@@ -127,10 +153,13 @@ class Link:
                 self.state = "key-mismatch"
                 self.problems = [problem("E_SYNC_KEY_MISMATCH", self.name, "public_key",
                                          value=f"{self.host}:{self.port}")]
-            elif kind == zmq.EVENT_DISCONNECTED and self.state == "up":
-                log.warning("sync: %s disconnected", self.name)
-                self.state = "down"
-                self.next_ping = now  # start the backoff from here
+            elif kind == zmq.EVENT_DISCONNECTED:
+                self.connected = False
+                self.states_full = True
+                if self.state == "up":
+                    log.warning("sync: %s disconnected", self.name)
+                    self.state = "down"
+                    self.next_ping = now  # start the backoff from here
 
     def on_answers(self, local: LocalDirectory | None, opts: SyncOptions, now: float) -> None:
         """The peer's answers: pongs (it is up; it holds our directory's version ...), refusals."""
@@ -164,6 +193,8 @@ class Link:
         self.next_ping = now + opts.heartbeat
         self.stored = str(msg.get("stored") or "")
         self.module_version = str(msg.get("module_version") or "")
+        raw = msg.get("features")
+        self.features = frozenset(str(f) for f in raw) if isinstance(raw, list) else frozenset()
         self.problems = []
         if self.module_version and major(self.module_version) != major(__version__):
             self.problems.append(problem("W_PEER_MODULE_VERSION", self.name, "module_version",
@@ -190,6 +221,37 @@ class Link:
     def is_down(self) -> bool:
         return self.state in ("down", "key-mismatch")
 
+    @property
+    def is_legacy(self) -> bool:
+        """The peer's worker answered without carrying device states (an older module, or no AMI there)."""
+        return self.features is not None and FEATURE not in self.features
+
+    def queue_states(self, changes: dict[str, str]) -> None:
+        if not self.states_full:
+            self.states_pending.update(changes)
+
+    def flush_states(self, port: StatePort, station: str) -> None:
+        """Send what is due while connected: the whole map after a handshake, else the changes queued. A send that
+        fails (not connected, queue full) makes the whole map due again: nothing is lost, nothing is replayed."""
+        if not self.connected:
+            self.states_full = True
+            self.states_pending = {}
+            return
+        if self.states_full:
+            snapshot = port.own_snapshot()
+            if snapshot is None:
+                return  # Asterisk not read yet: sent as soon as it is
+            if self.send(states_message(station, True, snapshot)):
+                self.states_full, self.states_pending = False, {}
+                self.counters["states_sent"] = self.counters.get("states_sent", 0) + len(snapshot)
+            return
+        if self.states_pending:
+            batch, self.states_pending = self.states_pending, {}
+            if self.send(states_message(station, False, batch)):
+                self.counters["states_sent"] = self.counters.get("states_sent", 0) + len(batch)
+            else:
+                self.states_full = True
+
     def status(self, now: float, theirs_here: str | None, local: LocalDirectory | None,
                server_problems: list[Problem]) -> dict[str, Any]:
         problems = list(self.problems) + server_problems
@@ -203,5 +265,6 @@ class Link:
             "last_answer_ago": round(now - self.last_answer, 1) if self.last_answer else None,
             "next_heartbeat_in": round(max(0.0, self.next_ping - now), 1),
             "heartbeat_interval": round(self.interval, 2),
+            "carries_states": None if self.features is None else FEATURE in self.features,
             "problems": [p.to_json() for p in problems],
         }

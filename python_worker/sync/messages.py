@@ -13,13 +13,15 @@ from python_worker.core.patterns import PatternError, parse_pattern_list
 from python_worker.core.problems import MESSAGES
 from python_worker.sync.wire import PROTOCOL
 
-REQUESTS = ("pair-hello", "pair", "hello", "ping", "dir")
+REQUESTS = ("pair-hello", "pair", "hello", "ping", "dir", "states")
 ANSWERS = ("pair-challenge", "pair-ok", "pong", "refused", "error")
 _HEX = re.compile(r"[0-9a-f]{1,64}")
 _VERSION = re.compile(r"[0-9A-Za-z.+~-]{1,64}")
 _TRUNK_SECRET = re.compile(r"[0-9a-f]{32}")  # what new_trunk_secret makes
 MAX_PARAM_TEXT = 600
 MAX_PARAMS = 8
+MAX_FEATURES = 8  # what a worker may announce it does (sync/states.py FEATURE)
+_FEATURE = re.compile(r"[a-z][a-z0-9-]{0,31}")
 
 
 class MessageError(ValueError):
@@ -44,6 +46,15 @@ def _name(msg: dict[str, Any], key: str = "from") -> str:
     return value
 
 
+def _features(msg: dict[str, Any]) -> None:
+    value = msg.get("features")
+    if value is None:
+        return
+    if not isinstance(value, list) or len(value) > MAX_FEATURES or not all(
+            isinstance(f, str) and _FEATURE.fullmatch(f) for f in value):
+        raise MessageError("bad features")
+
+
 def checked_request(msg: dict[str, Any]) -> str:
     """The type of a request after its shape is checked (the protocol version first: E_SYNC_PROTOCOL)."""
     kind = msg.get("type")
@@ -62,6 +73,10 @@ def checked_request(msg: dict[str, Any]) -> str:
     if kind in ("hello", "ping"):
         _str(msg, "version", _HEX, optional=True)
         _str(msg, "module_version", _VERSION, optional=True)
+        _features(msg)
+    # A states map itself is judged by core/devstates.valid_states (numbers and known states, bounded count).
+    if kind == "states" and (type(msg.get("full")) is not bool or not isinstance(msg.get("states"), dict)):
+        raise MessageError("bad states")
     if kind == "dir":
         reason = directory_problems(msg.get("directory"))
         if reason:
@@ -113,6 +128,7 @@ def checked_answer(msg: dict[str, Any]) -> str:
         _str(msg, "secret", _TRUNK_SECRET)
         _str(msg, "proof", _HEX)
     elif kind == "pong":
+        _features(msg)
         _str(msg, "stored", _HEX, optional=True)
         _str(msg, "module_version", _VERSION, optional=True)
         station = msg.get("station")

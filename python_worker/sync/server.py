@@ -39,6 +39,7 @@ from python_worker.sync.pairing import (
     peer_from_info,
     station_info,
 )
+from python_worker.sync.states import FEATURE, StatePort, read_states
 from python_worker.sync.station import Station
 from python_worker.sync.wire import PAIRING, PEER, PROTOCOL, STRANGER, Limits, WireError, decode, encode
 
@@ -96,6 +97,7 @@ class SyncServer:
         self._nonces: dict[str, tuple[str, float]] = {}
         self._logged = 0.0
         self._unlogged = 0
+        self.port: StatePort | None = None  # set when the worker carries device states (sync/states.py)
 
     def serve(self, server: Any, now: float) -> None:
         """Answer everything waiting on the ROUTER socket, one message at a time."""
@@ -169,12 +171,23 @@ class SyncServer:
         key = name_key(peer.name)
         self.problems.pop(key, None)
         self.heard[key] = now
+        if kind == "states":  # pipelined: no answer
+            if self.port is not None:
+                try:
+                    full, states = read_states(msg)
+                except ValueError as exc:
+                    log.error("sync: states from %s refused: %s", peer.name, exc)
+                    return None
+                shared.counters["states_received"] = shared.counters.get("states_received", 0) + len(states)
+                self.port.on_remote(peer.name, full, states)
+            return None
         if kind == "dir":
             try:
                 directory = directory_from_wire(peer.name, msg["directory"])
             except DirectoryError as exc:
                 log.error("sync: directory from %s refused: %s", peer.name, exc)
-                return {"type": "pong", "stored": shared.stored.get(key), "module_version": __version__}
+                return {"type": "pong", "stored": shared.stored.get(key), "module_version": __version__,
+                        "features": [FEATURE] if self.port is not None else []}
             if shared.stored.get(key) != directory.version:
                 shared.station.save_directory(directory)
                 shared.stored[key] = directory.version
@@ -182,7 +195,8 @@ class SyncServer:
                 log.info("sync: directory of %s stored (%d extensions, version %s)", peer.name,
                          len(directory.entries), directory.version)
         return {"type": "pong", "stored": shared.stored.get(key), "module_version": __version__,
-                "station": shared.local.station if shared.local else ""}
+                "station": shared.local.station if shared.local else "",
+                "features": [FEATURE] if self.port is not None else []}
 
     def _unknown_key(self, claimed: str) -> dict[str, Any]:
         config = self.shared.config or self.shared.reload_config()

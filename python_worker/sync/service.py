@@ -3,7 +3,8 @@
 The server (sync/server.py) answers pairing and sync messages; for each paired peer a link (sync/links.py) pushes
 our directory and sends heartbeats. Each station pushes its own directory to its peers: at once on a change, and
 whenever a heartbeat answer shows that the peer holds another version (so a peer that was down gets the latest
-after it reconnects; nothing is queued while it is away).
+after it reconnects; nothing is queued while it is away). With a state port (sync/states.py) the links also carry
+this station's device states and the server hands the peers' states to the port.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from python_worker.logs import describe
 from python_worker.sync.links import Link, SyncOptions
 from python_worker.sync.pairing import InvitationBook, load_or_create_keys
 from python_worker.sync.server import Shared, SyncServer
+from python_worker.sync.states import StatePort
 from python_worker.sync.station import Station
 from python_worker.sync.wire import MAX_MESSAGE
 
@@ -53,7 +55,8 @@ class ThreadState:
 class SyncService:
     def __init__(self, state_dir: Path, station: Station, opts: SyncOptions,
                  on_reachability: Callable[[frozenset[str]], None] | None = None,
-                 on_exit: Callable[[], None] = lambda: None) -> None:
+                 on_exit: Callable[[], None] = lambda: None,
+                 port: StatePort | None = None, on_features: Callable[[frozenset[str]], None] | None = None) -> None:
         self.state_dir = state_dir
         self.opts = opts
         self.on_reachability = on_reachability
@@ -61,10 +64,14 @@ class SyncService:
         self.health = ThreadState()
         self._generation = 0
         self._auth: Any = None
+        self.port = port
+        self.on_features = on_features  # called with the paired peers whose workers do not carry states
         self.keys = load_or_create_keys(state_dir)
         self.shared = Shared(station)
         self.server = SyncServer(self.shared, self.keys, InvitationBook(state_dir), lambda: self.bound_port,
                                  self.notify)
+        self.server.port = port
+        self._legacy: frozenset[str] = frozenset()
         self._ctx = zmq.Context()
         self._wake_addr = f"inproc://pbxfed-sync-{id(self)}"
         self._wake_lock = threading.Lock()
@@ -143,6 +150,17 @@ class SyncService:
                 with contextlib.suppress(zmq.ZMQError):
                     self._wake_tx.send(b"n", zmq.NOBLOCK)
 
+    def notify_states(self) -> None:
+        """Our device states changed (AMI thread): send the changes. Never blocks long."""
+        with self._wake_lock:
+            if self._wake_tx is not None and not self._stop:
+                with contextlib.suppress(zmq.ZMQError):
+                    self._wake_tx.send(b"d", zmq.NOBLOCK)
+
+    def legacy(self) -> frozenset[str]:
+        """Paired peers whose worker answered without carrying device states."""
+        return self._legacy
+
     def stop(self, timeout: float = 5.0) -> None:
         with self._wake_lock:
             self._stop = True
@@ -190,6 +208,10 @@ class SyncService:
                     return
                 if server in ready:
                     self.server.serve(server, now)  # answers or drops each message on its own
+                local = self.shared.local
+                if self.port is not None and local is not None:
+                    for link in self._links.values():
+                        link.flush_states(self.port, local.station)
                 for link in list(self._links.values()):
                     mine = link.directory  # our directory as this peer gets it (with what we grant it)
                     try:
@@ -211,6 +233,7 @@ class SyncService:
     def _woken(self, rx: Any) -> bool:
         """Drain the wake socket; True when asked to stop, else refresh once for any number of notifies."""
         refresh = False
+        states = False
         while True:
             try:
                 token = rx.recv(zmq.NOBLOCK)
@@ -218,7 +241,15 @@ class SyncService:
                 break
             if token == b"s":
                 return True
-            refresh = True
+            if token == b"d":
+                states = True
+            else:
+                refresh = True
+        if states and self.port is not None:
+            changes = self.port.take_own_changes()
+            if changes:
+                for link in self._links.values():
+                    link.queue_states(changes)
         if refresh:
             try:
                 self._refresh()
@@ -260,6 +291,25 @@ class SyncService:
                   "counters": dict(self.shared.counters)}
         with self._status_lock:
             self._status = status
+        if self.port is not None:
+            for name in sorted(down - self._unreachable):
+                try:
+                    self.port.on_peer_down(name)
+                except Exception:
+                    log.exception("sync: state port failed")
+            for name in sorted(self._unreachable - down):
+                try:
+                    self.port.on_peer_up(name)
+                except Exception:
+                    log.exception("sync: state port failed")
+        legacy = frozenset(link.name for link in self._links.values() if link.is_legacy)
+        if legacy != self._legacy:
+            self._legacy = legacy
+            if self.on_features is not None:
+                try:
+                    self.on_features(legacy)
+                except Exception:
+                    log.exception("sync: features callback failed")
         if down != self._unreachable:
             self._unreachable = down
             if self.on_reachability is not None:

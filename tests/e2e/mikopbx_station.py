@@ -873,8 +873,54 @@ def rtp_conf(net: StationNet) -> str:
             "rtpchecksums=no\nstrictrtp=no\nicesupport=no\n")
 
 
+# --------------------------------------------------------------------------------------------
+# manager.conf
+# --------------------------------------------------------------------------------------------
+
+AMI_CLASSES = ("call", "cdr", "originate", "reporting", "agent", "config", "dialplan", "dtmf", "log", "system",
+               "command", "verbose", "user")
+
+
+def render_manager(db: sqlite3.Connection, net: StationNet) -> str:
+    """manager.conf as Core 2026.1 writes it (src/Core/Asterisk/Configs/ManagerConf.php): [general] on AMIPort, then,
+    when AMIEnabled is '1', one section per m_AsteriskManagerUsers row: secret, the ACL (networkfilterid 'localhost'
+    = permit 127.0.0.1 only, else the filter's permit/deny), read/write from the per-class readwrite|read|write
+    columns, Core's two event filters, then the row's own (one a line) or Core's default `!Event: Newexten`; then
+    Core's `phpagi` user. Departures: `bindaddr` is the station's own address (Core binds 0.0.0.0; here several
+    stations share one namespace), no channelvars, no webenabled/AJAM, no Docker ACL files."""
+    settings = {str(r["key"]): _s(r["value"]) for r in _rows(db, "m_PbxSettings")}
+    port = settings.get("AMIPort") or "5038"
+    conf = (f"[general]\nenabled = yes\nport = {port}\nbindaddr = {net.address}\ndisplayconnects = no\n"
+            "allowmultiplelogin = yes\ntimestampevents = yes\n\n")
+    if (settings.get("AMIEnabled") or "1") == "1":
+        filters = {str(r["id"]): r for r in _rows(db, "m_NetworkFilters")}
+        for user in _rows(db, "m_AsteriskManagerUsers", order="id"):
+            fid = _s(user.get("networkfilterid"))
+            if fid == "localhost":
+                permit, deny = "127.0.0.1/255.255.255.255", "0.0.0.0/0.0.0.0"
+            else:
+                nf = filters.get(fid, {})
+                permit, deny = _s(nf.get("permit")), _s(nf.get("deny"))
+            conf += f"[{_s(user['username'])}]\nsecret={_s(user['secret'])}\n"
+            if deny.strip():
+                conf += f"deny={deny}\n"
+            if permit.strip():
+                conf += f"permit={permit}\n"
+            read = [c for c in AMI_CLASSES if _s(user.get(c)) in ("readwrite", "read")]
+            write = [c for c in AMI_CLASSES if _s(user.get(c)) in ("readwrite", "write")]
+            conf += f"read={','.join(read)}\n" if read else ""
+            conf += f"write={','.join(write)}\n" if write else ""
+            conf += "eventfilter=!UserEvent: CdrConnector\neventfilter=!UserEvent: Ping_\n"
+            own = [f.strip() for f in _s(user.get("eventfilter")).splitlines() if f.strip()]
+            conf += "".join(f"eventfilter={f}\n" for f in own) if own else "eventfilter=!Event: Newexten\n"
+            conf += "\n"
+    conf += ("[phpagi]\nsecret=phpagi\ndeny=0.0.0.0/0.0.0.0\npermit=127.0.0.1/255.255.255.255\nread=all\n"
+             "write=all\neventfilter=!Event: Newexten\n\n")
+    return conf
+
+
 EMPTY_CONFIGS = (
-    "acl.conf", "cel.conf", "ccss.conf", "features.conf", "indications.conf", "manager.conf",
+    "acl.conf", "cel.conf", "ccss.conf", "features.conf", "indications.conf",
     "musiconhold.conf", "pjproject.conf", "sorcery.conf", "udptl.conf", "codecs.conf", "say.conf",
     "cli.conf", "cli_permissions.conf", "dnsmgr.conf", "http.conf", "enum.conf", "res_parking.conf",
     "extconfig.conf", "stasis.conf", "pjsip_notify.conf", "pjsip_wizard.conf", "followme.conf",
@@ -919,6 +965,7 @@ def write_station(
                                   "[csv]\nusegmtime = no\nloguniqueid = yes\nloguserfield = no\naccountlogs = no\n")
     (etc / "pjsip.conf").write_text(render_pjsip(data, hooks, net))
     (etc / "extensions.conf").write_text(render_extensions(data, hooks, out_of_hours=out_of_hours))
+    (etc / "manager.conf").write_text(render_manager(db, net))
     return directory / "asterisk.conf"
 
 
@@ -929,3 +976,4 @@ def rerender_dialplan_and_pjsip(
     data = read_station(db)
     (directory / "etc" / "pjsip.conf").write_text(render_pjsip(data, hooks, net))
     (directory / "etc" / "extensions.conf").write_text(render_extensions(data, hooks, out_of_hours=out_of_hours))
+    (directory / "etc" / "manager.conf").write_text(render_manager(db, net))

@@ -1,12 +1,13 @@
 """The e2e stand-in for MikoPBX Core's reload actions; the module's worker runs it as `--reload-cmd`.
 
-    python tests/e2e/station_reload.py [--queue SECONDS] <station.json> [pjsip] [dialplan] [firewall]
+    python tests/e2e/station_reload.py [--queue SECONDS] <station.json> [pjsip] [dialplan] [firewall] [manager]
 
-Like Core, it regenerates pjsip.conf and extensions.conf from the station's mikopbx.db plus the
+Like Core, it regenerates pjsip.conf, extensions.conf and manager.conf from the station's mikopbx.db plus the
 module's hooks.json (tests/e2e/mikopbx_station.py), then reloads what the worker asked for:
 pjsip -> `module reload res_pjsip.so`, `res_pjsip_outbound_publish.so`, `res_pjsip_publish_asterisk.so`
 (a plain res_pjsip reload leaves an existing outbound-publish untouched); dialplan -> `dialplan reload`;
-firewall -> nothing (the e2e stations have no firewall).  A station whose Asterisk is not running only
+manager -> `module reload manager` (Core's ManagerConf::reload); firewall -> nothing (the e2e stations have no
+firewall).  A station whose Asterisk is not running only
 gets its files rewritten (it reads them when it starts), as Core's config generation would do.
 Exit status 0 = done, 1 = a reload command failed (the worker then rolls back).
 
@@ -50,6 +51,11 @@ def rerender(cfg: dict[str, object]) -> None:
     etc = Path(str(cfg["host_dir"])) / "etc"
     _write(etc / "pjsip.conf", ms.render_pjsip(data, hooks, net))
     _write(etc / "extensions.conf", ms.render_extensions(data, hooks, out_of_hours=bool(cfg["out_of_hours"])))
+    db = sqlite3.connect(f"file:{cfg['db']}?mode=ro", uri=True, timeout=10)
+    try:
+        _write(etc / "manager.conf", ms.render_manager(db, net))
+    finally:
+        db.close()
 
 
 def prefix(cfg: dict[str, object]) -> list[str]:
@@ -91,6 +97,8 @@ def main(argv: list[str]) -> int:
         commands += [f"module reload {m}" for m in PJSIP_MODULES]
     if "dialplan" in targets:
         commands.append("dialplan reload")
+    if "manager" in targets:
+        commands.append("module reload manager")
     failed = 0
     for command in commands:
         code, out = rx(cfg, command)

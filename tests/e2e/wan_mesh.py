@@ -34,6 +34,10 @@ from tests.e2e import harness as hs
 from tests.e2e import wan
 
 SYNC_PORT = 7787
+# A Custom device's state as the lamp of a hint on it alone reads (main/pbx.c ast_devstate_to_extenstate).
+LAMP_OF_DEVICE = {"NOT_INUSE": "Idle", "UNKNOWN": "Idle", "INUSE": "InUse", "BUSY": "Busy",
+                  "UNAVAILABLE": "Unavailable", "INVALID": "Unavailable", "RINGING": "Ringing",
+                  "RINGINUSE": "InUse&Ringing", "ONHOLD": "Hold"}
 
 
 def spec(k: int, phones: int = 200) -> fd.Spec:
@@ -337,8 +341,9 @@ class WanMesh:
     n: int = 10
     phones: int = 200
     profile: wan.Link = wan.PROFILE
-    heartbeat: float = 2.0
+    heartbeat: float = 0.5
     sip_log: bool = False
+    ami: bool = True  # False: the design before issue 14 (SIP publications for paired peers too)
     fed: fd.Federation = field(init=False)
     wan: wan.WanEmulator | None = field(init=False, default=None)
     specs: list[fd.Spec] = field(init=False)
@@ -377,9 +382,12 @@ class WanMesh:
                 self.st(k).rx("pjsip set logger off")
 
     def start_worker(self, k: int, *extra: str) -> None:
+        """The module's worker in the namespace; with `ami` (the default) device states of paired peers travel
+        over the sync channel (AMI at the station's address, the module's own AMI account)."""
         s = self.st(k)
+        ami = ["--ami", f"{s.address}:5038", "--cli-cmd", s.status_cmd("{command}")] if self.ami else ["--no-ami"]
         s.start_worker("--sync-bind", s.address, "--sync-port", str(SYNC_PORT),
-                       "--sync-heartbeat", str(self.heartbeat), *extra, netns=True)
+                       "--sync-heartbeat", str(self.heartbeat), *ami, *extra, netns=True)
 
     def cli(self, *args: str, netns: bool = False, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         pre = ["ip", "netns", "exec", str(self.h.netns)] if netns else []
@@ -422,11 +430,24 @@ class WanMesh:
 
     # ---- Asterisk views
     def hints(self, k: int) -> dict[str, str]:
+        """Station k's lamps, {number: hint state}: its explicit hints (`core show hints`), and for peers whose
+        states travel over the sync channel (one pattern hint each) the per-number device the pattern's hint
+        reads, `Custom:FED-<hex>-<n>`, as set there (`devstate list`; a device never set is left out: it would
+        read Idle without anyone having said so)."""
         out = {}
         for line in self.h.rx(self.st(k).st, "core show hints", timeout=30).splitlines():
             m = re.match(r"^\s*(\d+)@\S+\s*:\s*\S+\s+State:(\w+)", line)
             if m:
                 out[m.group(1)] = m.group(2)
+        out.update(self.carried_lamps(k))
+        return out
+
+    def carried_lamps(self, k: int) -> dict[str, str]:
+        out = {}
+        for line in self.h.rx(self.st(k).st, "devstate list", timeout=30).splitlines():
+            m = re.search(r"Name: 'Custom:FED-[0-9A-F]+-(\d+)'\s+State: '(\w+)'", line)
+            if m:
+                out[m.group(1)] = LAMP_OF_DEVICE.get(m.group(2), m.group(2))
         return out
 
     # ---- phones

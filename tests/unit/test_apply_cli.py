@@ -197,7 +197,7 @@ def test_without_reload_options_a_station_reloads_through_core(tmp_path: Path) -
     (tmp_path / "Lib" / "ReloadCore.php").write_text("<?php\n")
     args = argparse.Namespace(module_dir=None, module_db=tmp_path / "db" / "module.db", reload_cmd=None,
                               no_reload=False, reload_timeout=5.0, reload_pjsip_cmd=None,
-                              reload_dialplan_cmd=None, reload_firewall_cmd=None)
+                              reload_dialplan_cmd=None, reload_firewall_cmd=None, reload_manager_cmd=None)
     reloader = _reloader(args)
     assert isinstance(reloader, PhpCoreReloader)
     assert reloader.plan_commands(ReloadRequest((), (), ("pjsip",)))[0][0][1:] == [

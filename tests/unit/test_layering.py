@@ -30,7 +30,8 @@ ALLOWED_SIDE_EFFECTS: dict[str, set[str]] = {
     "db": {"sqlalchemy", "sqlite3"},
     "apply": {"sqlalchemy", "subprocess"},
     "sync": {"zmq", "threading"},
-    "service": {"zmq", "watchdog", "sqlalchemy", "threading"},
+    # socket: the worker's one AMI connection (service/ami.py), device states of paired peers (issue 14)
+    "service": {"zmq", "watchdog", "sqlalchemy", "threading", "socket"},
     "cli": {"argparse"},
     "demo": {"sqlite3"},
 }
