@@ -268,7 +268,10 @@ class AdminStation:
                 "--status-cmd", shlex.join([*ast, "pjsip show contacts"]),
                 "--hints-cmd", shlex.join([*ast, "core show hints"]),
                 "--devstate-cmd", shlex.join([*ast, "devstate change {device} {state}"]),
-                "--sync-bind", self.address, "--sync-heartbeat", "0.5", "--debounce", "0.1"]
+                "--sync-bind", self.address, "--sync-heartbeat", "0.5", "--debounce", "0.1",
+                # Paired peers' device states over the sync channel, through this station's AMI (as on a box,
+                # where the worker's default is the station's own AMI).
+                "--ami", f"{self.address}:5038", "--cli-cmd", shlex.join([*ast, "{command}"])]
 
     def start_worker(self) -> None:
         """`bin/pbxfed run` with this station's Asterisk commands; its PID in db/state/worker.pid, as
