@@ -189,6 +189,9 @@ class Link:
     def _pong(self, msg: dict[str, Any], local: LocalDirectory | None, opts: SyncOptions, now: float) -> None:
         if self.state != "up":
             log.info("sync: %s is up", self.name)
+            # The peer's server answers us, so it knows our key now: a whole map sent before (right after a
+            # pairing, before it had stored us, or across a missed heartbeat) may have been dropped. Send it again.
+            self.states_full = True
         self.state, self.last_answer, self.interval = "up", now, opts.heartbeat
         self.next_ping = now + opts.heartbeat
         self.stored = str(msg.get("stored") or "")
@@ -206,7 +209,9 @@ class Link:
 
     def heartbeat(self, local: LocalDirectory, opts: SyncOptions, now: float) -> None:
         silent = now - max(self.last_answer, self.created)
-        if self.state in ("up", "connecting") and silent > opts.heartbeat_timeout:
+        # A peer that refused us (it had not stored our key yet, right after a pairing) and then falls silent is as
+        # dead as one that answered: its lamps must read Unavailable too.
+        if self.state in ("up", "connecting", "refused") and silent > opts.heartbeat_timeout:
             if self.state == "up":
                 log.warning("sync: %s stopped answering", self.name)
             self.state = "down"
