@@ -389,9 +389,10 @@ class WanMesh:
         s.start_worker("--sync-bind", s.address, "--sync-port", str(SYNC_PORT),
                        "--sync-heartbeat", str(self.heartbeat), *ami, *extra, netns=True)
 
-    def cli(self, *args: str, netns: bool = False, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, netns: bool = False, timeout: float = 60.0,
+            stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         pre = ["ip", "netns", "exec", str(self.h.netns)] if netns else []
-        proc = subprocess.run([*pre, sys.executable, "-m", "python_worker", *args], cwd=fd.REPO,
+        proc = subprocess.run([*pre, sys.executable, "-m", "python_worker", *args], cwd=fd.REPO, input=stdin,
                               capture_output=True, text=True, timeout=timeout, check=False)
         if proc.returncode != 0:
             raise AssertionError(f"python_worker {shlex.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
@@ -407,8 +408,8 @@ class WanMesh:
         """`invite accept` on station `guest` (in the namespace: it reaches the host over the WAN); returns the
         wall time at which the command returned."""
         b = self.st(guest)
-        self.cli("invite", "accept", invitation, *b._db_args(), "--state-dir", str(b.state_dir),
-                 "--address", b.address, "--sync-port", str(SYNC_PORT), "--timeout", "20", netns=True)
+        self.cli("invite", "accept", *b._db_args(), "--state-dir", str(b.state_dir),  # the invitation on stdin
+                 "--address", b.address, "--sync-port", str(SYNC_PORT), "--timeout", "20", netns=True, stdin=invitation)
         return time.time()
 
     def pair(self, host: int, guest: int) -> float:
