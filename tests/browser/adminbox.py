@@ -443,3 +443,13 @@ def venv_ready() -> str:
     if sys.prefix == sys.base_prefix:
         return "run with the repository's .venv python"
     return ""
+
+
+def skip_unless_ready() -> None:
+    """Skips the calling test module when its stations cannot run here (no .venv, no sid chroot)."""
+    import pytest
+
+    why = venv_ready() or ("" if hs.chroot_ready() else
+                           "sid chroot missing: tests/browser/run.sh runs tests/realcore/setup.sh")
+    if why:
+        pytest.skip(why)

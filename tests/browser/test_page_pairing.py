@@ -16,18 +16,13 @@ from tests.browser import adminbox as ab
 from tests.browser import pages as P
 from tests.browser.conftest import PageLog, shot
 from tests.e2e import federation as fd
-from tests.e2e import harness as hs
 
 SPECS = (fd.MOSCOW, fd.SPB, fd.NSK)
 
 
 @pytest.fixture(scope="module")
 def fed() -> Iterator[ab.AdminFederation]:
-    why = ab.venv_ready()
-    if why:
-        pytest.skip(why)
-    if not hs.chroot_ready():
-        pytest.skip("sid chroot missing: tests/browser/run.sh runs tests/realcore/setup.sh")
+    ab.skip_unless_ready()
     f = ab.AdminFederation("paired")
     try:
         for spec in SPECS:

@@ -13,7 +13,6 @@ from tests.browser import adminbox as ab
 from tests.browser import pages as P
 from tests.browser.conftest import PageLog, shot
 from tests.e2e import federation as fd
-from tests.e2e import harness as hs
 
 LONG = "novosibirsk-akademgorodok-filial"  # 32 characters, the longest name allowed
 NOTES = ("Новосибирск, Академгородок, серверная в корпусе Б", "Казань, склад", "Екатеринбург — отдел продаж")
@@ -21,11 +20,7 @@ NOTES = ("Новосибирск, Академгородок, серверная
 
 @pytest.fixture(scope="module")
 def fed() -> Iterator[ab.AdminFederation]:
-    why = ab.venv_ready()
-    if why:
-        pytest.skip(why)
-    if not hs.chroot_ready():
-        pytest.skip("sid chroot missing: tests/browser/run.sh runs tests/realcore/setup.sh")
+    ab.skip_unless_ready()
     f = ab.AdminFederation("table")
     try:
         f.add(fd.MOSCOW)

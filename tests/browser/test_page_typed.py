@@ -28,11 +28,7 @@ SECRET = fd.pair_secret("moscow", "spb")
 
 @pytest.fixture(scope="module")
 def fed() -> Iterator[ab.AdminFederation]:
-    why = ab.venv_ready()
-    if why:
-        pytest.skip(why)
-    if not hs.chroot_ready():
-        pytest.skip("sid chroot missing: tests/browser/run.sh runs tests/realcore/setup.sh")
+    ab.skip_unless_ready()
     f = ab.AdminFederation("typed")
     try:
         f.add(fd.MOSCOW)
