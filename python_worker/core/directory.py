@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 from python_worker import __version__
@@ -40,8 +41,9 @@ class LocalDirectory:
     entries: tuple[DirectoryEntry, ...]
     grant: str = ""  # the numbers the receiving peer may call out through us (transit): one directory per peer
 
-    @property
+    @cached_property
     def version(self) -> str:
+        """The content's digest, computed once (the sync service asks it at every heartbeat and status)."""
         return directory_version(self.module_version, self.patterns, self.entries, self.grant)
 
     def for_peer(self, grant: str) -> LocalDirectory:

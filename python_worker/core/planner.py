@@ -96,6 +96,14 @@ class PeerPlan:
         return self.is_blf and not self.carries_states
 
     @property
+    def is_replanned_on_liveness(self) -> bool:
+        """Whether this peer's dialplan depends on it being reachable: its explicit hints move to the lamp device
+        while it is down (hint_devices). A peer whose states ride the sync channel (or without BLF) renders the
+        same either way; its lamps and down flag are set in Asterisk directly, so its ups and downs cost no
+        reconcile, which on a busy mesh would delay the heartbeats that decide them."""
+        return self.is_stock_blf
+
+    @property
     def names_context(self) -> str:
         return f"{self.provider_id}-names"
 

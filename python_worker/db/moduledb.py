@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import asdict, fields
@@ -89,11 +90,27 @@ def _select_existing(conn: Connection, table: Table, path: Path, *, required: bo
     return [dict(r) for r in conn.execute(select(*cols).order_by(table.c.id)).mappings().all()]
 
 
-def _entries(raw: object) -> tuple[DirectoryEntry, ...]:
-    """A stored directory's entries, checked like the wire's (a damaged row gives no entries, not a crash)."""
+def _entries(raw: object, checked: dict[bytes, tuple[DirectoryEntry, ...]]) -> tuple[DirectoryEntry, ...]:
+    """A stored directory's entries, checked like the wire's (a damaged row gives no entries, not a crash).
+
+    Checking 2,000 entries costs milliseconds and every reconcile and sync refresh reads every peer's: a text
+    checked by the previous read (`_CHECKED`, by digest) gives the same immutable entries. `checked` collects
+    what this read used; read_config keeps only that, so nothing outlives the directories in the file."""
     text_value = "" if raw is None else str(raw)
     if len(text_value) > MAX_ENTRIES_TEXT:
         return ()
+    key = hashlib.blake2b(text_value.encode("utf-8", "surrogatepass"), digest_size=20).digest()
+    entries = _CHECKED.get(key)
+    if entries is None:
+        entries = _check_entries(text_value)
+    checked[key] = entries
+    return entries
+
+
+_CHECKED: dict[bytes, tuple[DirectoryEntry, ...]] = {}
+
+
+def _check_entries(text_value: str) -> tuple[DirectoryEntry, ...]:
     try:
         data = json.loads(text_value or "[]")
     except (ValueError, RecursionError):
@@ -185,12 +202,15 @@ def read_config(path: Path) -> ModuleConfig:
             public_prepend=_word(row.get("public_prepend")),
         )
     peers = tuple(peer_from_row(r) for r in peer_rows)
+    checked: dict[bytes, tuple[DirectoryEntry, ...]] = {}
     directories = tuple(
         RemoteDirectory(peer=_text(r.get("peer")), version=_text(r.get("version"))[:64],
                         module_version=_text(r.get("module_version"))[:32], patterns=_text(r.get("patterns")),
-                        entries=_entries(r.get("entries")), grant=clean_grant(r.get("transit_grant")))
+                        entries=_entries(r.get("entries"), checked), grant=clean_grant(r.get("transit_grant")))
         for r in dir_rows if r.get("peer")
     )
+    global _CHECKED
+    _CHECKED = checked  # one assignment: a read in another thread sees the old set or this one, both right
     return ModuleConfig(settings=settings, peers=peers, directories=directories)
 
 

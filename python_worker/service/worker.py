@@ -200,10 +200,12 @@ class Worker:
                 self.contacts = contacts
                 reach = {aor: state for aor, (state, _rtt) in contacts.items()}
                 with self._lock:
+                    before = self.liveness.trunk_down
                     changed = self.liveness.on_qualify(peers, reach)
                 if changed:
                     log.warning("trunk reachability changed: down %s", sorted(self.liveness.trunk_down))
-                    self.reconcile_once(forced=True)  # dead peers' lamps Unavailable, the returning renewed
+                    if self._replans(before ^ self.liveness.trunk_down):
+                        self.reconcile_once(forced=True)  # dead peers' lamps Unavailable, the returning renewed
                     peers = watched(self.plan)
         if self.opts.asterisk.hints_cmd and self.liveness.needs_hints(peers):
             hints = self.opts.asterisk.hints()
@@ -247,8 +249,19 @@ class Worker:
     def on_sync_liveness(self, down: frozenset[str]) -> None:
         """Sync thread: a paired peer stopped or started answering; re-plan (its lamps) on the loop."""
         with self._lock:
-            self.liveness.on_sync(down)
-        self.request_reconcile(0.0)
+            before = self.liveness.sync_down
+            changed = self.liveness.on_sync(down)
+        if changed and self._replans(before ^ frozenset(down)):
+            self.request_reconcile(0.0)
+
+    def _replans(self, names: frozenset[str]) -> bool:
+        """Whether a change of these peers' liveness changes what is rendered (core/planner.py decides per peer);
+        before the first plan, always."""
+        plan = self.plan
+        if plan is None:
+            return True
+        replanned = {p.name.lower() for p in plan.peers if p.is_replanned_on_liveness}
+        return any(n.lower() in replanned for n in names)
 
     def publish_status(self) -> None:
         try:

@@ -31,6 +31,7 @@ from python_worker.sync.station import Station
 from python_worker.sync.wire import MAX_MESSAGE
 
 log = logging.getLogger("pbxfed")
+STATUS_EVERY = 0.5  # seconds: the longest a status (last answer, next heartbeat) may lag behind the links
 
 __all__ = ["SyncOptions", "SyncService"]
 
@@ -82,6 +83,8 @@ class SyncService:
         self._unreachable: frozenset[str] = frozenset()
         self._status: dict[str, Any] = {"peers": {}}
         self._status_lock = threading.Lock()
+        self._status_shape: tuple[object, ...] = ()
+        self._status_at = float("-inf")
         self.ready = threading.Event()
         self.bound_port = 0
 
@@ -282,15 +285,22 @@ class SyncService:
     def _publish(self, now: float) -> None:
         local = self.shared.local
         down = frozenset(link.name for link in self._links.values() if link.is_down)
-        peers = {link.name: link.status(now, self.shared.stored.get(key), link.directory,
-                                        self.server.problems.get(key, []))
-                 for key, link in sorted(self._links.items())}
-        status = {"bind": self.opts.bind, "port": self.bound_port, "public_key": self.keys.public,
-                  "directory_version": local.version if local else None,
-                  "extensions": len(local.entries) if local else 0, "peers": peers,
-                  "counters": dict(self.shared.counters)}
-        with self._status_lock:
-            self._status = status
+        # The loop turns at every message (9 peers: ~40 a second at idle); the status is read at most every few
+        # seconds, so it is made anew when a link's state changed, else at most every STATUS_EVERY seconds.
+        shape = tuple((key, link.state, link.stored, id(link.directory), len(link.problems),
+                       len(self.server.problems.get(key, ())))
+                      for key, link in sorted(self._links.items()))
+        if shape != self._status_shape or now - self._status_at >= STATUS_EVERY:
+            self._status_shape, self._status_at = shape, now
+            peers = {link.name: link.status(now, self.shared.stored.get(key), link.directory,
+                                            self.server.problems.get(key, []))
+                     for key, link in sorted(self._links.items())}
+            status = {"bind": self.opts.bind, "port": self.bound_port, "public_key": self.keys.public,
+                      "directory_version": local.version if local else None,
+                      "extensions": len(local.entries) if local else 0, "peers": peers,
+                      "counters": dict(self.shared.counters)}
+            with self._status_lock:
+                self._status = status
         if self.port is not None:
             for name in sorted(down - self._unreachable):
                 try:

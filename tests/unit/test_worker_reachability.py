@@ -12,6 +12,7 @@ from pathlib import Path
 
 from python_worker.apply.reconciler import ApplyOptions
 from python_worker.apply.system import AsteriskCli
+from python_worker.core.config import PeerConfig
 from python_worker.core.planner import provider_id
 from python_worker.service.worker import Worker, WorkerOptions
 from python_worker.statedir import HOOKS_FILE
@@ -266,3 +267,28 @@ def test_a_devstate_change_asterisk_refuses_is_not_taken_for_done(tmp_path: Path
         worker.request_reconcile(5.0)
         wait_until(lambda: len(count.read_text().splitlines()) >= 2, 5, "a second try")
         assert worker.lamps.schedule.given == {}
+
+
+def test_liveness_of_a_peer_whose_dialplan_does_not_depend_on_it_costs_no_reconcile(tmp_path: Path) -> None:
+    """A peer without stock BLF hints (here BLF off; a paired peer whose states ride the sync channel alike) renders
+    the same up or down: its ups and downs must not ask for a re-plan. On a ten-station mesh such reconciles, each
+    delaying the sync thread's heartbeats, made the peers read each other down and up again without end. The loop
+    is not running here: a request for a reconcile stays pending, where the test sees it."""
+    quiet = PeerConfig(name="spb", host="127.0.0.3", port=5060, transport="udp", patterns="3XX", secret=SPB.secret,
+                       blf=False)
+    paths = make_station(tmp_path / "st", "2026.1", peers=(quiet, NSK))
+    worker = Worker(paths, RecordingReloader(), ApplyOptions(), WorkerOptions(debounce=0.05, resync=3600))
+    report = worker.reconcile_once(forced=True)
+    assert report is not None and report.result == "applied" and worker.plan is not None
+    planned = {p.name: p for p in worker.plan.peers}
+    assert not planned["spb"].is_replanned_on_liveness
+    assert planned["nsk"].is_replanned_on_liveness  # stock BLF: its hints move to the lamp device while down
+    for _ in range(3):
+        worker.on_sync_liveness(frozenset({"spb"}))
+        assert worker.liveness.sync_down == frozenset({"spb"})  # known (the next plan is made with it) ...
+        worker.on_sync_liveness(frozenset())
+        assert worker.requests.pending() is None  # ... but no reconcile asked for
+    assert worker.liveness.sync_down == frozenset()
+    worker.on_sync_liveness(frozenset({"nsk"}))
+    assert worker.requests.pending() is not None
+    assert worker.liveness.sync_down == frozenset({"nsk"})
