@@ -26,9 +26,6 @@ class PbxFederationConf extends ConfigClass
     /** @var ModuleLog|null */
     private $log;
 
-    /** @var PythonEnvironment|null */
-    private $python;
-
     /** @var CoreReloader|null */
     private $reloader;
 
@@ -39,13 +36,11 @@ class PbxFederationConf extends ConfigClass
     public function useCollaborators(
         WorkerClient $worker,
         ModuleLog $log,
-        PythonEnvironment $python,
         CoreReloader $reloader,
         Texts $texts
     ): void {
         $this->worker = $worker;
         $this->log = $log;
-        $this->python = $python;
         $this->reloader = $reloader;
         $this->texts = $texts;
     }
@@ -70,14 +65,6 @@ class PbxFederationConf extends ConfigClass
             $this->worker = new WorkerClient($this->paths(), new ShellCommandRunner(), $this->log());
         }
         return $this->worker;
-    }
-
-    private function python(): PythonEnvironment
-    {
-        if ($this->python === null) {
-            $this->python = new PythonEnvironment($this->paths(), new ShellCommandRunner());
-        }
-        return $this->python;
     }
 
     private function reloader(): CoreReloader

@@ -15,7 +15,7 @@ return [
     // Install and enable
     'module_pbx_federation_PythonMissing'      => 'No python3 was found on this station (PATH, /usr/bin, /usr/local/bin, /bin). The module runs its worker on the station\'s own python3 and carries what the worker needs for %supported%.',
     'module_pbx_federation_PythonUnsupported'  => 'python3 %path% is %implementation% %version% on %machine%; this module carries what its worker needs for %supported% only, so it cannot run here.',
-    'module_pbx_federation_PythonModulesMissing' => 'python3 %path% (%version%) lacks %modules% of its standard library: C modules that the module cannot bring along. The worker cannot run on this station.',
+    'module_pbx_federation_PythonModulesMissing' => 'python3 %path% (%version%) lacks %modules% of its standard library, which the module does not bring along. The worker cannot run on this station.',
     'module_pbx_federation_PythonCheckFailed'  => 'Could not check the station\'s python3 (%path%): %details%',
     'module_pbx_federation_DoctorFailed'       => 'The module\'s worker does not run on this station\'s python3 %path% (%version%): %details%',
     'module_pbx_federation_RuntimeMissing'     => 'The module archive is incomplete: the worker\'s runtime (%dir%) is missing. Download the full module archive and install it again.',

@@ -15,7 +15,7 @@ return [
     // Install and enable
     'module_pbx_federation_PythonMissing'      => 'На станции не найден python3 (PATH, /usr/bin, /usr/local/bin, /bin). Модуль запускает свой фоновый процесс на python3 самой станции и содержит всё, что ему нужно, для %supported%.',
     'module_pbx_federation_PythonUnsupported'  => 'python3 %path% — это %implementation% %version% на %machine%, а модуль содержит всё нужное своему фоновому процессу только для %supported%, поэтому здесь он работать не может.',
-    'module_pbx_federation_PythonModulesMissing' => 'В python3 %path% (%version%) нет %modules% из стандартной библиотеки: это модули на C, которые модуль не может привезти с собой. Фоновый процесс модуля не сможет работать на этой станции.',
+    'module_pbx_federation_PythonModulesMissing' => 'В python3 %path% (%version%) нет %modules% из стандартной библиотеки, а модуль их с собой не привозит. Фоновый процесс модуля не сможет работать на этой станции.',
     'module_pbx_federation_PythonCheckFailed'  => 'Не удалось проверить python3 станции (%path%): %details%',
     'module_pbx_federation_DoctorFailed'       => 'Фоновый процесс модуля не работает на python3 %path% (%version%) этой станции: %details%',
     'module_pbx_federation_RuntimeMissing'     => 'Архив модуля неполный: нет среды выполнения фонового процесса (%dir%). Скачайте полный архив модуля и установите его заново.',

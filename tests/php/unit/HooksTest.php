@@ -6,7 +6,6 @@ use MikoPBX\Modules\Config\ConfigClass;
 use Modules\ModulePbxFederation\Lib\CoreReloader;
 use Modules\ModulePbxFederation\Lib\ModuleLog;
 use Modules\ModulePbxFederation\Lib\PbxFederationConf;
-use Modules\ModulePbxFederation\Lib\PythonEnvironment;
 use Modules\ModulePbxFederation\Lib\Texts;
 use Modules\ModulePbxFederation\Lib\WorkerClient;
 use Modules\ModulePbxFederation\Lib\WorkerPaths;
@@ -45,7 +44,6 @@ final class HooksTest extends TestCase
         $conf->useCollaborators(
             new WorkerClient($paths, $runner, $log),
             $log,
-            new PythonEnvironment($paths, $runner, ['/nonexistent/python3']),
             new CoreReloader($log),
             new Texts()
         );

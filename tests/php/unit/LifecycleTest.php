@@ -8,7 +8,6 @@ use Modules\ModulePbxFederation\Lib\CoreReloader;
 use Modules\ModulePbxFederation\Lib\ModuleLifecycle;
 use Modules\ModulePbxFederation\Lib\ModuleLog;
 use Modules\ModulePbxFederation\Lib\PbxFederationConf;
-use Modules\ModulePbxFederation\Lib\PythonEnvironment;
 use Modules\ModulePbxFederation\Lib\Texts;
 use Modules\ModulePbxFederation\Lib\WorkerClient;
 use Modules\ModulePbxFederation\Lib\WorkerPaths;
@@ -52,7 +51,6 @@ final class LifecycleTest extends TestCase
         $conf->useCollaborators(
             new WorkerClient($paths, $this->runner, $log),
             $log,
-            new PythonEnvironment($paths, $this->runner, ['/nonexistent/python3']),
             new CoreReloader($log),
             new Texts()
         );

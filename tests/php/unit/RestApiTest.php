@@ -7,7 +7,6 @@ use Modules\ModulePbxFederation\Lib\CommandResult;
 use Modules\ModulePbxFederation\Lib\CoreReloader;
 use Modules\ModulePbxFederation\Lib\ModuleLog;
 use Modules\ModulePbxFederation\Lib\PbxFederationConf;
-use Modules\ModulePbxFederation\Lib\PythonEnvironment;
 use Modules\ModulePbxFederation\Lib\Texts;
 use Modules\ModulePbxFederation\Lib\WorkerClient;
 use Modules\ModulePbxFederation\Lib\WorkerPaths;
@@ -52,7 +51,6 @@ final class RestApiTest extends TestCase
         $conf->useCollaborators(
             new WorkerClient($paths, $this->runner, $log),
             $log,
-            new PythonEnvironment($paths, $this->runner, ['/nonexistent']),
             new CoreReloader($log),
             new Texts(null, 'ru')
         );

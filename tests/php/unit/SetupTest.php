@@ -149,9 +149,9 @@ final class SetupTest extends TestCase
         $this->probe = [6, $this->probeText('cp311-x86_64', '_sqlite3,_ctypes')];
         $setup = $this->installer([$this->python]);
         self::assertFalse($setup->installModule());
-        self::assertSame(["В python3 {$this->python} (3.11.2) нет _sqlite3, _ctypes из стандартной библиотеки: это "
-            . 'модули на C, которые модуль не может привезти с собой. Фоновый процесс модуля не сможет работать на этой '
-            . 'станции.'], $setup->getMessages());
+        self::assertSame(["В python3 {$this->python} (3.11.2) нет _sqlite3, _ctypes из стандартной библиотеки, а "
+            . 'модуль их с собой не привозит. Фоновый процесс модуля не сможет работать на этой станции.'],
+            $setup->getMessages());
     }
 
     public function testADoctorFailureRefusesTheInstallNamingTheCheck(): void

@@ -391,12 +391,6 @@ final class LifecycleTest extends RealCoreTestCase
         self::configure();
     }
 
-    /** The Python edge the hook class is handed (unused by onBeforeModuleEnable); Core's autoloader finds it. */
-    private static function python(WorkerPaths $paths, CommandRunner $runner): object
-    {
-        return new \Modules\ModulePbxFederation\Lib\PythonEnvironment($paths, $runner);
-    }
-
     public function testEnablingWithoutTheRuntimeIsRefusedWithoutRunningAnything(): void
     {
         $paths = new WorkerPaths(RealCore::moduleDir() . '-absent');
@@ -429,7 +423,6 @@ final class LifecycleTest extends RealCoreTestCase
         $log = new ModuleLog(static function (): void {
         });
         $conf->useCollaborators(new WorkerClient($paths, $runner, $log), $log,
-            self::python($paths, $runner),
             new \Modules\ModulePbxFederation\Lib\CoreReloader($log), \Modules\ModulePbxFederation\Lib\Texts::fromDi());
         self::assertFalse($conf->onBeforeModuleEnable());
         $expected = Phalcon\Di\Di::getDefault()->getShared('translation')->_('module_pbx_federation_EnableNeedsRuntime');
@@ -441,7 +434,6 @@ final class LifecycleTest extends RealCoreTestCase
         RealCore::provideWorkerRuntime();
         $conf2 = new PbxFederationConf();
         $conf2->useCollaborators(new WorkerClient($ready, $runner, $log), $log,
-            self::python($ready, $runner),
             new \Modules\ModulePbxFederation\Lib\CoreReloader($log), \Modules\ModulePbxFederation\Lib\Texts::fromDi());
         self::assertTrue($conf2->onBeforeModuleEnable());
         self::assertSame([], $runner->calls);
