@@ -43,6 +43,7 @@ import random
 import re
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -124,25 +125,32 @@ def phase_add(m: wm.WanMesh) -> None:
     target = m.specs[new].phones[0]
     accepted: dict[int, tuple[float, float]] = {}
     callers = {}
+    live_at: dict[int, float] = {}
+    accepting = threading.Event()  # set once every accept has returned
+
+    def watch_lamps() -> None:
+        """From its accept on, each peer's view of the new station's lamps, while the later accepts go on (a
+        look after all nine would make the early ones read late by construction)."""
+        deadline = time.time() + 300
+        while time.time() < deadline and not (accepting.is_set() and len(live_at) == len(others)):
+            for j in list(accepted):
+                if j not in live_at and all(v == "Idle" for v in lamps_of(m, j, new).values()):
+                    live_at[j] = time.time()
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch_lamps, name="lamps", daemon=True)
+    watcher.start()
     t_first = time.time()
     for j in others:
         t_a = time.time()
+        pairs = [(m.specs[j].phones[0], target)] * 150
         t_b = m.accept(new, invitations[j])
         accepted[j] = (t_a, t_b)
         m.st(j).peers.add(m.specs[new].name)
         m.st(new).peers.add(m.specs[j].name)
-        pairs = [(m.specs[j].phones[0], target)] * 150
         callers[j] = m.start_calls(j, pairs, rate=5, hold_ms=200, limit=50, timeout=60)
-    live_at: dict[int, float] = {}
-    deadline = time.time() + 120
-    while len(live_at) < len(others) and time.time() < deadline:
-        for j in others:
-            if j in live_at:
-                continue
-            lamps = lamps_of(m, j, new)
-            if all(v == "Idle" for v in lamps.values()):
-                live_at[j] = time.time()
-        time.sleep(0.2)
+    accepting.set()
+    watcher.join(320)
     answered: dict[int, float | None] = {}
     for j, run in callers.items():
         run.wait(90)
