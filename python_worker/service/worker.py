@@ -3,9 +3,9 @@
 Threads only signal: the database watch and the control thread set `wake`, the sync thread reports liveness;
 one loop does every reconcile. Idle, every thread is blocked (the loop on an Event with the next deadline, the
 control thread in zmq poll, the AMI thread in select). The parts: service/watch.py (databases),
-service/control.py (endpoint), core/liveness.py (which peers are alive), service/lamps.py (their lamp devices),
-service/devstate.py (device states of paired peers over the sync channel, on one AMI connection),
-service/status.py (status).
+service/control.py (endpoint), service/reach.py and core/liveness.py (which peers are alive, and when that asks
+for a re-plan), service/lamps.py (their lamp devices), service/devstate.py (device states of paired peers over
+the sync channel, on one AMI connection), service/status.py (status).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import zmq
 from python_worker.apply.amiuser import read_ami_account
 from python_worker.apply.reconciler import ApplyOptions, ApplyReport, Paths, reconcile
 from python_worker.apply.system import AsteriskCli, Reloader
-from python_worker.core.liveness import Liveness, Watched
 from python_worker.core.planner import Plan
 from python_worker.core.problems import Problem, problem
 from python_worker.core.views import plan_view
@@ -32,6 +31,7 @@ from python_worker.logs import describe
 from python_worker.service.control import ControlServer, Requests, answer
 from python_worker.service.devstate import AmiSettings, DevstateBridge
 from python_worker.service.lamps import LampDriver
+from python_worker.service.reach import Reachability
 from python_worker.service.status import Observed, Status, build_status, stopped_status
 from python_worker.service.supervisor import Supervisor
 from python_worker.service.watch import DbWatch
@@ -68,26 +68,18 @@ class WorkerOptions:
     ami: AmiSettings | None = None  # device states of paired peers over the sync channel (needs sync too)
 
 
-def watched(plan: Plan | None) -> list[Watched]:
-    """The planned peers as liveness sees them."""
-    peers = plan.peers if plan else ()
-    return [Watched(p.name, p.provider_id, p.is_stock_blf, p.hint_numbers, p.is_reachable) for p in peers]
-
-
 class Worker:
     def __init__(self, paths: Paths, reloader: Reloader, apply_opts: ApplyOptions, opts: WorkerOptions) -> None:
         self.paths, self.reloader, self.apply_opts, self.opts = paths, reloader, apply_opts, opts
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.requests = Requests()
-        self._lock = threading.Lock()  # liveness is fed by the sync thread too
         self.last: ApplyReport | None = None  # the latest reconcile (plan, problems, issues)
         self.last_apply: ApplyReport | None = None  # the latest one that changed something or failed
         self.last_check = 0.0
         self.started = time.time()
         self.hold_digest = ""
-        self.liveness = Liveness()
-        self.contacts: dict[str, tuple[str, float | None]] | None = None  # the last contacts poll
+        self.reach = Reachability(opts.asterisk)  # liveness, fed by the loop, the AMI and the sync threads
         self.lamps = LampDriver(opts.asterisk, opts.devstate_wait)
         self.sync: SyncService | None = None
         self.watch = DbWatch([paths.mikopbx_db, paths.module_db], self.wake)
@@ -99,8 +91,6 @@ class Worker:
         # The account exists once a worker used AMI; from then on every reconcile keeps its row.
         self.ami_account = opts.ami.account if opts.ami is not None else read_ami_account(paths.state_dir)
         self.devstate = DevstateBridge(opts.ami, on_contact=self._on_contact) if opts.ami and opts.sync else None
-        self._legacy: frozenset[str] = frozenset()  # paired peers whose workers do not carry states
-        self._poll_soon = threading.Event()
 
     @property
     def plan(self) -> Plan | None:
@@ -120,7 +110,7 @@ class Worker:
 
     def status(self, peer: str | None = None) -> Status:
         applied = read_json(self.paths.state(RECORDS_FILE)) or {}
-        seen = Observed(self.contacts, self.liveness, frozenset(p["m_Providers"]["uniqid"] for p in
+        seen = Observed(self.reach.contacts, self.reach.liveness, frozenset(p["m_Providers"]["uniqid"] for p in
                                                                  applied.get("providers", [])),
                         self.sync.status() if self.sync is not None else None, self.started, self.last_check,
                         self.hold_digest, self.supervisor.status(), *self._lamps_seen())
@@ -156,10 +146,8 @@ class Worker:
             self.last_check = time.time()
             return None  # events from our own reads or unrelated files: nothing committed
         sources, self._next_expiry = pairing_window(self.paths.state_dir)
-        with self._lock:
-            runtime = self.liveness.runtime(drives_lamps=self.lamps.enabled, pairing_sources=sources,
-                                            carries_states=self.devstate is not None, legacy_lamps=self._legacy,
-                                            ami=self.ami_account)
+        runtime = self.reach.runtime(drives_lamps=self.lamps.enabled, pairing_sources=sources,
+                                     carries_states=self.devstate is not None, ami=self.ami_account)
         try:
             report = reconcile(self.paths, self.reloader, opts=self.apply_opts,
                                hold_digest="" if forced else self.hold_digest, runtime=runtime)
@@ -190,32 +178,13 @@ class Worker:
 
     def poll(self) -> None:
         """Read Asterisk: trunk qualify states, remote lamps that start reaching us, reloaded hints in force."""
-        peers = watched(self.plan)
         if self.plan is None:
             self.polls += 1
             return
-        if self.opts.asterisk.contacts_cmd:
-            contacts = self.opts.asterisk.contacts()
-            if contacts is not None:
-                self.contacts = contacts
-                reach = {aor: state for aor, (state, _rtt) in contacts.items()}
-                with self._lock:
-                    before = self.liveness.trunk_down
-                    changed = self.liveness.on_qualify(peers, reach)
-                if changed:
-                    log.warning("trunk reachability changed: down %s", sorted(self.liveness.trunk_down))
-                    if self._replans(before ^ self.liveness.trunk_down):
-                        self.reconcile_once(forced=True)  # dead peers' lamps Unavailable, the returning renewed
-                    peers = watched(self.plan)
-        if self.opts.asterisk.hints_cmd and self.liveness.needs_hints(peers):
-            hints = self.opts.asterisk.hints()
-            if hints is not None:
-                with self._lock:
-                    new = self.liveness.on_hints(peers, {n: state for n, (_app, state) in hints.items()})
-                if new:
-                    log.warning("peers started publishing their states to us: %s; renewing our publications "
-                                "to them", sorted(new))
-                    self.reconcile_once(forced=True)
+        if self.reach.look_at_contacts(self.plan):
+            self.reconcile_once(forced=True)
+        if self.plan is not None and self.reach.look_at_hints(self.plan):
+            self.reconcile_once(forced=True)
         if self.lamps.pending and self.plan is not None:
             self.lamps.drive(self.plan)  # a queued reload has reached Asterisk by now?
         self.publish_status()
@@ -223,17 +192,17 @@ class Worker:
 
     def _on_contact(self, aor: str, status: str) -> None:
         """AMI thread: a contact changed state; if it is one of our trunks, read the contacts now."""
-        plan = self.plan
-        if plan is not None and any(p.provider_id == aor for p in plan.peers):
-            log.info("AMI: trunk %s is %s", aor, status)
-            self._poll_soon.set()
+        if self.reach.on_contact(self.plan, aor, status):
             self.wake.set()
 
     def on_sync_features(self, legacy: frozenset[str]) -> None:
         """Sync thread: which paired peers' workers do not carry device states (they keep SIP publications)."""
-        if legacy != self._legacy:
-            log.warning("paired peers without device states over sync (SIP publications kept): %s", sorted(legacy))
-            self._legacy = legacy
+        if self.reach.on_features(legacy):
+            self.request_reconcile(0.0)
+
+    def on_sync_liveness(self, down: frozenset[str]) -> None:
+        """Sync thread: a paired peer stopped or started answering; re-plan on the loop if that changes anything."""
+        if self.reach.on_sync(self.plan, down):
             self.request_reconcile(0.0)
 
     def poll_interval(self) -> float:
@@ -245,23 +214,6 @@ class Worker:
         if any(p.is_stock_blf for p in (self.plan.peers if self.plan else ())):
             return fast
         return max(fast, self.opts.quiet_interval)
-
-    def on_sync_liveness(self, down: frozenset[str]) -> None:
-        """Sync thread: a paired peer stopped or started answering; re-plan (its lamps) on the loop."""
-        with self._lock:
-            before = self.liveness.sync_down
-            changed = self.liveness.on_sync(down)
-        if changed and self._replans(before ^ frozenset(down)):
-            self.request_reconcile(0.0)
-
-    def _replans(self, names: frozenset[str]) -> bool:
-        """Whether a change of these peers' liveness changes what is rendered (core/planner.py decides per peer);
-        before the first plan, always."""
-        plan = self.plan
-        if plan is None:
-            return True
-        replanned = {p.name.lower() for p in plan.peers if p.is_replanned_on_liveness}
-        return any(n.lower() in replanned for n in names)
 
     def publish_status(self) -> None:
         try:
@@ -333,8 +285,8 @@ class Worker:
                 break
             restart_due = self.supervisor.check()
             now = time.monotonic()
-            if polling and self._poll_soon.is_set():  # a trunk changed (AMI event): look now
-                self._poll_soon.clear()
+            if polling and self.reach.soon.is_set():  # a trunk changed (AMI event): look now
+                self.reach.soon.clear()
                 next_poll = now + self.poll_interval()
                 try:
                     self.poll()

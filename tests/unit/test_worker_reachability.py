@@ -61,7 +61,7 @@ def test_unreachable_peer_gets_unavailable_hints_and_comes_back(tmp_path: Path) 
     with running(worker) as thread:
         wait_until(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
         _polls(worker)  # a few polls with everything reachable: nothing changes
-        assert worker.liveness.down == frozenset()
+        assert worker.reach.liveness.down == frozenset()
         calls = len(reloader.calls)
         device = f"Custom:FED-{provider_id('spb')[10:]}"
         assert f"exten => 301,hint,PJSIP/301&{device}" in _hints(paths.state_dir)
@@ -76,7 +76,7 @@ def test_unreachable_peer_gets_unavailable_hints_and_comes_back(tmp_path: Path) 
         hints = _hints(paths.state_dir)
         assert "exten => 301,hint," + down in hints
         assert f"exten => 401,hint,PJSIP/401&{nsk_device}" in hints  # the other peer is untouched
-        assert worker.liveness.down == frozenset({"spb"})
+        assert worker.reach.liveness.down == frozenset({"spb"})
         wait_until(lambda: len(reloader.calls) > calls, 5, "the reload")
         assert reloader.calls[calls:] == [("dialplan",)]  # only the hints changed
         # after the reload the Custom device changes state (so hints that kept a watched lamp's state move)
@@ -87,7 +87,7 @@ def test_unreachable_peer_gets_unavailable_hints_and_comes_back(tmp_path: Path) 
 
         contacts.write_text("garbage")  # unparsable / nothing known: keep what we know
         _polls(worker)
-        assert worker.liveness.down == frozenset({"spb"}) and len(reloader.calls) == calls
+        assert worker.reach.liveness.down == frozenset({"spb"}) and len(reloader.calls) == calls
 
         _write_contacts(contacts, "Avail")
         wait_until(lambda: f"exten => 301,hint,PJSIP/301&{device}" in _hints(paths.state_dir), 5, "spb's hints back")
@@ -97,7 +97,7 @@ def test_unreachable_peer_gets_unavailable_hints_and_comes_back(tmp_path: Path) 
         # and the device changes again, so a watched hint that kept "Unavailable" across the reload recomputes
         wait_until(lambda: marked.exists() and len(marked.read_text().splitlines()) >= 2, 5, "the devstate commands")
         assert marked.read_text().splitlines() == [f"{device} UNAVAILABLE", f"{device} INVALID"]
-        assert worker.liveness.down == frozenset()
+        assert worker.reach.liveness.down == frozenset()
         status = worker.status()
         # what the admin page's dots and round-trip column read
         assert {p["name"]: (p["trunk"], p["rtt_ms"]) for p in status["peers"]} == {
@@ -115,8 +115,8 @@ def test_failing_status_command_changes_nothing(tmp_path: Path) -> None:
         wait_until(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
         calls = len(reloader.calls)
         _polls(worker)
-        assert worker.liveness.down == frozenset() and len(reloader.calls) == calls
-        assert worker.contacts is None and worker.status()["trunk_source"] == "unknown"
+        assert worker.reach.liveness.down == frozenset() and len(reloader.calls) == calls
+        assert worker.reach.contacts is None and worker.status()["trunk_source"] == "unknown"
 
 
 HINTS = """
@@ -141,7 +141,7 @@ def test_peer_starting_to_publish_renews_our_publication(tmp_path: Path) -> None
     pub = f"[{provider_id('spb')}-FED-PUB]"
     with running(worker):
         wait_until(lambda: worker.last is not None and worker.last.result == "applied", 10, "the first apply")
-        wait_until(lambda: worker.liveness.publishing is not None, 5, "the first look at the hints")
+        wait_until(lambda: worker.reach.liveness.publishing is not None, 5, "the first look at the hints")
         calls = len(reloader.calls)
         _polls(worker)
         assert len(reloader.calls) == calls and pub in _peers_pj(paths.state_dir)
@@ -156,7 +156,7 @@ def test_peer_starting_to_publish_renews_our_publication(tmp_path: Path) -> None
         wait_until(lambda: len(reloader.calls) > calls, 5, "the reload")
         assert reloader.calls[calls:] == [("pjsip",)]
         _polls(worker)  # seen once: no more renewals, and no more hint polls
-        assert len(reloader.calls) == calls + 1 and worker.liveness.publishing == {"spb"}
+        assert len(reloader.calls) == calls + 1 and worker.reach.liveness.publishing == {"spb"}
         assert [p["blf"] for p in worker.status()["peers"]] == ["ok"]
 
 
@@ -285,10 +285,10 @@ def test_liveness_of_a_peer_whose_dialplan_does_not_depend_on_it_costs_no_reconc
     assert planned["nsk"].is_replanned_on_liveness  # stock BLF: its hints move to the lamp device while down
     for _ in range(3):
         worker.on_sync_liveness(frozenset({"spb"}))
-        assert worker.liveness.sync_down == frozenset({"spb"})  # known (the next plan is made with it) ...
+        assert worker.reach.liveness.sync_down == frozenset({"spb"})  # known (the next plan is made with it) ...
         worker.on_sync_liveness(frozenset())
         assert worker.requests.pending() is None  # ... but no reconcile asked for
-    assert worker.liveness.sync_down == frozenset()
+    assert worker.reach.liveness.sync_down == frozenset()
     worker.on_sync_liveness(frozenset({"nsk"}))
     assert worker.requests.pending() is not None
-    assert worker.liveness.sync_down == frozenset({"nsk"})
+    assert worker.reach.liveness.sync_down == frozenset({"nsk"})
