@@ -179,9 +179,10 @@ Content-Length: [len]
 _FAIL_CODES = ("403", "404", "408", "480", "484", "486", "488", "500", "503", "603")
 
 
-def call_many(hold_ms: int = 500) -> str:
+def call_many(hold_ms: int = 500, stop_at_answer: bool = False) -> str:
     """One call per injection line `caller;callee;[authentication ...]`: INVITE, 401, ACK, INVITE with auth, then
-    200 -> ACK, hold, BYE; or a final error (ACKed, the call ends as failed-but-clean)."""
+    200 -> ACK, hold, BYE; or a final error (ACKed, the call ends as failed-but-clean). `stop_at_answer`: the first
+    answered call makes SIPp place no more (`stop_gracefully`: the calls under way end, then it exits)."""
     def invite(cseq: int, auth: str) -> str:
         return f"""
 INVITE sip:[field1]@[remote_ip]:[remote_port] SIP/2.0
@@ -221,6 +222,8 @@ Content-Length: 0
     for code in _FAIL_CODES:
         body += f'<recv response="{code}" optional="true" next="failed"/>\n'
     body += '<recv response="200" rrs="true"/>\n'
+    if stop_at_answer:
+        body += '<nop><action><exec int_cmd="stop_gracefully"/></action></nop>\n'
     body += _send(ack(2, "[next_url]", "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]",
                       "To: <sip:[field1]@[remote_ip]>[peer_tag_param]"), retrans=False)
     body += f'<pause milliseconds="{hold_ms}"/>\n'
@@ -499,15 +502,15 @@ class WanMesh:
                           args=["-m", "1000000", "-l", "5000"], timeout=7200)
 
     def start_calls(self, k: int, pairs: Sequence[tuple[str, str]], *, rate: float = 5.0, hold_ms: int = 500,
-                    limit: int = 200, port: int = 5060, timeout: float = 600) -> Sipp:
+                    limit: int = 200, port: int = 5060, timeout: float = 600, stop_at_answer: bool = False) -> Sipp:
         rows = [f"{a};{b};{auth_field(a)}" for a, b in pairs]
         period = 1000
         r = max(1, round(rate * period / 1000)) if rate >= 1 else 1
         if rate < 1:
             period = int(1000 / rate)
-        return self._sipp(f"calls{k}", call_many(hold_ms), local_ip=uac_ip(k), remote=self.specs[k].address,
-                          port=port, inf=rows, args=["-m", str(len(rows)), "-r", str(r), "-rp", str(period),
-                                                     "-l", str(limit)], timeout=timeout)
+        args = ["-m", str(len(rows)), "-r", str(r), "-rp", str(period), "-l", str(limit)]
+        return self._sipp(f"calls{k}", call_many(hold_ms, stop_at_answer), local_ip=uac_ip(k),
+                          remote=self.specs[k].address, port=port, inf=rows, args=args, timeout=timeout)
 
     def start_subscriptions(self, k: int, watches: Sequence[tuple[str, str]], rate: int = 50) -> Sipp:
         rows = [f"{a};{b};{auth_field(a)}" for a, b in watches]
