@@ -212,6 +212,18 @@ def phase_lamps(m: wm.WanMesh) -> None:
     say("lamps", json.dumps(FIG["lamps"]))
 
 
+def final_answers(run: wm.Sipp) -> list[str]:
+    """The calls of a caller that were not answered: callee and the last answer it got (or none)."""
+    out = []
+    for msgs in wm.by_call(wm.trace(run.trace)).values():
+        invite = next((x for x in msgs if x.sent and x.first.startswith("INVITE ")), None)
+        answers = [x.first for x in msgs if not x.sent and x.first.startswith("SIP/2.0 ")
+                   and "INVITE" in x.header("CSeq") and not x.first.startswith(("SIP/2.0 1", "SIP/2.0 401"))]
+        if invite is not None and not any(a.startswith("SIP/2.0 200") for a in answers):
+            out.append(f"{invite.first.split()[1]}: {answers[-1] if answers else 'no final answer'}")
+    return out
+
+
 def phase_calls(m: wm.WanMesh) -> None:
     ensure_phones(m)
     rng = random.Random(14)
@@ -230,6 +242,7 @@ def phase_calls(m: wm.WanMesh) -> None:
     pairs_ok = sum(answered.values())
     FIG["calls"] = {"ordered_pairs": m.n * (m.n - 1), "answered": pairs_ok,
                     "failed_pairs": [f"st{a}->st{b}" for (a, b), ok in sorted(answered.items()) if not ok],
+                    "failures": {k: final_answers(run) for k, run in runs.items() if final_answers(run)},
                     "invite_to_200": dist(setup)}
     say("calls", json.dumps(FIG["calls"]))
 
@@ -540,15 +553,21 @@ def main() -> int:
     ap.add_argument("--heal-timeout", type=float, default=600)
     ap.add_argument("--sip-log", action="store_true",
                     help="keep `pjsip set logger on` (PUBLISH counts from the logs; costs CPU at this scale)")
+    ap.add_argument("--asterisk-verbose", type=int, default=3,
+                    help="Asterisk's verbose level on every station after setup (the stations boot with 3, which "
+                         "logs every dialplan step: at 40 calls/s on 2 cores that is a cost of the shared machine)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     phases = args.phases.split(",")
     m = wm.WanMesh(args.stations, args.phones, wan.Link(args.rtt / 2, 0.0, args.loss), sip_log=args.sip_log)
     FIG["machine"] = {"load_at_start": Path("/proc/loadavg").read_text().split()[:3], "rtt_ms": args.rtt,
-                      "loss": args.loss}
+                      "loss": args.loss, "asterisk_verbose": args.asterisk_verbose}
     t0 = time.monotonic()
     try:
         phase_setup(m)
+        if args.asterisk_verbose != 3:
+            for k in range(m.n):
+                m.st(k).rx(f"core set verbose {args.asterisk_verbose}")
         if "add" in phases:
             phase_add(m)
         else:
