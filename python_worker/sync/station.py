@@ -67,11 +67,6 @@ class FileStation:
         value: T = self._kept[what]
         return value
 
-    def close(self) -> None:
-        if self._probe is not None:
-            self._probe[1].close()
-            self._probe, self._seen, self._kept = None, None, {}
-
     def _snapshot(self) -> StationSnapshot:
         return self._memo("snapshot", lambda: read_snapshot(self.mikopbx_db))
 
