@@ -51,6 +51,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.e2e.wan_mesh import cpu_s, rss_kb  # noqa: E402
+
 ADDR = "127.0.1.11"
 PHONES = 200
 SYNC_PORT = 7787
@@ -67,19 +69,7 @@ def load() -> list[str]:
 
 
 def rss_mb(pid: int | None) -> float:
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
-
-
-def cpu_s(pid: int | None) -> float:
-    try:
-        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
+    return round(rss_kb(pid) / 1024, 1)
 
 
 # ------------------------------------------------------------------ the AMI setter (runs inside the namespace)
