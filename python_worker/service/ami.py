@@ -12,6 +12,7 @@ import socket
 from collections.abc import Mapping
 
 MAX_BUFFER = 16 * 1024 * 1024  # an AMI peer that never ends a message is cut off here
+CHUNK = 262144  # bytes per recv
 
 
 class AmiError(RuntimeError):
@@ -98,14 +99,15 @@ class AmiConnection:
             self._recv_into()
         raise AmiError("no banner")
 
-    def _recv_into(self) -> None:
+    def _recv_into(self) -> int:
+        """Read what has arrived (at most one chunk) into the buffer; the bytes read, 0 when nothing was waiting."""
         assert self.sock is not None
         try:
-            chunk = self.sock.recv(262144)
+            chunk = self.sock.recv(CHUNK)
         except TimeoutError as exc:
             raise AmiError("AMI timed out") from exc
         except BlockingIOError:
-            return
+            return 0
         except OSError as exc:
             raise AmiError(str(exc)) from exc
         if not chunk:
@@ -113,6 +115,7 @@ class AmiConnection:
         self.buf += chunk
         if len(self.buf) > MAX_BUFFER:
             raise AmiError("AMI message too long")
+        return len(chunk)
 
     def _read_blocking(self) -> list[dict[str, str]]:
         self._recv_into()
@@ -140,18 +143,7 @@ class AmiConnection:
         if self.sock is None:
             raise AmiError("not connected")
         for _ in range(64):  # bounded: at most 16 MB per call
-            try:
-                chunk = self.sock.recv(262144)
-            except BlockingIOError:
-                break
-            except OSError as exc:
-                raise AmiError(str(exc)) from exc
-            if not chunk:
-                raise AmiError("AMI closed the connection")
-            self.buf += chunk
-            if len(self.buf) > MAX_BUFFER:
-                raise AmiError("AMI message too long")
-            if len(chunk) < 262144:
+            if self._recv_into() < CHUNK:
                 break
         return parse_messages(self.buf)
 
