@@ -6,8 +6,9 @@ hands the changes to the sync thread (sync/states.py `StatePort`); it sets the p
 `Setvar DEVICE_STATE(Custom:FED-<hex>-<n>)` (core/devstates.py decides which), all of a peer's UNAVAILABLE when its
 link goes down; then it also sets the peer's down flag (PeerPlan.down_flag, a global variable: the peer's route
 dials a device that does not exist, so a call to it fails at once instead of waiting 32 s for an answer, and a
-fallback route is tried) and asks Asterisk to qualify that trunk now. `ContactStatus` events tell the worker to look
-at the trunks now instead of polling often. It reconnects with a bounded back-off; after a reconnect everything it
+fallback route is tried) and asks Asterisk to qualify that trunk now, and again on its return (once more if the
+trunk then reads Unreachable: REQUALIFY_S). `ContactStatus` events tell the worker to look at the trunks now
+instead of polling often. It reconnects with a bounded back-off; after a reconnect everything it
 set is set again (Asterisk may have restarted). Nothing here blocks the sync thread: the methods it calls only take
 a lock.
 """
@@ -36,6 +37,10 @@ log = logging.getLogger("pbxfed")
 HINTS_CONTEXT = "internal-hints"  # where Core writes one hint per phone (docs/platform.md#dialplan)
 WINDOW = 100  # Setvars in flight (phase 1: pipelined Setvar 7,600/s, one at a time 4,000/s)
 BACKOFF = (0.5, 1.0, 2.0, 5.0)  # seconds between connect attempts
+# A trunk read Unreachable this soon after its peer's sync link came back is qualified again: the OPTIONS Asterisk
+# sent during the outage time out (qualify_timeout, 3 s) after the link is back and overwrite the fresh Reachable,
+# and Asterisk would refuse to dial the trunk until its next qualify, up to qualify_frequency (10 s) later.
+REQUALIFY_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,7 @@ class DevstateBridge:
         self._flagged: dict[str, str] = {}  # flag -> value set ("1": down): set again after a reconnect
         self._queue: OrderedDict[str, str] = OrderedDict()  # Setvar variable -> value, coalesced, oldest first
         self._qualify: list[str] = []
+        self._back: dict[str, float] = {}  # peer -> when its sync link came back (monotonic)
         self._reread = False  # our numbers changed: read the hints again
         self._esl_id = ""
         self._esl: dict[str, str] = {}
@@ -100,14 +106,14 @@ class DevstateBridge:
             self.counters.remote_received += len(states)
             self._enqueue(self._remote.receive(peer, full, states))
             if self._flag(peer, ""):  # it talks to us again: calls to it go out again ...
-                self._qualify_trunk(peer)  # ... which needs its trunk contact Reachable again now, not in 10 s
+                self._came_back(peer)  # ... which needs its trunk contact Reachable again now, not in 10 s
         self._wake()
 
     def on_peer_up(self, peer: str) -> None:
         with self._lock:
             self._enqueue(self._remote.peer_up(peer))
             if self._flag(peer, ""):
-                self._qualify_trunk(peer)
+                self._came_back(peer)
         self._wake()
 
     def on_peer_down(self, peer: str) -> None:
@@ -115,6 +121,7 @@ class DevstateBridge:
             sets = self._remote.peer_down(peer)
             self._enqueue(sets)
             self._flag(peer, "1")  # calls to it fail at once instead of waiting 32 s for an answer
+            self._back.pop(peer, None)
             self._qualify_trunk(peer)
         if sets:
             log.warning("lamps of %s: %d set Unavailable (its sync link stopped answering)", peer, len(sets))
@@ -194,6 +201,25 @@ class DevstateBridge:
         self._flagged[flag] = value
         self._set(flag, value)
         return True
+
+    def _came_back(self, peer: str) -> None:
+        self._back[peer] = time.monotonic()
+        self._qualify_trunk(peer)
+
+    def _requalify(self, aor: str, status: str) -> None:
+        """AMI thread: a trunk read Unreachable right after its peer's sync link came back is qualified again
+        (REQUALIFY_S). Bounded by itself: Asterisk sends ContactStatus only on a change, so a trunk that stays
+        Unreachable gets no second one."""
+        if status != "Unreachable":
+            return
+        with self._lock:
+            peer = next((p for p, trunk in self._trunks.items() if trunk == aor), None)
+            since = self._back.get(peer) if peer is not None else None
+            if since is None or time.monotonic() - since > REQUALIFY_S:
+                return
+            self._qualify_trunk(peer)
+        log.info("trunk %s read Unreachable %.1f s after %s's sync link came back (a qualify sent during the "
+                 "outage timed out): qualifying it again", aor, time.monotonic() - since, peer)
 
     def _qualify_trunk(self, peer: str) -> None:
         """Ask Asterisk to qualify the peer's trunk now: Asterisk dials only a contact it holds Reachable, and
@@ -305,11 +331,14 @@ class DevstateBridge:
                 with self._lock:
                     self._own.load(self._esl)
                 changed = True
-            elif event == "ContactStatus" and self.on_contact is not None:
-                try:
-                    self.on_contact(msg.get("AOR", ""), msg.get("ContactStatus", ""))
-                except Exception:
-                    log.exception("contact callback failed")
+            elif event == "ContactStatus":
+                aor, status = msg.get("AOR", ""), msg.get("ContactStatus", "")
+                self._requalify(aor, status)
+                if self.on_contact is not None:
+                    try:
+                        self.on_contact(aor, status)
+                    except Exception:
+                        log.exception("contact callback failed")
         if changed and self.on_change is not None:
             self.on_change()
         return answered

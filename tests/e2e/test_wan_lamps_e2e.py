@@ -174,4 +174,6 @@ def test_an_outage_is_seen_at_once_and_heals_with_the_states_that_changed_meanwh
     run = mesh.start_calls(0, [(mesh.specs[0].phones[4], cut.phones[1])], rate=1, hold_ms=200, timeout=60,
                            port=5066)
     run.wait(70)
-    assert [t is not None for _c, _t, t in wm.calls_result(run).values()] == [True]
+    msgs = wm.trace(run.trace)
+    assert [t is not None for _c, _t, t in wm.calls_result(run).values()] == [True], \
+        [("->" if m.sent else "<-", round(m.t - msgs[0].t, 2), m.first) for m in msgs]

@@ -99,6 +99,13 @@ class FakeAmi:
         self._send(conn, {"Event": "ExtensionStatus", "Privilege": "call,all", "Exten": exten, "Context": context,
                           "Hint": f"PJSIP/{exten}", "Status": status, "StatusText": text})
 
+    def contact(self, aor: str, status: str) -> None:
+        with self.lock:
+            conn = self.conn
+        assert conn is not None
+        self._send(conn, {"Event": "ContactStatus", "Privilege": "system,all", "URI": f"sip:{aor}@127.0.0.3:5060",
+                          "ContactStatus": status, "AOR": aor, "EndpointName": aor})
+
     def drop(self) -> None:
         with self.lock:
             conn, self.conn = self.conn, None
@@ -204,6 +211,42 @@ def test_peer_states_are_set_filtered_and_unavailable_when_its_link_is_down(ami:
     wait_until(lambda: ami.sets().get(f"DEVICE_STATE({dev('301')})") == "INUSE", 5, "the change")
     assert len(ami.of("PJSIPQualify")) == 4
     assert bridge.heard("spb") is True and bridge.heard("nsk") is None
+
+
+def test_a_trunk_that_reads_unreachable_right_after_its_link_came_back_is_qualified_again(
+        ami: FakeAmi, bridge: DevstateBridge, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The OPTIONS Asterisk sent during an outage time out after the link is back and leave the trunk Unreachable
+    (calls refused) until its next qualify: the bridge qualifies it again, once per such reading, only then."""
+    spb = _plan().peers[0]
+    marks = iter(range(1, 100))
+
+    def contact(status: str, aor: str = spb.provider_id) -> None:
+        """A ContactStatus event, then one ExtensionStatus the bridge handles after it: seen, it was handled."""
+        ami.contact(aor, status)
+        state = ("0", "Idle", "NOT_INUSE") if next(marks) % 2 else ("1", "InUse", "INUSE")
+        ami.event("201", state[0], state[1])
+        wait_until(lambda: (bridge.own_snapshot() or {}).get("201") == state[2], 5, f"{status} handled")
+
+    def qualifies() -> int:
+        return len(ami.of("PJSIPQualify"))
+
+    wait_until(lambda: bridge.connected and bridge.own_snapshot() is not None, 5, "the login")
+    contact("Unreachable")  # never down, so never back: nothing to correct
+    bridge.on_peer_down("spb")
+    wait_until(lambda: qualifies() == 1, 5, "the qualify on the way down")
+    contact("Unreachable")  # down: Unreachable is the truth
+    bridge.on_peer_up("spb")
+    wait_until(lambda: qualifies() == 2, 5, "the qualify on its return")
+    contact("Reachable")
+    contact("Unreachable", "SIP-TRUNK-0000000000")  # not a peer's trunk
+    assert qualifies() == 2
+    contact("Unreachable")  # the outage's OPTIONS timing out
+    wait_until(lambda: qualifies() == 3, 5, "qualified again")
+    assert ami.of("PJSIPQualify")[-1]["Endpoint"] == spb.provider_id
+    monkeypatch.setattr("python_worker.service.devstate.REQUALIFY_S", 0.0)
+    contact("Reachable")
+    contact("Unreachable")  # long after its return: the trunk's own qualify is believed
+    assert qualifies() == 3
 
 
 def test_after_a_reconnect_everything_is_set_again(ami: FakeAmi, bridge: DevstateBridge) -> None:
