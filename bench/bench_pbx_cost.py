@@ -23,9 +23,6 @@ runs: no SIPp, no peer stations (the trunks point at 127.0.1.12-20, where nobody
     service/ami.py logged in as the module's AMI user from manager.conf, from inside the namespace): RSS after,
     `dialplan reload` until done again (median of 3), RSS after, `core show hints`.
 (d) (skip with --no-restart) the station restarted with those states in its AstDB: boot time and RSS.
-(e) (skip with --no-diagnose) a diagnosis, not the module's output: (b)'s hooks without the peers' `-names`
-    contexts (the caller names of the directory numbers), booted and reloaded like the others; the AstDB still
-    holds (c)'s states.
 
 Budget (issue 14, "The PBX's own cost"): reload < 2x the module-less reload, RSS + < 50 MB.
 Every wait is bounded; the one Asterisk and the AMI setter are started here and stopped by their PIDs (the
@@ -280,15 +277,6 @@ class Bench:
         if f"[{self.account.username}]" not in manager:
             raise RuntimeError("the module's AMI user is not in manager.conf")
 
-    def render_without_names(self) -> int:
-        """Diagnosis only, not the module's output: the same hooks with the peers' `<U>-names` contexts (one
-        extension of two priorities per directory number, for the caller name) left out. Returns how many."""
-        parts = re.split(r"(?m)^(?=\[)", self.hooks["extensionGenContexts"])
-        kept = [p for p in parts if not re.match(r"\[SIP-TRUNK-[0-9A-F]+-names\]", p)]
-        hooks = {**self.hooks, "extensionGenContexts": "".join(kept)}
-        self.ms.rerender_dialplan_and_pjsip(self.st.host_dir, self.st.db, hooks, self.net)
-        return len(parts) - len(kept)
-
     def devices(self) -> list[str]:
         assert self.plan is not None
         return [p.state_device(n) for p in self.plan.peers for n in self.peer_numbers[p.name]]
@@ -369,14 +357,6 @@ def run(args: argparse.Namespace) -> None:
             FIG["d_restart_with_states"] = d
             say("d", json.dumps(d))
         FIG["budget"] = budget(FIG)
-        if not args.no_diagnose:
-            dropped = b.render_without_names()
-            e = b.measure_boot("e")
-            e["names_contexts_left_out"] = dropped
-            e.update(b.reloads("e"))
-            e["config"] = b.conf_size()
-            FIG["e_diagnosis_without_names_contexts"] = e
-            say("e", json.dumps(e))
     except BaseException as exc:
         FIG["error"] = f"{type(exc).__name__}: {exc}"[:3000]
         raise
@@ -411,8 +391,6 @@ def main() -> int:
     ap.add_argument("--numbers", type=int, default=2000, help="numbers in each peer's directory (1-10000)")
     ap.add_argument("--no-restart", action="store_true", help="skip (d), the restart with the states in AstDB")
     ap.add_argument("--reloads", type=int, default=3, help="dialplan reloads per case (the median is reported)")
-    ap.add_argument("--no-diagnose", action="store_true",
-                    help="skip (e), the module's output without its names contexts (a diagnosis)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
     if not 1 <= args.peers <= 9 or not 1 <= args.numbers <= 10000 or not 1 <= args.reloads <= 50:

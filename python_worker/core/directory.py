@@ -22,8 +22,8 @@ MAX_ENTRIES = 20_000
 MAX_NAME = 64
 MAX_RAW_NAME = 512  # characters of a received name looked at before cleaning
 _VERSION_RE = re.compile(r"[0-9A-Za-z.+~-]{1,32}")  # a module version as shown (never a line, never markup)
-# What survives into a caller name: letters and digits of any script, space and a few marks. Everything
-# else (`,` `(` `)` `$` `;` quotes, control characters) would change the meaning of dialplan text.
+# What survives of a received name: letters and digits of any script, space and a few marks. Everything else
+# (`,` `(` `)` `$` `;` quotes, control characters) could change the meaning of a text it is written into.
 _NAME_UNSAFE_RE = re.compile(r"[^\w .@+-]+", flags=re.UNICODE)
 
 

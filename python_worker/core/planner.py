@@ -75,8 +75,7 @@ class PeerPlan:
     is_reachable: bool = True
     is_paired: bool = False  # paired through invitations: the directory-sync port is opened for it
     publish_epoch: int = 0  # bumped by the worker to replace a publication Asterisk gave up on
-    has_directory: bool = False  # numbers and names come from the peer's synced directory
-    caller_names: tuple[tuple[str, str], ...] = ()  # (number, display name) of the peer's extensions
+    has_directory: bool = False  # its numbers come from the peer's synced directory
     is_lamp_driven: bool = False  # the worker sets this peer's lamp device: the hints carry it
     fallback: FallbackPlan | None = None  # calls to the peer's numbers go out to the PSTN when it answers nothing
     transit: TransitPlan | None = None  # what the peer may call out through this station
@@ -102,10 +101,6 @@ class PeerPlan:
         same either way; its lamps and down flag are set in Asterisk directly, so its ups and downs cost no
         reconcile, which on a busy mesh would delay the heartbeats that decide them."""
         return self.is_stock_blf
-
-    @property
-    def names_context(self) -> str:
-        return f"{self.provider_id}-names"
 
     @property
     def lamp_device(self) -> str:
@@ -325,12 +320,10 @@ def _plan_peer(peer: PeerConfig, patterns: list[Pattern], config: ModuleConfig, 
     routes = tuple(RoutePlan(p.text, *p.route_parts()) for p in patterns)
     directory = config.synced_directory(peer)
     hints: tuple[str, ...] = ()
-    names: tuple[tuple[str, str], ...] = ()
     if directory is not None:
         mine: list[DirectoryEntry] = [e for e in directory.entries if any(p.matches(e.number) for p in patterns)]
         if is_blf:  # exactly the peer's phones: only devices have a state to watch
             hints = tuple(sorted({e.number for e in mine if e.kind == "SIP"}, key=lambda n: (len(n), n)))
-        names = tuple(sorted({(e.number, e.name) for e in mine if e.name}, key=lambda x: (len(x[0]), x)))
     elif is_blf:
         hints = tuple(sorted({n for p in patterns for n in p.expand()}, key=lambda n: (len(n), n)))
     # A number that is also ours (W_LOCAL_EXTENSION_IN_PEER_PATTERN, e.g. 250 on both stations) is ours:
@@ -362,7 +355,6 @@ def _plan_peer(peer: PeerConfig, patterns: list[Pattern], config: ModuleConfig, 
         is_paired=peer.paired,
         publish_epoch=runtime.publish_epoch(peer.name),
         has_directory=directory is not None,
-        caller_names=names,
         is_lamp_driven=runtime.drives_lamps,
         fallback=breakout.fallback,
         transit=breakout.transit,

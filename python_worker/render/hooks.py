@@ -38,7 +38,6 @@ _CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _IDENT_RE = re.compile(r"[A-Za-z0-9_-]{1,80}")
 _PATTERN_RE = re.compile(r"_?[0-9XZN\[\]-]{1,200}")
 _REGEX_RE = re.compile(r"[0-9\[\]|-]+")
-_CALLER_NAME_RE = re.compile(r"[\w .@+-]{1,64}")  # what directory.clean_name leaves
 _NUMBER_RE = re.compile(r"\+?[0-9]{1,16}")  # a public number (caller number of calls to the public network)
 _PREPEND_RE = re.compile(r"\+?[0-9]{0,16}")
 _DEVICES_RE = re.compile(r"[A-Za-z]+[/:][A-Za-z0-9_-]+(&[A-Za-z]+[/:][A-Za-z0-9_-]+)*")  # PJSIP/201&Custom:FED-x
@@ -100,7 +99,6 @@ def make_environment() -> Environment:
     env.filters["pattern"] = _checked(_PATTERN_RE, "pattern")
     env.filters["regex"] = _checked(_REGEX_RE, "regex")
     env.filters["uri_host"] = uri_host
-    env.filters["callername"] = _checked(_CALLER_NAME_RE, "caller name")
     env.filters["devices"] = _checked(_DEVICES_RE, "hint device list")
     env.filters["number"] = _checked(_NUMBER_RE, "public number")
     env.filters["prepend"] = _checked(_PREPEND_RE, "number prefix")

@@ -72,6 +72,11 @@ def phone_secret(number: str) -> str:
     return f"{PHONE_SECRET}{number}"
 
 
+def phone_name(number: str) -> str:
+    """The employee name of an e2e phone (Cyrillic: it must reach the other station's phone intact)."""
+    return f"Сотрудник {number}"
+
+
 def provider_id(peer_name: str) -> str:
     from python_worker.core.planner import provider_id as pid
 
@@ -273,7 +278,7 @@ class Federation:
         db.execute("UPDATE m_PbxSettings SET value=? WHERE key='Name'", (f"MikoPBX {spec.name}",))
         db.commit()
         for number in (*spec.phones, *extra_phones):
-            ms.add_phone(db, number, phone_secret(number))
+            ms.add_phone(db, number, phone_secret(number), name=phone_name(number))
         db.execute("UPDATE m_Sip SET manualattributes=? WHERE type='peer'", (PHONE_MANUAL,))
         db.commit()
         db.execute("PRAGMA journal_mode=WAL")  # like /cf/conf/mikopbx.db
@@ -408,6 +413,12 @@ def sipp_trace(messages: str) -> list[Traced]:
 def received_messages(messages: str) -> list[str]:
     """The SIP messages a SIPp instance received, in order."""
     return [m.text for m in sipp_trace(messages) if m.kind == "received"]
+
+
+def display_name(message: str, header: str = "From") -> str:
+    """The quoted display name of a header (`From: "Сотрудник 201" <sip:201@...>`), or ''."""
+    m = re.search(r"^" + header + r':\s*"((?:[^"\\]|\\.)*)"', message, re.M | re.I)
+    return m.group(1) if m else ""
 
 
 def invite_received(messages: str) -> str:

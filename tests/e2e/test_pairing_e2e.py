@@ -91,7 +91,11 @@ def test_every_direction_answered(paired: fd.Federation, caller: str, callee: st
     uac, uas = paired.call(caller, callee, hold_ms=300)
     assert uac.ok, uac.errors + uac.messages[-3000:]
     assert uas.ok, uas.errors + uas.messages[-3000:]
-    assert fd.header_user(fd.invite_received(uas.messages), "From") == caller
+    invite = fd.invite_received(uas.messages)
+    assert fd.header_user(invite, "From") == caller
+    # The caller's name comes with the call: the calling station sends it (its endpoint's callerid, as Core
+    # renders it), and nothing of the module's own stands in the way.
+    assert fd.display_name(invite) == fd.phone_name(caller), invite
 
 
 @pytest.mark.parametrize(("watcher", "watched", "caller"), [("202", "301", "302"), ("402", "201", "202")])

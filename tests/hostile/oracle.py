@@ -44,8 +44,6 @@ def expected_sections(plan: Plan) -> set[str]:
         out |= {f"{p.provider_id}-incoming-custom", p.auth_in, p.auth_out}
         if p.is_overlap_fix:
             out.add(f"{p.provider_id}-outgoing-custom")
-        if p.caller_names:
-            out.add(p.names_context)
         if p.is_blf:
             out |= {p.outbound_publish, p.name}
         if p.fallback is not None:  # the trunk's Dial is wrapped: keep the caller number, mark "answered nothing"

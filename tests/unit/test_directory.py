@@ -1,4 +1,4 @@
-"""Synced directories as planner input (pure): exact hints, caller names, real-number checks, wire validation."""
+"""Synced directories as planner input (pure): exact hints, real-number checks, wire validation."""
 
 from __future__ import annotations
 
@@ -39,31 +39,29 @@ def _config(directory: RemoteDirectory | None, *, paired: bool = True, **peer: o
 SPB = _dir(("301", "Анна Соколова", "SIP"), ("302", "", "SIP"), ("310", "Sales", "QUEUE"))
 
 
-def test_paired_peer_hints_are_exactly_its_phones_and_names_come_from_its_directory() -> None:
+def test_paired_peer_hints_are_exactly_its_phones_and_its_names_cost_no_dialplan() -> None:
+    """The calling station sends its phones' names itself (Core gives every endpoint `callerid = "<name>"
+    <number>`): the directory's names add no line to the dialplan, which with thousands of numbers per peer made a
+    dialplan reload ten times slower (docs/performance.md)."""
     out = compute(make_snapshot(), _config(SPB))
     peer = out.plan.peers[0]
     assert peer.has_directory
     assert peer.hint_numbers == ("301", "302")  # the queue has no device state
-    assert peer.caller_names == (("301", "Анна Соколова"), ("310", "Sales"))
     assert out.hooks["extensionGenHints"] == "exten => 301,hint,PJSIP/301\nexten => 302,hint,PJSIP/302\n"
     ctx = out.hooks["extensionGenContexts"]
-    uid = peer.provider_id
-    assert (f'\tsame => n,GosubIf($["${{CALLERID(name)}}" = "" & ${{DIALPLAN_EXISTS({uid}-names,'
-            f'${{CALLERID(num)}},1)}}]?{uid}-names,${{CALLERID(num)}},1)\n') in ctx
-    assert (f"[{uid}-names]\n"
-            "; ModulePbxFederation: names of spb's extensions (its directory), for callers that arrive without one\n"
-            "exten => 301,1,Set(CALLERID(name)=Анна Соколова)\n\tsame => n,Return()\n"
-            "exten => 310,1,Set(CALLERID(name)=Sales)\n\tsame => n,Return()\n") in ctx
+    assert "CALLERID(name)" not in ctx and "Анна" not in ctx and "Sales" not in ctx
+    assert ctx == compute(make_snapshot(), _config(_dir(("301", "", "SIP"), ("302", "", "SIP"),
+                                                        ("310", "", "QUEUE")))).hooks["extensionGenContexts"]
 
 
-def test_dialplan_with_names_passes_asterisklint(tmp_path: Path) -> None:
+def test_dialplan_of_a_paired_peer_passes_asterisklint(tmp_path: Path) -> None:
     out = compute(make_snapshot(), _config(SPB, overlap_fix=True))
     assert lint(wrap_dialplan(out.hooks), tmp_path) == {}
 
 
 def test_hand_made_peer_keeps_pattern_expansion_even_with_a_stale_directory_row() -> None:
     peer = compute(make_snapshot(), _config(SPB, paired=False)).plan.peers[0]
-    assert len(peer.hint_numbers) == 100 and peer.caller_names == () and not peer.has_directory
+    assert len(peer.hint_numbers) == 100 and not peer.has_directory
 
 
 def test_paired_peer_without_a_directory_yet_falls_back_to_patterns() -> None:

@@ -181,18 +181,15 @@ def test_pairing_makes_each_station_a_paired_peer_of_the_other(nodes: list[Node]
     assert (a.host, a.port, a.patterns, a.sync_port) == ("127.0.0.3", 5060, "3XX", spb.port)
     assert (b.host, b.port, b.patterns, b.sync_port) == ("127.0.0.2", 5060, "2XX", moscow.port)
     assert a.public_key == spb.svc.keys.public and b.public_key == moscow.svc.keys.public
-    # Directories were exchanged at pairing; the engine plans the real numbers and names.
+    # Directories were exchanged at pairing; the engine plans the real numbers.
     assert moscow.directory_of("spb") == {"301": "User 301", "302": "User 302"}
     assert spb.directory_of("moscow") == {"201": "User 201", "202": "User 202"}
     out = compute_from_files(moscow.mikopbx_db, moscow.module_db)
     plan = out.plan.peer("spb")
     assert plan is not None and plan.hint_numbers == ("301", "302") and plan.has_directory
-    assert plan.caller_names == (("301", "User 301"), ("302", "User 302"))
     assert out.plan.errors == ()
     hints = out.hooks["extensionGenHints"]
     assert hints == "exten => 301,hint,PJSIP/301\nexten => 302,hint,PJSIP/302\n"
-    contexts = out.hooks["extensionGenContexts"]
-    assert "exten => 301,1,Set(CALLERID(name)=User 301)" in contexts
     assert lint(wrap_dialplan(out.hooks), moscow.folder) == {}
     # Both links come up and stay in sync.
     wait_until(lambda: moscow.svc.status()["peers"].get("spb", {}).get("in_sync"), 5, "moscow -> spb in sync")
