@@ -213,8 +213,8 @@ class DevstateBridge:
         if status != "Unreachable":
             return
         with self._lock:
-            peer = next((p for p, trunk in self._trunks.items() if trunk == aor), None)
-            since = self._back.get(peer) if peer is not None else None
+            peer = next((p for p, trunk in self._trunks.items() if trunk == aor), "")
+            since = self._back.get(peer)
             if since is None or time.monotonic() - since > REQUALIFY_S:
                 return
             self._qualify_trunk(peer)
