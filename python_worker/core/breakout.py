@@ -12,14 +12,14 @@ from dataclasses import dataclass
 
 from python_worker.core.checks import check_fallback, check_transit, provider_route_for
 from python_worker.core.config import PeerConfig, Settings
-from python_worker.core.fields import (
+from python_worker.core.patterns import Pattern, PatternError, parse_pattern, patterns_regex
+from python_worker.core.problems import Problem
+from python_worker.core.public_fields import (
     check_fallback_fields,
     check_transit_fields,
     check_via_fields,
     parse_public_patterns,
 )
-from python_worker.core.patterns import Pattern, PatternError, parse_pattern, patterns_regex
-from python_worker.core.problems import Problem
 from python_worker.core.station import StationSnapshot
 
 # After the module's own routes (priority 0) in Core's [outgoing], so a peer's trunk is always tried first.

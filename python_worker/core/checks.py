@@ -11,9 +11,10 @@ from itertools import combinations
 
 from python_worker import FALLBACK_NOTE_PREFIX, OWNER_MARK
 from python_worker.core.config import ModuleConfig, PeerConfig, Settings
-from python_worker.core.fields import MAX_TRIM, host_key, is_number, is_prepend, is_provider_id, name_key
+from python_worker.core.fields import host_key, is_number, name_key
 from python_worker.core.patterns import Pattern, patterns_overlap
 from python_worker.core.problems import Problem, problem
+from python_worker.core.public_fields import MAX_TRIM, is_prepend, is_provider_id
 from python_worker.core.station import OutgoingRoute, StationSnapshot
 
 MAX_NUMBERS_PER_PEER = 10_000

@@ -11,9 +11,9 @@ from typing import Any
 
 from python_worker import __version__
 from python_worker.core.config import DirectoryEntry, ModuleConfig, RemoteDirectory
-from python_worker.core.fields import MIN_TRANSIT_DIGITS, parse_public_patterns
 from python_worker.core.patterns import PatternError, is_number, parse_pattern_list
 from python_worker.core.planner import own_patterns_of, station_name_of
+from python_worker.core.public_fields import MIN_TRANSIT_DIGITS, parse_public_patterns
 from python_worker.core.station import StationSnapshot
 
 # Extension kinds a peer may dial or watch; EXTERNAL (mobile numbers), SYSTEM, MODULES and PARKING stay private.

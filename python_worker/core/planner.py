@@ -25,7 +25,6 @@ from python_worker.core.config import DirectoryEntry, ModuleConfig, PeerConfig
 from python_worker.core.fields import (
     MAX_PEERS,
     check_peer_fields,
-    check_public_settings,
     check_settings_fields,
     default_station_name,
     is_number,
@@ -39,6 +38,7 @@ from python_worker.core.patterns import (
     patterns_regex,
 )
 from python_worker.core.problems import Problem, problem
+from python_worker.core.public_fields import check_public_settings
 from python_worker.core.runtime import STATIC, AmiAccount, Runtime
 from python_worker.core.station import StationSnapshot
 

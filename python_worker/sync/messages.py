@@ -8,9 +8,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from python_worker.core.fields import MAX_PUBLIC_PATTERNS_TEXT, is_port, is_valid_key, is_valid_name, parse_host
+from python_worker.core.fields import is_port, is_valid_key, is_valid_name, parse_host
 from python_worker.core.patterns import PatternError, parse_pattern_list
 from python_worker.core.problems import MESSAGES
+from python_worker.core.public_fields import MAX_PUBLIC_PATTERNS_TEXT
 from python_worker.sync.wire import PROTOCOL
 
 REQUESTS = ("pair-hello", "pair", "hello", "ping", "dir", "states")

@@ -22,9 +22,10 @@ from hypothesis import strategies as st
 
 from python_worker.core.config import ModuleConfig, PeerConfig, RemoteDirectory, Settings
 from python_worker.core.directory import VISIBLE_KINDS, LocalDirectory
-from python_worker.core.fields import MIN_TRANSIT_DIGITS, check_peer_fields, is_number, parse_public_patterns
+from python_worker.core.fields import check_peer_fields, is_number
 from python_worker.core.patterns import parse_pattern_list
 from python_worker.core.problems import Problem
+from python_worker.core.public_fields import MIN_TRANSIT_DIGITS, parse_public_patterns
 from python_worker.pipeline import compute
 from python_worker.sync.links import Link, SyncOptions
 from python_worker.sync.messages import ANSWERS

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from python_worker.core.config import ModuleConfig, PeerConfig, Settings
-from python_worker.core.fields import MIN_TRANSIT_DIGITS, check_transit_fields
 from python_worker.core.patterns import parse_pattern_list, patterns_regex
 from python_worker.core.planner import build_plan
+from python_worker.core.public_fields import MIN_TRANSIT_DIGITS, check_transit_fields
 from python_worker.core.station import OutgoingRoute, Provider
 from python_worker.render.hooks import render_hooks
 from tests.conftest import make_snapshot
