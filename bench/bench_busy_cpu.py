@@ -49,10 +49,6 @@ def say(what: str, value: object) -> None:
     print(f"[busy-cpu] {what}: {json.dumps(value)}", flush=True)
 
 
-def load() -> list[str]:
-    return Path("/proc/loadavg").read_text().split()[:3]
-
-
 def pids(m: wm.WanMesh) -> dict[str, list[int]]:
     """The processes to sample, by kind."""
     stations = list(m.fed.stations.values())
@@ -84,7 +80,7 @@ def run_calls(m: wm.WanMesh, calls_per_s: float, seconds: float, rng: random.Ran
         runs.append(m.start_calls(k, pairs, rate=calls_per_s, hold_ms=1000, limit=50, timeout=seconds + 120))
     time.sleep(1.0)  # the callers are up: sample them too
     kinds = pids(m)
-    c0, t0, load0 = cpu(kinds), time.monotonic(), load()
+    c0, t0, load0 = cpu(kinds), time.monotonic(), wm.loadavg()
     if perf is not None:
         ast0 = m.st(0).st.pid
         subprocess.run(["perf", "record", "-q", "-N", "-B", "-F", "499", "-g", "-p", str(ast0), "-o", str(perf), "--",
@@ -100,7 +96,7 @@ def run_calls(m: wm.WanMesh, calls_per_s: float, seconds: float, rng: random.Ran
         "cores": {k: round((c1[k] - c0[k]) / wall, 3) for k in kinds},
         "processes": {k: len(v) for k, v in kinds.items()},
         "calls": {"placed": n_calls * m.n, "answered": answered},
-        "load_before": load0, "load_after": load(),
+        "load_before": load0, "load_after": wm.loadavg(),
     }
 
 
@@ -120,7 +116,7 @@ def main() -> int:
     if os.geteuid() != 0 or not hs.chroot_ready():
         raise SystemExit("run as root, after tests/e2e/setup_asterisk.sh")
     m = wm.WanMesh(args.stations, args.phones, wan.PROFILE)
-    FIG["machine"] = {"cores": os.cpu_count(), "load_at_start": load(), "stations": args.stations,
+    FIG["machine"] = {"cores": os.cpu_count(), "load_at_start": wm.loadavg(), "stations": args.stations,
                       "phones": args.phones, "calls_per_s_per_station": args.calls_per_s, "seconds": args.seconds}
     rng = random.Random(14)
     try:
@@ -175,7 +171,7 @@ def main() -> int:
         FIG["error"] = f"{type(exc).__name__}: {exc}"[:2000]
         raise
     finally:
-        FIG["machine"]["load_at_end"] = load()
+        FIG["machine"]["load_at_end"] = wm.loadavg()
         m.close()
         if args.json:
             args.json.write_text(json.dumps(FIG, indent=1))

@@ -48,7 +48,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.wan_mesh import cpu_s, rss_kb  # noqa: E402
+from tests.e2e.wan_mesh import cpu_s, loadavg, rss_kb  # noqa: E402
 
 ADDR = "127.0.1.11"
 PHONES = 200
@@ -59,10 +59,6 @@ FIG: dict[str, Any] = {}
 
 def say(*a: object) -> None:
     print(time.strftime("%H:%M:%S"), *a, file=sys.stderr, flush=True)
-
-
-def load() -> list[str]:
-    return Path("/proc/loadavg").read_text().split()[:3]
 
 
 def rss_mb(pid: int | None) -> float:
@@ -207,10 +203,19 @@ class Bench:
         time.sleep(1.0)
 
     def measure_boot(self, label: str) -> dict[str, Any]:
-        res: dict[str, Any] = {"load_before": load(), "boot_s": round(self.boot(), 2)}
+        res: dict[str, Any] = {"load_before": loadavg(), "boot_s": round(self.boot(), 2)}
         self.settle()
         res["rss_mb_after_boot"] = rss_mb(self.st.pid)
         say(label, "booted in", res["boot_s"], "s, RSS", res["rss_mb_after_boot"], "MB")
+        return res
+
+    def measure_case(self, label: str) -> dict[str, Any]:
+        """One configuration as it stands: boot, reloads, hints and the size of the files Asterisk reads."""
+        res = self.measure_boot(label)
+        res.update(self.reloads(label))
+        res["hints"] = self.hints()
+        res["config"] = self.conf_size()
+        say(label, json.dumps(res))
         return res
 
     # ---- the module ----
@@ -319,31 +324,21 @@ class Bench:
 
 def run(args: argparse.Namespace) -> None:
     b = Bench(args.peers, args.numbers, args.reloads)
-    FIG["machine"] = {"load_at_start": load(), "cores": os.cpu_count(), "python": sys.version.split()[0],
+    FIG["machine"] = {"load_at_start": loadavg(), "cores": os.cpu_count(), "python": sys.version.split()[0],
                       "netns": b.h.netns_note, "peers": args.peers, "numbers_per_peer": args.numbers,
                       "phones": PHONES}
     try:
         b.boot()  # warm-up (file cache, AstDB created); not measured
         FIG["asterisk"] = b.rx("core show version").strip()
         # (a) without the module
-        a = b.measure_boot("a")
-        a.update(b.reloads("a"))
-        a["hints"] = b.hints()
-        a["config"] = b.conf_size()
-        FIG["a_without_module"] = a
-        say("a", json.dumps(a))
+        FIG["a_without_module"] = b.measure_case("a")
         # (b) the module's rendered output, nothing set yet
         FIG["module"] = b.module_files()
         say("module", json.dumps(FIG["module"]))
         b.render_with_module()
-        m = b.measure_boot("b")
-        m.update(b.reloads("b"))
-        m["hints"] = b.hints()
-        m["config"] = b.conf_size()
-        FIG["b_with_module"] = m
-        say("b", json.dumps(m))
+        FIG["b_with_module"] = b.measure_case("b")
         # (c) every per-number device set once over AMI
-        c: dict[str, Any] = {"load_before": load(), "set": b.set_devices()}
+        c: dict[str, Any] = {"load_before": loadavg(), "set": b.set_devices()}
         b.settle()
         c["rss_mb_after_set"] = rss_mb(b.st.pid)
         c.update(b.reloads("c"))
@@ -361,7 +356,7 @@ def run(args: argparse.Namespace) -> None:
         FIG["error"] = f"{type(exc).__name__}: {exc}"[:3000]
         raise
     finally:
-        FIG["machine"]["load_at_end"] = load()
+        FIG["machine"]["load_at_end"] = loadavg()
         b.close()
 
 

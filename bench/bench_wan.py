@@ -80,7 +80,7 @@ def memory(m: wm.WanMesh) -> dict[str, object]:
     return {"asterisk_mb_each_median": round(statistics.median(ast) / 1024, 1) if ast else None,
             "asterisk_mb_total": round(sum(ast) / 1024, 1), "workers_mb_each_median":
             round(statistics.median(wk) / 1024, 1) if wk else None, "workers_mb_total": round(sum(wk) / 1024, 1),
-            "emulator_mb": round(emu / 1024, 1), "load": Path("/proc/loadavg").read_text().split()[:3]}
+            "emulator_mb": round(emu / 1024, 1), "load": wm.loadavg()}
 
 
 # ------------------------------------------------------------------------------------------------ phases
@@ -566,7 +566,7 @@ def main() -> int:
     args = ap.parse_args()
     phases = args.phases.split(",")
     m = wm.WanMesh(args.stations, args.phones, wan.Link(args.rtt / 2, 0.0, args.loss), sip_log=args.sip_log)
-    FIG["machine"] = {"load_at_start": Path("/proc/loadavg").read_text().split()[:3], "rtt_ms": args.rtt,
+    FIG["machine"] = {"load_at_start": wm.loadavg(), "rtt_ms": args.rtt,
                       "loss": args.loss, "asterisk_verbose": args.asterisk_verbose}
     t0 = time.monotonic()
     try:
@@ -597,7 +597,7 @@ def main() -> int:
         raise
     finally:
         FIG["wall_s"] = round(time.monotonic() - t0, 1)
-        FIG["load_at_end"] = Path("/proc/loadavg").read_text().split()[:3]
+        FIG["load_at_end"] = wm.loadavg()
         FIG["emulator"] = m.close()
         text = json.dumps(FIG, indent=1, default=str)
         if args.json:

@@ -73,6 +73,11 @@ def rss_kb(pid: int | None) -> int:
     return 0
 
 
+def loadavg() -> list[str]:
+    """The machine's load average (1, 5, 15 minutes) as /proc/loadavg writes it."""
+    return Path("/proc/loadavg").read_text().split()[:3]
+
+
 def cpu_s(pid: int | None) -> float:
     """utime + stime of one process, seconds (children not included)."""
     if pid is None:
