@@ -7,10 +7,13 @@ hands the changes to the sync thread (sync/states.py `StatePort`); it sets the p
 link goes down; then it also sets the peer's down flag (PeerPlan.down_flag, a global variable: the peer's route
 dials a device that does not exist, so a call to it fails at once instead of waiting 32 s for an answer, and a
 fallback route is tried) and asks Asterisk to qualify that trunk now, and again on its return (once more if the
-trunk then reads Unreachable: REQUALIFY_S). `ContactStatus` events tell the worker to look at the trunks now
-instead of polling often. It reconnects with a bounded back-off; after a reconnect everything it
-set is set again (Asterisk may have restarted). Nothing here blocks the sync thread: the methods it calls only take
-a lock.
+trunk then reads Unreachable: REQUALIFY_S). It also tells the sync thread which of each peer's numbers a phone here
+watches (`watching`): the hints Asterisk made from that peer's pattern hint when a phone subscribed, read with an
+`ExtensionStateList` every WATCH_POLL_S seconds and from the ExtensionStatus events of such hints; the peer sends
+changes of those numbers at once and the rest coalesced (sync/states.py). `ContactStatus` events tell the worker
+to look at the trunks now instead of polling often. It reconnects with a bounded back-off; after a reconnect
+everything it set is set again (Asterisk may have restarted). Nothing here blocks the sync thread: the methods it
+calls only take a lock.
 """
 
 from __future__ import annotations
@@ -41,6 +44,11 @@ BACKOFF = (0.5, 1.0, 2.0, 5.0)  # seconds between connect attempts
 # sent during the outage time out (qualify_timeout, 3 s) after the link is back and overwrite the fresh Reachable,
 # and Asterisk would refuse to dial the trunk until its next qualify, up to qualify_frequency (10 s) later.
 REQUALIFY_S = 15.0
+# How often the hints are listed to see which peer numbers a phone here has started to watch (Asterisk tells nobody
+# when it makes a hint from a pattern for a new subscription). One action; its answer lists every hint (~250 at 200
+# phones and 9 peers watched a little). Until the watch is seen, that lamp shows what the last full map or trickle
+# carried (sync/states.TRICKLE_S).
+WATCH_POLL_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -80,8 +88,14 @@ class DevstateBridge:
         self._qualify: list[str] = []
         self._back: dict[str, float] = {}  # peer -> when its sync link came back (monotonic)
         self._reread = False  # our numbers changed: read the hints again
-        self._esl_id = ""
+        self._esl_id = ""  # the list that (re)loads our own states (after a login, or when our numbers changed)
         self._esl: dict[str, str] = {}
+        self._watch_id = ""  # the periodic list that only looks for watched peer numbers
+        self._listed: set[str] = set()  # peer numbers with a hint, in the list being read
+        self._hinted: frozenset[str] = frozenset()  # peer numbers with a hint here (last list, and events since)
+        self._watching: dict[str, frozenset[str]] | None = None  # peer -> its numbers watched here (None: unread)
+        self._next_poll = 0.0
+        self._listed_once = False
         self._stop = threading.Event()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -116,6 +130,10 @@ class DevstateBridge:
                 self._came_back(peer)
         self._wake()
 
+    def watching(self) -> Mapping[str, frozenset[str]] | None:
+        with self._lock:
+            return self._watching  # replaced, never changed in place
+
     def on_peer_down(self, peer: str) -> None:
         with self._lock:
             sets = self._remote.peer_down(peer)
@@ -141,6 +159,7 @@ class DevstateBridge:
             self._flags = {p.name: p.down_flag for p in plan.peers if p.carries_states}
             changed_rx = (rx.pattern if rx else None) != (self._own_rx.pattern if self._own_rx else None)
             self._own_rx = rx
+            self._rewatch()
         if changed_rx and self.connected:
             self._reread = True
         self._wake()
@@ -163,6 +182,8 @@ class DevstateBridge:
                     "events": c.events, "own_changes": c.own_changes, "sets": c.sets_sent,
                     "sets_failed": c.sets_failed, "logins": c.logins, "received": c.remote_received,
                     "queued": len(self._queue),
+                    "watched": (None if self._watching is None
+                                else {n: len(w) for n, w in sorted(self._watching.items())}),
                     "peers": {n: {"heard": ps.heard, "down": ps.down, "numbers": len(ps.allowed)}
                               for n, ps in sorted(self._remote.peers.items())}}
 
@@ -228,6 +249,16 @@ class DevstateBridge:
         if trunk and trunk not in self._qualify:
             self._qualify.append(trunk)
 
+    def _rewatch(self) -> bool:
+        """Under the lock: the watched numbers per peer from the hints seen; returns whether that changed."""
+        if not self._listed_once:
+            return False  # nothing listed yet: say nothing (the peers send everything at once meanwhile)
+        watching = {name: self._hinted & ps.allowed for name, ps in sorted(self._remote.peers.items())}
+        if watching == self._watching:
+            return False
+        self._watching = watching
+        return True
+
     def _run(self) -> None:
         attempt = 0
         while not self._stop.is_set():
@@ -275,8 +306,17 @@ class DevstateBridge:
 
     def _read_hints(self, conn: AmiConnection) -> None:
         self._esl_id = f"esl-{time.monotonic_ns()}"
-        self._esl = {}
+        self._esl, self._listed = {}, set()
+        self._watch_id = ""  # this list also serves as a look at the watches
+        self._next_poll = time.monotonic() + WATCH_POLL_S
         conn.send({"Action": "ExtensionStateList", "ActionID": self._esl_id})
+
+    def _poll_watches(self, conn: AmiConnection) -> None:
+        self._next_poll = time.monotonic() + WATCH_POLL_S
+        if self._esl_id or self._watch_id:
+            return  # a list is still being read
+        self._watch_id, self._listed = f"watch-{time.monotonic_ns()}", set()
+        conn.send({"Action": "ExtensionStateList", "ActionID": self._watch_id})
 
     def _serve(self, conn: AmiConnection) -> None:
         inflight = 0
@@ -284,7 +324,8 @@ class DevstateBridge:
         while not self._stop.is_set():
             with self._lock:
                 due = bool(self._queue) and inflight < WINDOW
-            ready, _, _ = select.select([conn.fileno(), self._wake_r], [], [], 0.0 if due else 5.0)
+            wait = 0.0 if due else max(0.0, min(5.0, self._next_poll - time.monotonic()))
+            ready, _, _ = select.select([conn.fileno(), self._wake_r], [], [], wait)
             if self._wake_r in ready:
                 with contextlib.suppress(OSError):
                     os.read(self._wake_r, 4096)
@@ -294,6 +335,8 @@ class DevstateBridge:
             if self._reread:
                 self._reread = False
                 self._read_hints(conn)
+            elif time.monotonic() >= self._next_poll:
+                self._poll_watches(conn)
             with self._lock:
                 batch: list[Setting] = []
                 while self._queue and inflight + len(batch) < WINDOW:
@@ -323,14 +366,18 @@ class DevstateBridge:
                 continue
             if event == "ExtensionStatus":
                 self.counters.events += 1
-                if aid and aid == self._esl_id:
-                    self._hint(msg, self._esl)
+                if aid and aid in (self._esl_id, self._watch_id):
+                    self._hint(msg, self._esl if aid == self._esl_id else None, listing=True)
                 elif not aid:
                     changed |= self._hint(msg, None)
-            elif event == "ExtensionStateListComplete" and aid == self._esl_id:
+            elif event == "ExtensionStateListComplete" and aid and aid in (self._esl_id, self._watch_id):
                 with self._lock:
-                    self._own.load(self._esl)
-                changed = True
+                    if aid == self._esl_id:
+                        self._own.load(self._esl)
+                        changed = True
+                    self._esl_id = self._watch_id = ""
+                    self._hinted, self._listed_once = frozenset(self._listed), True
+                    changed |= self._rewatch()
             elif event == "ContactStatus":
                 aor, status = msg.get("AOR", ""), msg.get("ContactStatus", "")
                 self._requalify(aor, status)
@@ -343,20 +390,32 @@ class DevstateBridge:
             self.on_change()
         return answered
 
-    def _hint(self, msg: Mapping[str, str], into: dict[str, str] | None) -> bool:
+    def _hint(self, msg: Mapping[str, str], into: dict[str, str] | None, *, listing: bool = False) -> bool:
+        """One hint's ExtensionStatus: ours (a state to carry), or a peer's number watched here. `listing`: part of
+        a list's answer (`into`: the list that reloads our states). Returns whether something is to be sent."""
         exten = msg.get("Exten", "")
         if msg.get("Context") != HINTS_CONTEXT or not is_number(exten):
             return False
         with self._lock:
             rx = self._own_rx
-            if rx is None or not rx.match(exten):
+            if rx is None:
                 return False
+            if not rx.match(exten):
+                if listing:
+                    self._listed.add(exten)
+                    return False
+                if exten in self._hinted:
+                    return False
+                self._hinted = self._hinted | {exten}  # a hint made since the last list (its lamp was just set)
+                return self._rewatch()
             state = from_hint_state(msg.get("StatusText", ""), msg.get("Status", ""))
-            if state is None:
+            if state is None or (listing and into is None):
                 return False
             if into is not None:
                 into[exten] = state
                 return False
+            if self._esl_id:
+                self._esl[exten] = state  # newer than what the list being read may hold for it
             if not self._own.known:
                 return False  # the full list is on its way; it carries this one too
             if self._own.update(exten, state):

@@ -4,8 +4,9 @@ We push our directory over it and ping it. Heartbeats run every `heartbeat` seco
 back off (doubling up to `backoff_max`) while it does not; zmq's own reconnects back off up to `reconnect_max`, and
 a connect attempt that gets no answer is given up after `connect_timeout` (else a cut link would be retried only
 at the kernel's SYN back-off, up to minutes). When the worker carries device states (sync/states.py) the link
-sends them too: every one after each handshake, then each change. A station that answers with another key fails
-the handshake (reported, never trusted).
+sends them too: every one after each handshake, then each change (a change of a number the peer's phones do not
+watch waits, coalesced, up to TRICKLE_S), and tells the peer which of its numbers our phones watch. A station that
+answers with another key fails the handshake (reported, never trusted).
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from zmq.utils.monitor import parse_monitor_message
 from python_worker import SYNC_PORT, __version__
 from python_worker.core.config import PeerConfig
 from python_worker.core.directory import LocalDirectory
+from python_worker.core.fields import name_key
 from python_worker.core.problems import Problem, problem
 from python_worker.sync.messages import MessageError, checked_answer, refusal
 from python_worker.sync.pairing import KeyPair
-from python_worker.sync.states import FEATURE, StatePort, states_message
+from python_worker.sync.states import FEATURE, TRICKLE_S, WATCH, StatePort, states_message, watch_message, watch_version
 from python_worker.sync.wire import MAX_MESSAGE, PEER, PROTOCOL, WireError, decode, encode
 
 log = logging.getLogger("pbxfed")
@@ -83,8 +85,14 @@ class Link:
     directory: LocalDirectory | None = None  # ours as this peer gets it: with what we grant it (transit)
     connected: bool = False  # between a handshake and the next disconnect
     features: frozenset[str] | None = None  # what the peer's worker said it does (None: no answer yet)
+    peer_key: str = ""  # name_key(name): how our server files what this peer tells it
     states_full: bool = True  # the whole state map is due at the next chance (after every handshake)
-    states_pending: dict[str, str] = field(default_factory=dict)
+    states_pending: dict[str, str] = field(default_factory=dict)  # changes due at once
+    states_later: dict[str, str] = field(default_factory=dict)  # changes of numbers the peer does not watch
+    next_trickle: float = 0.0  # when states_later goes
+    watch_seen: frozenset[str] | None = None  # the peer's watch set as last applied here (None: never told)
+    watch_there: str | None = None  # the version of our watch set the peer says it holds (its last pong)
+    watch_sent: str = ""  # the version of our watch set sent since that pong
 
     @staticmethod
     def open(ctx: Any, keys: KeyPair, peer: PeerConfig, opts: SyncOptions, now: float,
@@ -107,7 +115,7 @@ class Link:
         sock.connect(f"tcp://{source_of(opts.bind, peer.host)}{host}:{peer.sync_port}")
         return Link(name=peer.name, host=peer.host, port=int(peer.sync_port or 0), key=peer.public_key,
                     sock=sock, mon=mon, created=now, counters=counters, next_ping=now + opts.heartbeat_timeout,
-                    interval=opts.heartbeat)
+                    interval=opts.heartbeat, peer_key=name_key(peer.name))
 
     def matches(self, peer: PeerConfig) -> bool:
         return (peer.host, peer.sync_port, peer.public_key) == (self.host, self.port, self.key)
@@ -195,6 +203,10 @@ class Link:
         self.state, self.last_answer, self.interval = "up", now, opts.heartbeat
         self.next_ping = now + opts.heartbeat
         self.stored = str(msg.get("stored") or "")
+        there = msg.get("watch_v")
+        self.watch_there = there if isinstance(there, str) else None
+        if self.watch_there != self.watch_sent:
+            self.watch_sent = ""  # lost, or the peer restarted: sent again at the next chance
         self.module_version = str(msg.get("module_version") or "")
         raw = msg.get("features")
         self.features = frozenset(str(f) for f in raw) if isinstance(raw, list) else frozenset()
@@ -231,31 +243,69 @@ class Link:
         """The peer's worker answered without carrying device states (an older module, or no AMI there)."""
         return self.features is not None and FEATURE not in self.features
 
-    def queue_states(self, changes: dict[str, str]) -> None:
-        if not self.states_full:
-            self.states_pending.update(changes)
+    def queue_states(self, changes: dict[str, str], watched: frozenset[str] | None) -> None:
+        """Our changes for this peer: at once for a number it watches (every number, while it has not said what
+        it watches), else at the next trickle. The latest state of a number wins."""
+        if self.states_full:
+            return
+        for number, state in changes.items():
+            if watched is None or number in watched:
+                self.states_pending[number] = state
+                self.states_later.pop(number, None)
+            else:
+                self.states_later[number] = state
 
-    def flush_states(self, port: StatePort, station: str) -> None:
-        """Send what is due while connected: the whole map after a handshake, else the changes queued. A send that
+    def flush_states(self, port: StatePort, station: str, now: float, watched: frozenset[str] | None) -> None:
+        """Send what is due while connected: the whole map after a handshake, else the changes queued, the current
+        state of numbers the peer has just started to watch, and every TRICKLE_S the coalesced rest. A send that
         fails (not connected, queue full) makes the whole map due again: nothing is lost, nothing is replayed."""
         if not self.connected:
             self.states_full = True
-            self.states_pending = {}
+            self.states_pending, self.states_later = {}, {}
             return
         if self.states_full:
             snapshot = port.own_snapshot()
             if snapshot is None:
                 return  # Asterisk not read yet: sent as soon as it is
             if self.send(states_message(station, True, snapshot)):
-                self.states_full, self.states_pending = False, {}
+                self.states_full, self.states_pending, self.states_later = False, {}, {}
+                self.watch_seen, self.next_trickle = watched, now + TRICKLE_S
                 self.counters["states_sent"] = self.counters.get("states_sent", 0) + len(snapshot)
             return
-        if self.states_pending:
-            batch, self.states_pending = self.states_pending, {}
+        if watched is not None and watched != self.watch_seen:
+            added = watched - (self.watch_seen or frozenset()) if self.watch_seen is not None else frozenset()
+            self.watch_seen = watched
+            snapshot = port.own_snapshot() if added else None
+            for number in sorted(added):  # a phone there has just started to watch it: its state now
+                self.states_later.pop(number, None)
+                if snapshot is not None and number in snapshot:
+                    self.states_pending[number] = snapshot[number]
+        batches = [self.states_pending]
+        if self.states_later and now >= self.next_trickle:
+            batches.append(self.states_later)
+            self.states_later, self.next_trickle = {}, now + TRICKLE_S
+        self.states_pending = {}
+        for batch in batches:
+            if not batch:
+                continue
             if self.send(states_message(station, False, batch)):
                 self.counters["states_sent"] = self.counters.get("states_sent", 0) + len(batch)
             else:
                 self.states_full = True
+                return
+
+    def offer_watch(self, station: str, numbers: frozenset[str] | None) -> None:
+        """Tell the peer which of its numbers our phones watch, when that changed or it does not hold it (its pong
+        says which version it holds); only to a peer whose worker filters by it."""
+        if numbers is None or not self.connected or self.state != "up" or self.features is None \
+                or WATCH not in self.features:
+            return
+        version = watch_version(numbers)
+        if version in (self.watch_there, self.watch_sent):
+            return
+        if self.send(watch_message(station, numbers)):
+            self.watch_sent = version
+            self.counters["watch_sent"] = self.counters.get("watch_sent", 0) + 1
 
     def status(self, now: float, theirs_here: str | None, local: LocalDirectory | None,
                server_problems: list[Problem]) -> dict[str, Any]:

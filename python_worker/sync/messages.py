@@ -14,7 +14,7 @@ from python_worker.core.problems import MESSAGES
 from python_worker.core.public_fields import MAX_PUBLIC_PATTERNS_TEXT
 from python_worker.sync.wire import PROTOCOL
 
-REQUESTS = ("pair-hello", "pair", "hello", "ping", "dir", "states")
+REQUESTS = ("pair-hello", "pair", "hello", "ping", "dir", "states", "watch")
 ANSWERS = ("pair-challenge", "pair-ok", "pong", "refused", "error")
 _HEX = re.compile(r"[0-9a-f]{1,64}")
 _VERSION = re.compile(r"[0-9A-Za-z.+~-]{1,64}")
@@ -78,6 +78,11 @@ def checked_request(msg: dict[str, Any]) -> str:
     # A states map itself is judged by core/devstates.valid_states (numbers and known states, bounded count).
     if kind == "states" and (type(msg.get("full")) is not bool or not isinstance(msg.get("states"), dict)):
         raise MessageError("bad states")
+    # Its numbers are judged by sync/states.read_watch (digits, bounded count).
+    if kind == "watch":
+        if not isinstance(msg.get("numbers"), list):
+            raise MessageError("bad numbers")
+        _str(msg, "watch_v", _HEX, optional=True)
     if kind == "dir":
         reason = directory_problems(msg.get("directory"))
         if reason:
@@ -131,6 +136,7 @@ def checked_answer(msg: dict[str, Any]) -> str:
     elif kind == "pong":
         _features(msg)
         _str(msg, "stored", _HEX, optional=True)
+        _str(msg, "watch_v", _HEX, optional=True)
         _str(msg, "module_version", _VERSION, optional=True)
         station = msg.get("station")
         if station not in (None, "") and not is_valid_name(station):

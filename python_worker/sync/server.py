@@ -39,7 +39,7 @@ from python_worker.sync.pairing import (
     peer_from_info,
     station_info,
 )
-from python_worker.sync.states import FEATURE, StatePort, read_states
+from python_worker.sync.states import FEATURE, WATCH, StatePort, read_states, read_watch, watch_version
 from python_worker.sync.station import Station
 from python_worker.sync.wire import PAIRING, PEER, PROTOCOL, STRANGER, Limits, WireError, decode, encode
 
@@ -60,6 +60,8 @@ class Shared:
     config: ModuleConfig | None = None
     local: LocalDirectory | None = None
     stored: dict[str, str] = field(default_factory=dict)  # peer (name_key) -> version of its directory we hold
+    # peer (name_key) -> the numbers of ours its phones watch (its last watch message; sync/states.py)
+    watched: dict[str, frozenset[str]] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=lambda: {"dir_sent": 0, "dir_received": 0,
                                                                "bytes_sent": 0, "bytes_received": 0,
                                                                "refused_messages": 0})
@@ -181,22 +183,39 @@ class SyncServer:
                 shared.counters["states_received"] = shared.counters.get("states_received", 0) + len(states)
                 self.port.on_remote(peer.name, full, states)
             return None
+        if kind == "watch":  # pipelined: no answer; the next pong echoes its version
+            if self.port is not None:
+                try:
+                    numbers = read_watch(msg)
+                except ValueError as exc:
+                    log.error("sync: watch list from %s refused: %s", peer.name, exc)
+                    return None
+                shared.watched[key] = numbers
+                shared.counters["watch_received"] = shared.counters.get("watch_received", 0) + 1
+            return None
         if kind == "dir":
             try:
                 directory = directory_from_wire(peer.name, msg["directory"])
             except DirectoryError as exc:
                 log.error("sync: directory from %s refused: %s", peer.name, exc)
-                return {"type": "pong", "stored": shared.stored.get(key), "module_version": __version__,
-                        "features": [FEATURE] if self.port is not None else []}
+                return self._pong(key)
             if shared.stored.get(key) != directory.version:
                 shared.station.save_directory(directory)
                 shared.stored[key] = directory.version
                 shared.counters["dir_received"] += 1
                 log.info("sync: directory of %s stored (%d extensions, version %s)", peer.name,
                          len(directory.entries), directory.version)
-        return {"type": "pong", "stored": shared.stored.get(key), "module_version": __version__,
+        return self._pong(key)
+
+    def _pong(self, key: str) -> dict[str, Any]:
+        shared = self.shared
+        pong = {"type": "pong", "stored": shared.stored.get(key), "module_version": __version__,
                 "station": shared.local.station if shared.local else "",
-                "features": [FEATURE] if self.port is not None else []}
+                "features": [FEATURE, WATCH] if self.port is not None else []}
+        watched = shared.watched.get(key)
+        if watched is not None:
+            pong["watch_v"] = watch_version(watched)
+        return pong
 
     def _unknown_key(self, claimed: str) -> dict[str, Any]:
         config = self.shared.config or self.shared.reload_config()

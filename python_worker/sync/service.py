@@ -4,7 +4,8 @@ The server (sync/server.py) answers pairing and sync messages; for each paired p
 our directory and sends heartbeats. Each station pushes its own directory to its peers: at once on a change, and
 whenever a heartbeat answer shows that the peer holds another version (so a peer that was down gets the latest
 after it reconnects; nothing is queued while it is away). With a state port (sync/states.py) the links also carry
-this station's device states and the server hands the peers' states to the port.
+this station's device states (at once for the numbers a peer watches, the rest coalesced) and which of each peer's
+numbers our phones watch; the server hands the peers' states to the port.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
-from python_worker.core.fields import is_port, is_valid_host, is_valid_key, is_valid_name
+from python_worker.core.fields import is_port, is_valid_host, is_valid_key, is_valid_name, name_key
 from python_worker.logs import describe
 from python_worker.sync.links import Link, SyncOptions
 from python_worker.sync.pairing import InvitationBook, load_or_create_keys
@@ -213,8 +214,10 @@ class SyncService:
                     self.server.serve(server, now)  # answers or drops each message on its own
                 local = self.shared.local
                 if self.port is not None and local is not None:
+                    watching = self.port.watching() or {}
                     for link in self._links.values():
-                        link.flush_states(self.port, local.station)
+                        link.flush_states(self.port, local.station, now, self.shared.watched.get(link.peer_key))
+                        link.offer_watch(local.station, watching.get(link.name))
                 for link in list(self._links.values()):
                     mine = link.directory  # our directory as this peer gets it (with what we grant it)
                     try:
@@ -252,7 +255,7 @@ class SyncService:
             changes = self.port.take_own_changes()
             if changes:
                 for link in self._links.values():
-                    link.queue_states(changes)
+                    link.queue_states(changes, self.shared.watched.get(link.peer_key))
         if refresh:
             try:
                 self._refresh()
@@ -269,6 +272,9 @@ class SyncService:
             peer = wanted.get(key)
             if peer is None or not self._links[key].matches(peer):
                 self._links.pop(key).close()
+        kept = {name_key(p.name) for p in wanted.values()}
+        for gone in set(self.shared.watched) - kept:  # unpaired: what it watched is forgotten with it
+            del self.shared.watched[gone]
         for key, peer in wanted.items():
             if key not in self._links:
                 self._links[key] = Link.open(self._ctx, self.keys, peer, self.opts, now, self.shared.counters)

@@ -14,9 +14,11 @@ bench measures: docs/performance.md); they fail when lamps do not follow or do n
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -116,6 +118,44 @@ def test_a_blf_key_follows_a_call_on_another_station(mesh: wm.WanMesh) -> None:
         call.wait(40)
         assert hs.wait_until(lambda: _notify_states(sub, watched)[-1:] == ["terminated"], 15, 0.2), \
             _notify_states(sub, watched)
+    finally:
+        sub.stop()
+
+
+def _status(m: wm.WanMesh, k: int) -> dict[str, Any]:
+    try:
+        status: dict[str, Any] = json.loads((m.st(k).state_dir / "status.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return status
+
+
+def test_a_watched_number_is_carried_at_once_while_the_others_wait(mesh: wm.WanMesh) -> None:
+    """Interest (sync/states.py): st0 sees that a phone of its own now watches st2's number (the hint Asterisk made
+    from st2's pattern hint), tells st2, and st2 sends that number's changes at once, each call's ringing at st0's
+    phone within ~1 RTT, though the changes of numbers nobody watches wait up to 10 s (TRICKLE_S)."""
+    src, dst = mesh.specs[0], mesh.specs[2]
+    watched = dst.phones[7]
+    sub = mesh.start_subscriptions(0, [(src.phones[2], watched)])
+    try:
+        assert hs.wait_until(lambda: _notify_states(sub, watched)[:1] == ["terminated"], 15, 0.2), \
+            _notify_states(sub, watched)
+        assert hs.wait_until(lambda: (_status(mesh, 0).get("lamps") or {}).get("watched", {}).get(dst.name, 0) >= 1,
+                             15, 0.5), _status(mesh, 0).get("lamps")
+        told = hs.wait_until(lambda: (_status(mesh, 2).get("sync") or {}).get("counters", {}).get("watch_received",
+                                                                                                   0) >= 1, 15, 0.5)
+        assert told, (_status(mesh, 2).get("sync") or {}).get("counters")
+        time.sleep(1.0)  # the watch list takes one more one-way trip after st0's status shows it
+        call = mesh.start_calls(2, [(dst.phones[8], watched)] * 3, rate=0.25, hold_ms=1000, timeout=40,
+                                limit=1, port=5068)
+        call.wait(60)
+        invites = sorted(t for _c, (_callee, t, _took) in wm.calls_result(call).items() if t is not None)
+        assert len(invites) == 3, wm.calls_result(call)
+        rings = [x.t for x in wm.trace(sub.trace) if not x.sent and x.first.startswith("NOTIFY ")
+                 and f"sip:{watched}@" in x.text and re.search(r"<state[^>]*>(early|confirmed)</state>", x.text)]
+        lags = [round(min((r - t for r in rings if r >= t - 0.05), default=99.0), 2) for t in invites]
+        FIGURES["watched_lamp_lag_s"] = lags
+        assert all(lag < 1.5 for lag in lags), (lags, invites, rings)
     finally:
         sub.stop()
 

@@ -15,6 +15,7 @@ from python_worker.core.config import DirectoryEntry, ModuleConfig, PeerConfig, 
 from python_worker.core.planner import Plan
 from python_worker.core.runtime import AmiAccount, Runtime
 from python_worker.pipeline import compute
+from python_worker.service import devstate
 from python_worker.service.ami import encode_action, parse_messages
 from python_worker.service.devstate import AmiSettings, DevstateBridge
 from tests.conftest import make_snapshot
@@ -267,5 +268,34 @@ def test_a_refused_login_is_reported_and_retried(ami: FakeAmi) -> None:
         wait_until(lambda: b.problem is not None, 5, "the refusal")
         assert str(b.problem).startswith("login refused") and not b.connected
         wait_until(lambda: len(ami.of("Login")) >= 2, 5, "a second attempt")
+    finally:
+        b.stop()
+
+
+def test_the_peer_numbers_watched_here_come_from_the_hints_listed_and_their_events(
+        ami: FakeAmi, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(devstate, "WATCH_POLL_S", 0.3)
+    ami.hints = {"201": ("0", "Idle"), "301": ("0", "Idle")}  # 301: a hint Asterisk made from spb's pattern
+    b = DevstateBridge(AmiSettings("127.0.0.1", ami.port, ACCOUNT, timeout=2.0))
+    woken = threading.Event()
+    b.on_change = woken.set
+    assert b.watching() is None
+    b.set_plan(_plan())
+    assert b.watching() is None  # not listed yet: the peers send everything meanwhile
+    b.start()
+    try:
+        wait_until(lambda: b.watching() == {"spb": frozenset({"301"})}, 5, "the watch from the list")
+        assert b.status()["watched"] == {"spb": 1}
+        woken.clear()
+        ami.event("302", "1", "InUse")  # a hint made since (its lamp was just set): watched at once
+        assert woken.wait(2)
+        wait_until(lambda: b.watching() == {"spb": frozenset({"301", "302"})}, 2, "the watch from the event")
+        ami.event("201", "8", "Ringing")
+        wait_until(lambda: b.own_snapshot() == {"201": "RINGING"}, 2, "our own change")
+        ami.hints = {"201": ("0", "Idle"), "302": ("0", "Idle"), "399": ("0", "Idle")}  # 301 gone, 399 not spb's
+        wait_until(lambda: b.watching() == {"spb": frozenset({"302"})}, 5, "the next periodic list")
+        assert b.own_snapshot() == {"201": "RINGING"}  # a periodic list does not reload our own states
+        wait_until(lambda: len(ami.of("ExtensionStateList")) >= 4, 5, "the lists go on every WATCH_POLL_S")
+        assert b.own_snapshot() == {"201": "RINGING"}
     finally:
         b.stop()

@@ -24,6 +24,7 @@ class FakePort:
         self.remote: list[tuple[str, bool, dict[str, str]]] = []
         self.down: list[str] = []
         self.up: list[str] = []
+        self.watches: dict[str, frozenset[str]] | None = None  # what our phones watch, per peer (None: not read)
 
     def own_snapshot(self) -> Mapping[str, str] | None:
         with self.lock:
@@ -45,6 +46,10 @@ class FakePort:
     def on_peer_up(self, peer: str) -> None:
         with self.lock:
             self.up.append(peer)
+
+    def watching(self) -> Mapping[str, frozenset[str]] | None:
+        with self.lock:
+            return self.watches
 
     def change(self, number: str, state: str) -> None:
         with self.lock:
