@@ -224,3 +224,47 @@ class OwnStates:
     def take_changes(self) -> dict[str, str]:
         out, self.changes = self.changes, {}
         return out
+
+
+@dataclass
+class Watches:
+    """The receiver's side of interest (sync/states.py `watch`): which of each paired peer's numbers a phone here
+    watches. Asterisk makes a hint from the peer's pattern hint when a phone subscribes to one of its numbers and
+    tells nobody; the AMI side lists the hints now and then (`start`, `listed`, `finish`) and sees such a hint's
+    events in between (`seen`). Until a first list is read it says nothing (`by_peer` None): the peers then send
+    every change at once."""
+
+    hinted: frozenset[str] = frozenset()  # peer numbers with a hint here: the last list, and events since
+    listing: set[str] | None = None  # the peer numbers of the list being read (None: no list under way)
+    by_peer: dict[str, frozenset[str]] | None = None  # peer -> its numbers watched here; replaced, never changed
+    read: bool = False  # a list has been read whole
+
+    def start(self) -> None:
+        self.listing = set()
+
+    def listed(self, number: str) -> None:
+        if self.listing is not None:
+            self.listing.add(number)
+
+    def finish(self, peers: Mapping[str, PeerStates]) -> bool:
+        """The list is read: it replaces what was hinted (a dialplan reload drops hints nobody watches any more).
+        Returns whether what is watched changed."""
+        self.hinted, self.listing, self.read = frozenset(self.listing or ()), None, True
+        return self.update(peers)
+
+    def seen(self, number: str, peers: Mapping[str, PeerStates]) -> bool:
+        """An event of a peer number's hint: one made since the last list (its lamp was just set)."""
+        if number in self.hinted:
+            return False
+        self.hinted = self.hinted | {number}
+        return self.update(peers)
+
+    def update(self, peers: Mapping[str, PeerStates]) -> bool:
+        """Watched = hinted and allowed for that peer (a new plan changes the second); whether that changed."""
+        if not self.read:
+            return False
+        by_peer = {name: self.hinted & ps.allowed for name, ps in sorted(peers.items())}
+        if by_peer == self.by_peer:
+            return False
+        self.by_peer = by_peer
+        return True

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from python_worker.core.devstates import OwnStates, RemoteStates, Setting, from_hint_state, is_number
+from python_worker.core.devstates import OwnStates, RemoteStates, Setting, Watches, from_hint_state, is_number
 from python_worker.core.planner import Plan
 from python_worker.core.runtime import AmiAccount
 from python_worker.service.ami import AmiConnection, AmiError, AmiRefused
@@ -91,11 +91,8 @@ class DevstateBridge:
         self._esl_id = ""  # the list that (re)loads our own states (after a login, or when our numbers changed)
         self._esl: dict[str, str] = {}
         self._watch_id = ""  # the periodic list that only looks for watched peer numbers
-        self._listed: set[str] = set()  # peer numbers with a hint, in the list being read
-        self._hinted: frozenset[str] = frozenset()  # peer numbers with a hint here (last list, and events since)
-        self._watching: dict[str, frozenset[str]] | None = None  # peer -> its numbers watched here (None: unread)
+        self._watches = Watches()
         self._next_poll = 0.0
-        self._listed_once = False
         self._stop = threading.Event()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -132,7 +129,7 @@ class DevstateBridge:
 
     def watching(self) -> Mapping[str, frozenset[str]] | None:
         with self._lock:
-            return self._watching  # replaced, never changed in place
+            return self._watches.by_peer  # replaced, never changed in place
 
     def on_peer_down(self, peer: str) -> None:
         with self._lock:
@@ -159,7 +156,7 @@ class DevstateBridge:
             self._flags = {p.name: p.down_flag for p in plan.peers if p.carries_states}
             changed_rx = (rx.pattern if rx else None) != (self._own_rx.pattern if self._own_rx else None)
             self._own_rx = rx
-            self._rewatch()
+            self._watches.update(self._remote.peers)
         if changed_rx and self.connected:
             self._reread = True
         self._wake()
@@ -182,8 +179,8 @@ class DevstateBridge:
                     "events": c.events, "own_changes": c.own_changes, "sets": c.sets_sent,
                     "sets_failed": c.sets_failed, "logins": c.logins, "received": c.remote_received,
                     "queued": len(self._queue),
-                    "watched": (None if self._watching is None
-                                else {n: len(w) for n, w in sorted(self._watching.items())}),
+                    "watched": (None if self._watches.by_peer is None
+                                else {n: len(w) for n, w in sorted(self._watches.by_peer.items())}),
                     "peers": {n: {"heard": ps.heard, "down": ps.down, "numbers": len(ps.allowed)}
                               for n, ps in sorted(self._remote.peers.items())}}
 
@@ -249,16 +246,6 @@ class DevstateBridge:
         if trunk and trunk not in self._qualify:
             self._qualify.append(trunk)
 
-    def _rewatch(self) -> bool:
-        """Under the lock: the watched numbers per peer from the hints seen; returns whether that changed."""
-        if not self._listed_once:
-            return False  # nothing listed yet: say nothing (the peers send everything at once meanwhile)
-        watching = {name: self._hinted & ps.allowed for name, ps in sorted(self._remote.peers.items())}
-        if watching == self._watching:
-            return False
-        self._watching = watching
-        return True
-
     def _run(self) -> None:
         attempt = 0
         while not self._stop.is_set():
@@ -306,7 +293,8 @@ class DevstateBridge:
 
     def _read_hints(self, conn: AmiConnection) -> None:
         self._esl_id = f"esl-{time.monotonic_ns()}"
-        self._esl, self._listed = {}, set()
+        self._esl = {}
+        self._watches.start()
         self._watch_id = ""  # this list also serves as a look at the watches
         self._next_poll = time.monotonic() + WATCH_POLL_S
         conn.send({"Action": "ExtensionStateList", "ActionID": self._esl_id})
@@ -315,7 +303,8 @@ class DevstateBridge:
         self._next_poll = time.monotonic() + WATCH_POLL_S
         if self._esl_id or self._watch_id:
             return  # a list is still being read
-        self._watch_id, self._listed = f"watch-{time.monotonic_ns()}", set()
+        self._watch_id = f"watch-{time.monotonic_ns()}"
+        self._watches.start()
         conn.send({"Action": "ExtensionStateList", "ActionID": self._watch_id})
 
     def _serve(self, conn: AmiConnection) -> None:
@@ -376,8 +365,7 @@ class DevstateBridge:
                         self._own.load(self._esl)
                         changed = True
                     self._esl_id = self._watch_id = ""
-                    self._hinted, self._listed_once = frozenset(self._listed), True
-                    changed |= self._rewatch()
+                    changed |= self._watches.finish(self._remote.peers)
             elif event == "ContactStatus":
                 aor, status = msg.get("AOR", ""), msg.get("ContactStatus", "")
                 self._requalify(aor, status)
@@ -402,12 +390,9 @@ class DevstateBridge:
                 return False
             if not rx.match(exten):
                 if listing:
-                    self._listed.add(exten)
+                    self._watches.listed(exten)
                     return False
-                if exten in self._hinted:
-                    return False
-                self._hinted = self._hinted | {exten}  # a hint made since the last list (its lamp was just set)
-                return self._rewatch()
+                return self._watches.seen(exten, self._remote.peers)
             state = from_hint_state(msg.get("StatusText", ""), msg.get("Status", ""))
             if state is None or (listing and into is None):
                 return False

@@ -8,7 +8,9 @@ from python_worker.core.devstates import (
     DOWN,
     MAX_STATES,
     OwnStates,
+    PeerStates,
     RemoteStates,
+    Watches,
     from_hint_state,
     valid_states,
 )
@@ -115,3 +117,22 @@ def test_sender_reports_changes_once_and_numbers_gone_as_unavailable() -> None:
     own.load({"201": "BUSY"})  # a full look after a reconnect: 202 is gone
     assert own.take_changes() == {"201": "BUSY", "202": DOWN}
     assert own.states == {"201": "BUSY", "202": DOWN}
+
+
+def test_watches_say_nothing_until_a_list_is_read_then_follow_lists_events_and_plans() -> None:
+    peers = {"spb": PeerStates("Custom:FED-AA-", frozenset({"301", "302"})),
+             "nsk": PeerStates("Custom:FED-BB-", frozenset({"401"}))}
+    w = Watches()
+    w.start()
+    for n in ("301", "401", "999"):  # 999: a hint of nobody's we carry
+        w.listed(n)
+    assert w.seen("302", peers) is False and w.by_peer is None  # not read whole yet: nothing said
+    assert w.finish(peers) is True
+    assert w.by_peer == {"nsk": frozenset({"401"}), "spb": frozenset({"301"})}  # 302's event came before the end
+    assert w.seen("302", peers) is True and w.by_peer["spb"] == {"301", "302"}
+    assert w.seen("302", peers) is False
+    w.start()
+    w.listed("302")
+    assert w.finish(peers) is True and w.by_peer == {"nsk": frozenset(), "spb": frozenset({"302"})}
+    peers["spb"] = PeerStates("Custom:FED-AA-", frozenset({"301"}))  # a new plan: 302 no longer spb's
+    assert w.update(peers) is True and w.by_peer["spb"] == frozenset()
