@@ -93,6 +93,8 @@ class Link:
     watch_seen: frozenset[str] | None = None  # the peer's watch set as last applied here (None: never told)
     watch_there: str | None = None  # the version of our watch set the peer says it holds (its last pong)
     watch_sent: str = ""  # the version of our watch set sent since that pong
+    _watch_of: frozenset[str] | None = None  # the watch set last offered, and its version
+    _watch_v: str = ""
 
     @staticmethod
     def open(ctx: Any, keys: KeyPair, peer: PeerConfig, opts: SyncOptions, now: float,
@@ -272,7 +274,7 @@ class Link:
                 self.watch_seen, self.next_trickle = watched, now + TRICKLE_S
                 self.counters["states_sent"] = self.counters.get("states_sent", 0) + len(snapshot)
             return
-        if watched is not None and watched != self.watch_seen:
+        if watched is not None and watched is not self.watch_seen and watched != self.watch_seen:
             added = watched - (self.watch_seen or frozenset()) if self.watch_seen is not None else frozenset()
             self.watch_seen = watched
             snapshot = port.own_snapshot() if added else None
@@ -300,7 +302,9 @@ class Link:
         if numbers is None or not self.connected or self.state != "up" or self.features is None \
                 or WATCH not in self.features:
             return
-        version = watch_version(numbers)
+        if numbers is not self._watch_of:  # the loop turns ~40 times a second; the set changes seldom
+            self._watch_of, self._watch_v = numbers, watch_version(numbers)
+        version = self._watch_v
         if version in (self.watch_there, self.watch_sent):
             return
         if self.send(watch_message(station, numbers)):
