@@ -133,7 +133,8 @@ def _status(m: wm.WanMesh, k: int) -> dict[str, Any]:
 def test_a_watched_number_is_carried_at_once_while_the_others_wait(mesh: wm.WanMesh) -> None:
     """Interest (sync/states.py): st0 sees that a phone of its own now watches st2's number (the hint Asterisk made
     from st2's pattern hint), tells st2, and st2 sends that number's changes at once, each call's ringing at st0's
-    phone within ~1 RTT, though the changes of numbers nobody watches wait up to 10 s (TRICKLE_S)."""
+    phone within ~1 RTT, where the changes of numbers nobody watches wait up to 2 s (TRICKLE_S): each of three calls
+    must ring there within 0.5 s (were the number not seen watched, each would pass by chance only 1 in 4)."""
     src, dst = mesh.specs[0], mesh.specs[2]
     watched = dst.phones[7]
     sub = mesh.start_subscriptions(0, [(src.phones[2], watched)])
@@ -155,7 +156,7 @@ def test_a_watched_number_is_carried_at_once_while_the_others_wait(mesh: wm.WanM
                  and f"sip:{watched}@" in x.text and re.search(r"<state[^>]*>(early|confirmed)</state>", x.text)]
         lags = [round(min((r - t for r in rings if r >= t - 0.05), default=99.0), 2) for t in invites]
         FIGURES["watched_lamp_lag_s"] = lags
-        assert all(lag < 1.5 for lag in lags), (lags, invites, rings)
+        assert all(lag < 0.5 for lag in lags), (lags, invites, rings)
     finally:
         sub.stop()
 
