@@ -123,9 +123,11 @@ def test_a_blf_key_follows_a_call_on_another_station(mesh: wm.WanMesh) -> None:
 
 
 def _status(m: wm.WanMesh, k: int) -> dict[str, Any]:
+    """The running worker's status now (over its control socket: status.json is rewritten only every 30 s when
+    all is well)."""
     try:
-        status: dict[str, Any] = json.loads((m.st(k).state_dir / "status.json").read_text())
-    except (OSError, ValueError):
+        status: dict[str, Any] = json.loads(m.cli("status", "--state-dir", str(m.st(k).state_dir), "--json").stdout)
+    except (AssertionError, ValueError):
         return {}
     return status
 
