@@ -275,7 +275,7 @@ class Link:
                 self.counters["states_sent"] = self.counters.get("states_sent", 0) + len(snapshot)
             return
         if watched is not None and watched is not self.watch_seen and watched != self.watch_seen:
-            added = watched - (self.watch_seen or frozenset()) if self.watch_seen is not None else frozenset()
+            added = watched - self.watch_seen if self.watch_seen is not None else frozenset()
             self.watch_seen = watched
             snapshot = port.own_snapshot() if added else None
             for number in sorted(added):  # a phone there has just started to watch it: its state now

@@ -62,6 +62,7 @@ class Shared:
     stored: dict[str, str] = field(default_factory=dict)  # peer (name_key) -> version of its directory we hold
     # peer (name_key) -> the numbers of ours its phones watch (its last watch message; sync/states.py)
     watched: dict[str, frozenset[str]] = field(default_factory=dict)
+    watch_v: dict[str, str] = field(default_factory=dict)  # peer (name_key) -> watch_version of that set
     counters: dict[str, int] = field(default_factory=lambda: {"dir_sent": 0, "dir_received": 0,
                                                                "bytes_sent": 0, "bytes_received": 0,
                                                                "refused_messages": 0})
@@ -190,7 +191,7 @@ class SyncServer:
                 except ValueError as exc:
                     log.error("sync: watch list from %s refused: %s", peer.name, exc)
                     return None
-                shared.watched[key] = numbers
+                shared.watched[key], shared.watch_v[key] = numbers, watch_version(numbers)
                 shared.counters["watch_received"] = shared.counters.get("watch_received", 0) + 1
             return None
         if kind == "dir":
@@ -212,9 +213,8 @@ class SyncServer:
         pong = {"type": "pong", "stored": shared.stored.get(key), "module_version": __version__,
                 "station": shared.local.station if shared.local else "",
                 "features": [FEATURE, WATCH] if self.port is not None else []}
-        watched = shared.watched.get(key)
-        if watched is not None:
-            pong["watch_v"] = watch_version(watched)
+        if key in shared.watch_v:
+            pong["watch_v"] = shared.watch_v[key]
         return pong
 
     def _unknown_key(self, claimed: str) -> dict[str, Any]:

@@ -279,7 +279,7 @@ class SyncService:
                 self._links_made += 1
         kept = {name_key(p.name) for p in wanted.values()}
         for gone in set(self.shared.watched) - kept:  # unpaired: what it watched is forgotten with it
-            del self.shared.watched[gone]
+            del self.shared.watched[gone], self.shared.watch_v[gone]
         for key, peer in wanted.items():
             if key not in self._links:
                 self._links[key] = Link.open(self._ctx, self.keys, peer, self.opts, now, self.shared.counters)

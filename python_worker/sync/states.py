@@ -72,12 +72,12 @@ def read_states(msg: Mapping[str, Any]) -> tuple[bool, dict[str, str]]:
 
 
 def watch_message(station: str, numbers: frozenset[str]) -> dict[str, Any]:
-    return {"type": "watch", "from": station, "numbers": sorted(numbers), "watch_v": watch_version(numbers)}
+    return {"type": "watch", "from": station, "numbers": sorted(numbers)}
 
 
 def watch_version(numbers: frozenset[str]) -> str:
-    """A short fingerprint of a watch set: the pong echoes the one the peer holds, so a lost or stale set is sent
-    again at the next heartbeat."""
+    """A short fingerprint of a watch set, made by each side itself (a received one is never trusted): the pong
+    echoes the one the peer holds, so a lost or stale set is sent again at the next heartbeat."""
     return hashlib.sha256(",".join(sorted(numbers)).encode()).hexdigest()[:16]
 
 
