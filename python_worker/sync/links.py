@@ -5,7 +5,10 @@ back off (doubling up to `backoff_max`) while it does not; zmq's own reconnects 
 a connect attempt that gets no answer is given up after `connect_timeout` (else a cut link would be retried only
 at the kernel's SYN back-off, up to minutes). When the worker carries device states (sync/states.py) the link
 sends them too: every one after each handshake, then each change (a change of a number the peer's phones do not
-watch waits, coalesced, up to TRICKLE_S), and tells the peer which of its numbers our phones watch. A station that
+watch waits, coalesced, up to TRICKLE_S), and tells the peer which of its numbers our phones watch. Changes sent at
+once are followed NUDGE_S later by the latest changes sent again: over a lossy WAN a lone segment that is lost waits
+for TCP's tail-loss probe (2 SRTT + the 200 ms minimum RTO: ~300 ms at 50 ms RTT), one with a segment behind it is
+retransmitted as soon as that one is acknowledged out of order (about one RTT). A station that
 answers with another key fails the handshake (reported, never trusted).
 """
 
@@ -26,7 +29,16 @@ from python_worker.core.fields import name_key
 from python_worker.core.problems import Problem, problem
 from python_worker.sync.messages import MessageError, checked_answer, refusal
 from python_worker.sync.pairing import KeyPair
-from python_worker.sync.states import FEATURE, TRICKLE_S, WATCH, StatePort, states_message, watch_message, watch_version
+from python_worker.sync.states import (
+    FEATURE,
+    NUDGE_S,
+    TRICKLE_S,
+    WATCH,
+    StatePort,
+    states_message,
+    watch_message,
+    watch_version,
+)
 from python_worker.sync.wire import MAX_MESSAGE, PEER, PROTOCOL, WireError, decode, encode
 
 log = logging.getLogger("pbxfed")
@@ -90,6 +102,8 @@ class Link:
     states_pending: dict[str, str] = field(default_factory=dict)  # changes due at once
     states_later: dict[str, str] = field(default_factory=dict)  # changes of numbers the peer does not watch
     next_trickle: float = 0.0  # when states_later goes
+    tail: dict[str, Any] | None = None  # the last changes sent at once, sent again at nudge_at (none: nothing due)
+    nudge_at: float = float("inf")
     watch_seen: frozenset[str] | None = None  # the peer's watch set as last applied here (None: never told)
     watch_there: str | None = None  # the version of our watch set the peer says it holds (its last pong)
     watch_sent: str = ""  # the version of our watch set sent since that pong
@@ -154,6 +168,7 @@ class Link:
                 self.problems = [p for p in self.problems if p.code != "E_SYNC_KEY_MISMATCH"]
                 self.connected = True
                 self.states_full = True  # whatever was in flight on the old connection may be lost
+                self.tail, self.nudge_at = None, float("inf")
                 # version check on every (re)connect
                 self.send({"type": "hello", "from": local.station, "version": local.version,
                            "module_version": __version__})
@@ -166,6 +181,7 @@ class Link:
             elif kind == zmq.EVENT_DISCONNECTED:
                 self.connected = False
                 self.states_full = True
+                self.tail, self.nudge_at = None, float("inf")
                 if self.state == "up":
                     log.warning("sync: %s disconnected", self.name)
                     self.state = "down"
@@ -264,12 +280,14 @@ class Link:
         if not self.connected:
             self.states_full = True
             self.states_pending, self.states_later = {}, {}
+            self.tail, self.nudge_at = None, float("inf")
             return
         if self.states_full:
             snapshot = port.own_snapshot()
             if snapshot is None:
                 return  # Asterisk not read yet: sent as soon as it is
             if self.send(states_message(station, True, snapshot)):
+                self.tail, self.nudge_at = None, float("inf")  # the map is newer than any change sent before it
                 self.states_full, self.states_pending, self.states_later = False, {}, {}
                 self.watch_seen, self.next_trickle = watched, now + TRICKLE_S
                 self.counters["states_sent"] = self.counters.get("states_sent", 0) + len(snapshot)
@@ -282,6 +300,7 @@ class Link:
                 self.states_later.pop(number, None)
                 if snapshot is not None and number in snapshot:
                     self.states_pending[number] = snapshot[number]
+        urgent = bool(self.states_pending)
         batches = [self.states_pending]
         if self.states_later and now >= self.next_trickle:
             batches.append(self.states_later)
@@ -290,11 +309,23 @@ class Link:
         for batch in batches:
             if not batch:
                 continue
-            if self.send(states_message(station, False, batch)):
+            msg = states_message(station, False, batch)
+            if self.send(msg):
                 self.counters["states_sent"] = self.counters.get("states_sent", 0) + len(batch)
+                self.tail = msg  # always the latest changes: sending it again can never undo a newer one
             else:
                 self.states_full = True
                 return
+        if urgent:
+            self.nudge_at = now + NUDGE_S
+
+    def nudge(self, now: float) -> None:
+        """The last changes sent at once, again (see the module's doc): the receiver sets each state once."""
+        if self.tail is None or now < self.nudge_at:
+            return
+        if self.connected and self.send(self.tail):
+            self.counters["states_nudged"] = self.counters.get("states_nudged", 0) + 1
+        self.tail, self.nudge_at = None, float("inf")
 
     def offer_watch(self, station: str, numbers: frozenset[str] | None) -> None:
         """Tell the peer which of its numbers our phones watch, when that changed or it does not hold it (its pong

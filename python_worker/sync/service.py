@@ -209,7 +209,7 @@ class SyncService:
                         poller.register(link.sock, zmq.POLLIN)
                         poller.register(link.mon, zmq.POLLIN)
                 now = time.monotonic()
-                due = min([link.next_ping for link in self._links.values()] + [now + 1.0])
+                due = min([min(link.next_ping, link.nudge_at) for link in self._links.values()] + [now + 1.0])
                 ready = dict(poller.poll(max(0, int((due - now) * 1000)) + 1))
                 now = time.monotonic()
                 if rx in ready and self._woken(rx):
@@ -221,6 +221,7 @@ class SyncService:
                     watching = self.port.watching() or {}
                     for link in self._links.values():
                         link.flush_states(self.port, local.station, now, self.shared.watched.get(link.peer_key))
+                        link.nudge(now)
                         link.offer_watch(local.station, watching.get(link.name))
                 for link in list(self._links.values()):
                     mine = link.directory  # our directory as this peer gets it (with what we grant it)

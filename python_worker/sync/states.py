@@ -32,6 +32,9 @@ WATCH = "watch"  # announced too by a worker that says which numbers it watches 
 # busy hour a number changes 2-3 times per call within a few seconds: the receiver sets fewer states, and each
 # peer gets one message per TRICKLE_S instead of one per change.
 TRICKLE_S = 2.0
+# A change sent at once is sent again this long after (sync/links.py), unless another followed it, so that its segment
+# is not the last one in flight: long enough for the two to leave as two segments, short against one RTT.
+NUDGE_S = 0.005
 
 
 class StatePort(Protocol):
