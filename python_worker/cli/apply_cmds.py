@@ -124,7 +124,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     sync = None if not args.sync_bind else SyncOptions(
         bind=args.sync_bind, port=args.sync_port, heartbeat=args.sync_heartbeat,
-        heartbeat_timeout=3 * args.sync_heartbeat)
+        heartbeat_timeout=3 * args.sync_heartbeat, keepalive=args.sync_keepalive)
     asterisk = AsteriskCli(contacts_cmd=args.status_cmd, hints_cmd=args.hints_cmd, devstate_cmd=args.devstate_cmd,
                            cli_cmd=args.cli_cmd)
     opts = WorkerOptions(debounce=args.debounce, resync=args.resync, asterisk=asterisk,

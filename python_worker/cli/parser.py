@@ -235,7 +235,11 @@ def _apply_commands(sub: Any) -> None:
                    "(default: no sync; the firewall opens the port only to paired peers)")
     p.add_argument("--sync-port", type=port, default=box.SYNC_PORT, help="TCP port of directory sync")
     p.add_argument("--sync-heartbeat", type=seconds(0.1, 300), default=0.5,
-                   help="seconds between sync heartbeats; a peer silent for 3 of them reads unreachable")
+                   help="seconds between sync heartbeats (libzmq's, on the connection); a peer silent for 3 of them "
+                   "reads unreachable")
+    p.add_argument("--sync-keepalive", type=seconds(0.1, 300), default=5.0,
+                   help="seconds between the worker's own pings to a peer that answers (they carry the versions of "
+                   "our directory and watch list it holds)")
     p.add_argument("--ami", default=box.AMI_HOST if on_box else None, metavar="HOST[:PORT]",
                    help="this station's AMI (port: the station's AMIPort): with --sync-bind, device states of paired "
                    "peers travel over the sync channel (learned from and set through AMI, with the module's own "

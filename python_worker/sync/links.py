@@ -1,9 +1,13 @@
 """Our connection to one paired peer: a CURVE DEALER with the peer's key pinned, its heartbeats and its state.
 
-We push our directory over it and ping it. Heartbeats run every `heartbeat` seconds while the peer answers and
-back off (doubling up to `backoff_max`) while it does not; zmq's own reconnects back off up to `reconnect_max`, and
-a connect attempt that gets no answer is given up after `connect_timeout` (else a cut link would be retried only
-at the kernel's SYN back-off, up to minutes). When the worker carries device states (sync/states.py) the link
+We push our directory over it and ping it. Whether the peer is there is libzmq's to tell: its ZMTP heartbeats, sent
+by its I/O thread every `heartbeat` seconds, drop the connection when nothing comes back for `heartbeat_timeout`,
+and the link reads down at that disconnect. Our own pings (answered by a pong with the versions the peer holds)
+go every `keepalive` seconds while the peer answers, and a peer whose pongs stop for `keepalive +
+heartbeat_timeout` (a hung worker behind a live socket) reads down too; while it does not answer they back off
+(doubling from `heartbeat` up to `backoff_max`). zmq's own reconnects back off up to `reconnect_max`, and a connect
+attempt that gets no answer is given up after `connect_timeout` (else a cut link would be retried only at the
+kernel's SYN back-off, up to minutes). When the worker carries device states (sync/states.py) the link
 sends them too: every one after each handshake, then each change (a change of a number the peer's phones do not
 watch waits, coalesced, up to TRICKLE_S), and tells the peer which of its numbers our phones watch. Changes sent at
 once are followed NUDGE_S later by the latest changes sent again: over a lossy WAN a lone segment that is lost waits
@@ -51,10 +55,13 @@ _HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, zmq.EVENT_HANDSHAKE_F
 class SyncOptions:
     bind: str = "0.0.0.0"
     port: int = SYNC_PORT
-    # A dead peer's lamps must read Unavailable within 3 s (issue 14): a heartbeat every 0.5 s, unreachable after
-    # 1.5 s without an answer (a lost segment costs TCP one retransmission, ~0.2-0.3 s at 50 ms RTT).
-    heartbeat: float = 0.5  # seconds between heartbeats while the peer answers
-    heartbeat_timeout: float = 1.5  # no answer for this long: the peer is unreachable
+    # A dead peer's lamps must read Unavailable within 3 s (issue 14): a ZMTP heartbeat every 0.5 s, unreachable
+    # after 1.5 s without an answer (a lost segment costs TCP one retransmission, ~0.2-0.3 s at 50 ms RTT). Our
+    # pings, in Python at both ends and one more message each way per peer, go far less often: at 0.5 s they were
+    # nearly all of an idle worker's CPU on a ten-station mesh (docs/performance.md).
+    heartbeat: float = 0.5  # seconds between ZMTP heartbeats; the first retry while the peer does not answer
+    heartbeat_timeout: float = 1.5  # nothing back for this long after a ZMTP heartbeat: the peer is unreachable
+    keepalive: float = 5.0  # seconds between our pings while the peer answers
     backoff_max: float = 30.0  # heartbeat interval cap while the peer does not answer
     reconnect_max: float = 2.0  # zmq reconnect interval cap
     connect_timeout: float = 2.0  # a TCP connect without an answer is given up (and retried) after this long
@@ -185,7 +192,7 @@ class Link:
                 if self.state == "up":
                     log.warning("sync: %s disconnected", self.name)
                     self.state = "down"
-                    self.next_ping = now  # start the backoff from here
+                    self.next_ping, self.interval = now, 0.0  # start the backoff from here
 
     def on_answers(self, local: LocalDirectory | None, opts: SyncOptions, now: float) -> None:
         """The peer's answers: pongs (it is up; it holds our directory's version ...), refusals."""
@@ -218,8 +225,8 @@ class Link:
             # The peer's server answers us, so it knows our key now: a whole map sent before (right after a
             # pairing, before it had stored us, or across a missed heartbeat) may have been dropped. Send it again.
             self.states_full = True
-        self.state, self.last_answer, self.interval = "up", now, opts.heartbeat
-        self.next_ping = now + opts.heartbeat
+        self.state, self.last_answer, self.interval = "up", now, opts.keepalive
+        self.next_ping = now + opts.keepalive
         self.stored = str(msg.get("stored") or "")
         there = msg.get("watch_v")
         self.watch_there = there if isinstance(there, str) else None
@@ -240,13 +247,16 @@ class Link:
     def heartbeat(self, local: LocalDirectory, opts: SyncOptions, now: float) -> None:
         silent = now - max(self.last_answer, self.created)
         # A peer that refused us (it had not stored our key yet, right after a pairing) and then falls silent is as
-        # dead as one that answered: its lamps must read Unavailable too.
-        if self.state in ("up", "connecting", "refused") and silent > opts.heartbeat_timeout:
+        # dead as one that answered: its lamps must read Unavailable too. One that answers is pinged every
+        # keepalive seconds (its liveness in between is the ZMTP heartbeats').
+        limit = opts.heartbeat_timeout + (opts.keepalive if self.state == "up" else 0.0)
+        if self.state in ("up", "connecting", "refused") and silent > limit:
             if self.state == "up":
                 log.warning("sync: %s stopped answering", self.name)
+                self.interval = 0.0  # the backoff starts from `heartbeat`
             self.state = "down"
         if self.state == "up":
-            self.interval = opts.heartbeat
+            self.interval = opts.keepalive
         elif self.state != "connecting":
             self.interval = min(max(self.interval * 2, opts.heartbeat), opts.backoff_max)
         self.send({"type": "ping", "from": local.station, "version": local.version})

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,8 +22,9 @@ from tests.unit.test_sync import free_port, wait_until
 
 
 class Station:
-    def __init__(self, root: Path, name: str, address: str, pattern: str, numbers: tuple[str, ...]) -> None:
-        self.name, self.address, self.pattern = name, address, pattern
+    def __init__(self, root: Path, name: str, address: str, pattern: str, numbers: tuple[str, ...],
+                 *extra: str) -> None:
+        self.name, self.address, self.pattern, self.extra = name, address, pattern, extra
         self.folder = root / name
         self.mikopbx_db = build_station_db(self.folder / "mikopbx.db", StationSpec(
             name=name, lan_ip=address, phones=[Phone(n, f"User {n}") for n in numbers]))
@@ -43,7 +45,7 @@ class Station:
 
     def start(self) -> None:
         argv = [PYTHON, "-m", "python_worker", "run", *self.locations(), "--no-reload",
-                "--sync-bind", self.address, "--sync-port", str(self.port), "--sync-heartbeat", "0.3"]
+                "--sync-bind", self.address, "--sync-port", str(self.port), "--sync-heartbeat", "0.3", *self.extra]
         self.proc = subprocess.Popen(argv, env=worker_env(), cwd=REPO, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         wait_until(lambda: (self.state_dir / "control.sock").exists(), 15, f"{self.name} worker")
@@ -69,9 +71,10 @@ class Station:
 
 
 @pytest.fixture
-def pair(tmp_path: Path) -> Iterator[tuple[Station, Station]]:
-    a = Station(tmp_path, "moscow", "127.0.0.2", "2XX", ("201", "202"))
-    b = Station(tmp_path, "spb", "127.0.0.3", "3XX", ("301",))
+def pair(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Station, Station]]:
+    extra = tuple(getattr(request, "param", ()))
+    a = Station(tmp_path, "moscow", "127.0.0.2", "2XX", ("201", "202"), *extra)
+    b = Station(tmp_path, "spb", "127.0.0.3", "3XX", ("301",), *extra)
     try:
         a.start()
         b.start()
@@ -81,15 +84,27 @@ def pair(tmp_path: Path) -> Iterator[tuple[Station, Station]]:
         b.stop()
 
 
-def test_workers_pair_from_the_shell_and_sync_directory_changes(pair: tuple[Station, Station]) -> None:
-    a, b = pair
+def _paired(a: Station, b: Station) -> str:
     made = a.cli("invite", "create", *a.locations(), "--address", a.address, "--sync-port", str(a.port), "--json")
     assert made.returncode == 0, made.stderr
     text = json.loads(made.stdout)["invitation"]
     accepted = b.cli("invite", "accept", *b.locations(), "--address", b.address, "--sync-port", str(b.port),
                      stdin=text)
     assert accepted.returncode == 0, accepted.stderr
-    assert "paired with 'moscow'" in accepted.stdout
+    assert f"paired with '{a.name}'" in accepted.stdout
+    return text
+
+
+def _peer(st: Station, name: str) -> dict[str, object]:
+    done = st.cli("status", "--state-dir", str(st.state_dir), "--json")  # live, over the control socket
+    peers: dict[str, dict[str, object]] = json.loads(done.stdout).get("sync", {}).get("peers", {}) \
+        if done.returncode == 0 else {}
+    return peers.get(name, {})
+
+
+def test_workers_pair_from_the_shell_and_sync_directory_changes(pair: tuple[Station, Station]) -> None:
+    a, b = pair
+    text = _paired(a, b)
     again = b.cli("invite", "accept", *b.locations(), "--address", b.address, "--lang", "ru", stdin=text)
     assert again.returncode == 2 and "E_INVITE_USED" in again.stderr and "уже использовано" in again.stderr
 
@@ -113,3 +128,25 @@ def test_workers_pair_from_the_shell_and_sync_directory_changes(pair: tuple[Stat
     a.start()
     wait_until(lambda: "exten => 203,hint,PJSIP/203" in b.hints() and down not in b.hints(), 15,
                "moscow's lamps back on spb")
+
+
+@pytest.mark.parametrize("pair", [("--sync-keepalive", "30")], indirect=True)
+def test_a_frozen_peer_reads_down_at_the_zmtp_heartbeat_not_at_the_keepalive(pair: tuple[Station, Station]) -> None:
+    """moscow's worker stops dead (SIGSTOP: its sockets stay open, its kernel still acknowledges, nothing answers).
+    The workers ping each other every 30 s; libzmq's heartbeats (every 0.3 s, 0.9 s without an answer) drop the
+    connection, and spb reads moscow down in about a second; moscow back, up again."""
+    a, b = pair
+    _paired(a, b)
+    wait_until(lambda: _peer(b, "moscow").get("state") == "up" and _peer(a, "spb").get("state") == "up", 15,
+               "both links up")
+    assert _peer(b, "moscow")["heartbeat_interval"] == 30.0  # our pings: every keepalive while it answers
+    assert a.proc is not None
+    os.kill(a.proc.pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        wait_until(lambda: _peer(b, "moscow").get("state") == "down", 10, "spb to read the frozen moscow down")
+        took = time.monotonic() - t0
+    finally:
+        os.kill(a.proc.pid, signal.SIGCONT)
+    assert took < 3.0, f"moscow read down after {took:.1f} s: by our pings, not libzmq's heartbeats"
+    wait_until(lambda: _peer(b, "moscow").get("state") == "up", 15, "moscow up again on spb")
